@@ -1,0 +1,55 @@
+import { catalog, modelsForTier } from '../core/catalog';
+import { GatewayError } from '../core/errors';
+import { resolveTier } from '../core/principal';
+import type { Tier } from '../core/tiers';
+import { getReceipt } from '../store/ledger';
+import { chatCompletions } from './chat';
+import { CORS_HEADERS, requestHeaders, sendError, sendJson, type HttpRequest, type ResponseSink } from './http';
+
+/** Catalog models carry no creation date; OpenAI's list format wants one. */
+const LISTED_AT = Math.floor(Date.UTC(2025, 0, 1) / 1000);
+
+const modelLists = new Map<Tier, string>();
+
+/** The OpenAI model list for a tier, built once per tier (Cursor's "Verify" calls it). */
+function modelList(tier: Tier): string {
+  let body = modelLists.get(tier);
+  if (!body) {
+    const data = modelsForTier(catalog(), tier).map((m) => ({ id: m.id, object: 'model', created: LISTED_AT, owned_by: m.provider }));
+    body = JSON.stringify({ object: 'list', data });
+    modelLists.set(tier, body);
+  }
+  return body;
+}
+
+/** The `/v1` routes. Resolves when the request is completely handled, settling included. */
+export async function routeV1(req: HttpRequest, sink: ResponseSink): Promise<void> {
+  const headers = requestHeaders(req.requestId);
+  if (req.method === 'OPTIONS') {
+    sink.start(204, { ...CORS_HEADERS });
+    sink.write('');
+    sink.end();
+    return;
+  }
+  try {
+    const principal = req.principal;
+    if (!principal) throw new GatewayError(401, 'Invalid API key', 'invalid_request_error', 'invalid_api_key');
+    const path = req.path.replace(/\/+$/, '');
+    if (path === '/v1/chat/completions' && req.method === 'POST') return await chatCompletions(req, principal, sink);
+    if (path === '/v1/models' && req.method === 'GET') {
+      const tier = resolveTier(principal, req.headers['x-ni-privacy-tier']);
+      sendJson(sink, 200, { ...headers, 'x-ni-privacy-tier': tier }, modelList(tier));
+      return;
+    }
+    const custody = /^\/v1\/custody\/([^/]+)$/.exec(path);
+    if (custody && req.method === 'GET') {
+      const receipt = await getReceipt(decodeURIComponent(custody[1]), principal.keyId);
+      if (!receipt) throw new GatewayError(404, `No custody record '${custody[1]}' for this API key.`, 'not_found_error', 'custody_record_not_found');
+      sendJson(sink, 200, headers, receipt);
+      return;
+    }
+    throw new GatewayError(404, `Unknown route: ${req.method} ${req.path}`, 'invalid_request_error', 'unknown_url');
+  } catch (err) {
+    sendError(sink, headers, err);
+  }
+}

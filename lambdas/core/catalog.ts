@@ -1,0 +1,131 @@
+import * as z from 'zod';
+import builtIn from '../catalog.json';
+import { GatewayError } from './errors';
+import { parseCad, type Prices } from './pricing';
+import { Jurisdiction, TIERS, Tier, tierAllows } from './tiers';
+
+/** Upstream APIs the gateway can call today; routes to any other provider are kept in the data but not served. */
+export const SERVED_PROVIDERS: ReadonlySet<string> = new Set(['bedrock']);
+
+const Cad = z.string().regex(/^\d+(\.\d{1,6})?$/, 'a CAD amount like "4.14"');
+
+const RouteSchema = z.object({
+  provider: z.string().min(1),
+  region: z.string().min(1),
+  upstream_id: z.string().min(1),
+  jurisdiction: Jurisdiction,
+  canadian_controlled: z.boolean().default(false),
+  /** false: the upstream id could not be confirmed offline; `ni catalog check` verifies it. */
+  verified: z.boolean().default(false),
+});
+export type Route = z.infer<typeof RouteSchema>;
+
+const ModelSchema = z.object({
+  id: z.string().regex(/^[a-z0-9_-]+\/[a-z0-9._-]+$/, 'an NI model id like "provider/model-name"'),
+  display_name: z.string().min(1),
+  provider: z.string().min(1),
+  context_window: z.number().int().positive(),
+  max_output_tokens: z.number().int().positive(),
+  capabilities: z.object({ streaming: z.boolean(), tools: z.boolean(), vision: z.boolean() }),
+  pricing: z.object({
+    input_per_mtok: Cad,
+    output_per_mtok: Cad,
+    cache_read_per_mtok: Cad.optional(),
+    cache_write_per_mtok: Cad.optional(),
+  }),
+  routes: z.array(RouteSchema),
+});
+
+const CatalogFileSchema = z.object({ version: z.literal(1), notes: z.string().optional(), models: z.array(ModelSchema).min(1) });
+
+export interface Model extends z.infer<typeof ModelSchema> {
+  /** micro-CAD per million tokens; cache classes fall back to the input price when the catalog names none. */
+  prices: Prices;
+  /** Routes the gateway can serve, in preference order. */
+  served: Route[];
+  /** Derived from the served routes, never typed in the data. */
+  tiers: Tier[];
+  jurisdictions: Jurisdiction[];
+}
+
+export interface Catalog {
+  models: Model[];
+  byId: ReadonlyMap<string, Model>;
+}
+
+export class CatalogError extends Error {}
+
+function describeIssue(raw: unknown, issue: z.core.$ZodIssue): string {
+  const [head, index] = issue.path;
+  const entry = head === 'models' && typeof index === 'number' ? (raw as { models: { id?: unknown }[] }).models[index] : undefined;
+  const where = entry ? `model ${JSON.stringify(entry.id ?? `#${String(index)}`)}` : 'catalog';
+  return `${where}: ${issue.path.map(String).join('.')}: ${issue.message}`;
+}
+
+/** Validates catalog data; a broken entry throws a CatalogError naming it. */
+export function buildCatalog(raw: unknown): Catalog {
+  const parsed = CatalogFileSchema.safeParse(raw);
+  if (!parsed.success) throw new CatalogError(`Invalid catalog: ${parsed.error.issues.map((i) => describeIssue(raw, i)).join('; ')}`);
+  const models: Model[] = [];
+  const byId = new Map<string, Model>();
+  for (const m of parsed.data.models) {
+    if (byId.has(m.id)) throw new CatalogError(`Invalid catalog: model "${m.id}" appears twice`);
+    const served = m.routes.filter((r) => SERVED_PROVIDERS.has(r.provider));
+    const input = parseCad(m.pricing.input_per_mtok);
+    const model: Model = {
+      ...m,
+      prices: {
+        input,
+        output: parseCad(m.pricing.output_per_mtok),
+        cache_read: m.pricing.cache_read_per_mtok ? parseCad(m.pricing.cache_read_per_mtok) : input,
+        cache_write: m.pricing.cache_write_per_mtok ? parseCad(m.pricing.cache_write_per_mtok) : input,
+      },
+      served,
+      tiers: TIERS.filter((t) => served.some((r) => tierAllows(t, r))),
+      jurisdictions: [...new Set(served.map((r) => r.jurisdiction))],
+    };
+    byId.set(m.id, model);
+    if (served.length > 0) models.push(model);
+  }
+  return { models, byId };
+}
+
+let loaded: Catalog | undefined;
+
+/** The catalog in force: `NI_CATALOG_FILE` when set, else the built-in data. Loaded once per process. */
+export function catalog(): Catalog {
+  if (!loaded) {
+    const file = process.env.NI_CATALOG_FILE;
+    // Read lazily so the domain core stays free of I/O unless an operator points at a file.
+    loaded = buildCatalog(file ? JSON.parse(require('node:fs').readFileSync(file, 'utf8')) : builtIn);
+  }
+  return loaded;
+}
+
+export const modelsForTier = (c: Catalog, tier: Tier) => c.models.filter((m) => m.tiers.includes(tier));
+
+export interface Resolution {
+  model: Model;
+  /** Routes the request may use, all in the jurisdiction of the first: a retry or fallback never widens it. */
+  routes: Route[];
+}
+
+/** Model id + tier → the routes a request may take, or the error the client sees. */
+export function resolveModel(c: Catalog, modelId: string, tier: Tier): Resolution {
+  const model = c.byId.get(modelId);
+  if (!model || model.served.length === 0) {
+    const available = c.models.map((m) => m.id);
+    throw new GatewayError(400, `Model '${modelId}' is not deployed. Available models: ${available.join(', ')}`,
+      'invalid_request_error', 'model_not_found', 'model', { available_models: available });
+  }
+  const allowed = model.served.filter((r) => tierAllows(tier, r));
+  if (allowed.length === 0) {
+    const available = modelsForTier(c, tier).map((m) => m.id);
+    throw new GatewayError(400,
+      `Model '${modelId}' is not available in privacy tier '${tier}' (it serves: ${model.tiers.join(', ')}). ` +
+        `Models available in '${tier}': ${available.length ? available.join(', ') : 'none'}`,
+      'invalid_request_error', 'model_not_available_in_tier', 'model', { privacy_tier: tier, available_models: available });
+  }
+  const first = allowed[0].jurisdiction;
+  return { model, routes: allowed.filter((r) => r.jurisdiction === first) };
+}

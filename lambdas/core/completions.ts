@@ -1,0 +1,118 @@
+import type { FinishReason } from './chat';
+import type { CompletionSink } from './converse';
+import type { ErrorBody } from './errors';
+import type { TokenUsage } from './pricing';
+
+/*
+ * What the gateway returns, in OpenAI's chat-completions format. Stream chunks are built from prefixes fixed
+ * per request, so a delta costs one JSON.stringify of its own text.
+ */
+
+export interface OpenAIUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details: { cached_tokens: number };
+}
+
+/** Converse's inputTokens excludes cache reads and writes; OpenAI's prompt_tokens includes them. */
+export function openAIUsage(u: TokenUsage): OpenAIUsage {
+  const prompt = u.input + u.cache_read + u.cache_write;
+  return { prompt_tokens: prompt, completion_tokens: u.output, total_tokens: prompt + u.output, prompt_tokens_details: { cached_tokens: u.cache_read } };
+}
+
+export interface CompletionIdentity {
+  id: string;
+  created: number;
+  model: string;
+}
+
+export const sseData = (json: string) => `data: ${json}\n\n`;
+export const SSE_DONE = 'data: [DONE]\n\n';
+export const sseError = (body: ErrorBody) => sseData(JSON.stringify(body));
+
+/** Formats chat.completion.chunk events; every chunk carries the same id, created and model. */
+export class ChunkFormatter implements CompletionSink {
+  private readonly head: string;
+  private readonly deltaHead: string;
+
+  constructor(private readonly write: (s: string) => void, who: CompletionIdentity) {
+    this.head = `data: {"id":${JSON.stringify(who.id)},"object":"chat.completion.chunk","created":${who.created},"model":${JSON.stringify(who.model)},`;
+    this.deltaHead = `${this.head}"choices":[{"index":0,"delta":`;
+  }
+
+  private delta(delta: string, finish: FinishReason | null = null): void {
+    this.write(`${this.deltaHead}${delta},"logprobs":null,"finish_reason":${finish ? `"${finish}"` : 'null'}}]}\n\n`);
+  }
+
+  role(): void {
+    this.delta('{"role":"assistant","content":""}');
+  }
+
+  text(delta: string): void {
+    if (delta) this.delta(`{"content":${JSON.stringify(delta)}}`);
+  }
+
+  toolCall(index: number, id: string, name: string): void {
+    this.delta(`{"tool_calls":[{"index":${index},"id":${JSON.stringify(id)},"type":"function","function":{"name":${JSON.stringify(name)},"arguments":""}}]}`);
+  }
+
+  toolArguments(index: number, fragment: string): void {
+    if (fragment) this.delta(`{"tool_calls":[{"index":${index},"function":{"arguments":${JSON.stringify(fragment)}}}]}`);
+  }
+
+  finish(reason: FinishReason): void {
+    this.delta('{}', reason);
+  }
+
+  usage(u: TokenUsage): void {
+    this.write(`${this.head}"choices":[],"usage":${JSON.stringify(openAIUsage(u))}}\n\n`);
+  }
+}
+
+interface ToolCallOut {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** Accumulates a whole answer for non-streamed requests. */
+export class CompletionAccumulator implements CompletionSink {
+  private content = '';
+  private readonly calls: ToolCallOut[] = [];
+
+  text(delta: string): void {
+    this.content += delta;
+  }
+
+  toolCall(index: number, id: string, name: string): void {
+    this.calls[index] = { id, type: 'function', function: { name, arguments: '' } };
+  }
+
+  toolArguments(index: number, fragment: string): void {
+    this.calls[index].function.arguments += fragment;
+  }
+
+  /** Tool arguments are restored as whole JSON texts, content as a whole string. */
+  completion(who: CompletionIdentity, finish: FinishReason, usage: TokenUsage, restore: { text(s: string): string; json(s: string): string }) {
+    const toolCalls = this.calls.map((c) => ({ ...c, function: { name: c.function.name, arguments: restore.json(c.function.arguments || '{}') } }));
+    return {
+      id: who.id,
+      object: 'chat.completion' as const,
+      created: who.created,
+      model: who.model,
+      choices: [{
+        index: 0,
+        message: {
+          role: 'assistant' as const,
+          content: this.content || toolCalls.length === 0 ? restore.text(this.content) : null,
+          refusal: null,
+          ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
+        },
+        logprobs: null,
+        finish_reason: finish,
+      }],
+      usage: openAIUsage(usage),
+    };
+  }
+}

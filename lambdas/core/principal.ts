@@ -1,0 +1,74 @@
+import * as z from 'zod';
+import { GatewayError } from './errors';
+import { DEFAULT_TIER, Tier, tierAndStricter } from './tiers';
+
+export const PiiMode = z.enum(['substitute', 'block', 'off']);
+export type PiiMode = z.infer<typeof PiiMode>;
+
+export const DEFAULT_TIMEZONE = 'America/Toronto';
+
+/** What the gateway knows about the key behind a request, as the authorizer hands it to the handlers. */
+export const Principal = z.object({
+  keyId: z.string().min(1),
+  tier: Tier,
+  tierPinned: z.boolean(),
+  allowedTiers: z.array(Tier).min(1),
+  /** micro-CAD; null = no cap. */
+  maxSpendPerDay: z.number().int().nonnegative().nullable(),
+  timezone: z.string().min(1),
+  piiMode: PiiMode,
+});
+export type Principal = z.infer<typeof Principal>;
+
+export const defaultAllowedTiers = (tier: Tier = DEFAULT_TIER) => tierAndStricter(tier);
+
+/** API Gateway authorizer context values must be strings, numbers or booleans: flatten. */
+export function toAuthorizerContext(p: Principal): Record<string, string | number | boolean> {
+  return {
+    keyId: p.keyId,
+    tier: p.tier,
+    tierPinned: p.tierPinned,
+    allowedTiers: p.allowedTiers.join(','),
+    maxSpendPerDay: p.maxSpendPerDay ?? -1,
+    timezone: p.timezone,
+    piiMode: p.piiMode,
+  };
+}
+
+const truthy = (v: unknown) => v === true || v === 'true';
+
+/** API Gateway passes context values through as strings; the local runtime passes them as given. */
+export function fromAuthorizerContext(ctx: Record<string, unknown> | null | undefined): Principal {
+  if (!ctx || typeof ctx.keyId !== 'string') {
+    throw new GatewayError(401, 'Invalid API key', 'invalid_request_error', 'invalid_api_key');
+  }
+  const cap = Number(ctx.maxSpendPerDay);
+  return Principal.parse({
+    keyId: ctx.keyId,
+    tier: ctx.tier,
+    tierPinned: truthy(ctx.tierPinned),
+    allowedTiers: String(ctx.allowedTiers).split(','),
+    maxSpendPerDay: cap >= 0 ? cap : null,
+    timezone: ctx.timezone,
+    piiMode: ctx.piiMode,
+  });
+}
+
+/**
+ * The tier a request runs under. A pinned key ignores what the client asks; an unpinned key may ask for any
+ * tier in its allowed set; anything else is refused rather than silently replaced.
+ */
+export function resolveTier(p: Principal, requested: string | undefined): Tier {
+  if (p.tierPinned || requested === undefined || requested === '') return p.tier;
+  const asked = Tier.safeParse(requested);
+  if (!asked.success) {
+    throw new GatewayError(403, `Unknown privacy tier '${requested}'. Tiers: ${Tier.options.join(', ')}`,
+      'permission_error', 'invalid_privacy_tier', 'privacy_tier');
+  }
+  if (!p.allowedTiers.includes(asked.data)) {
+    throw new GatewayError(403,
+      `This API key may not use privacy tier '${asked.data}'. Allowed tiers: ${p.allowedTiers.join(', ')}`,
+      'permission_error', 'privacy_tier_not_allowed', 'privacy_tier');
+  }
+  return asked.data;
+}

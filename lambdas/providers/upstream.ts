@@ -1,0 +1,48 @@
+import type { Route } from '../core/catalog';
+import type { ConverseInput } from '../core/converse';
+import { GatewayError } from '../core/errors';
+import { bedrock } from './bedrock';
+import { UpstreamError, type Provider, type UpstreamStream } from './types';
+
+const PROVIDERS: Record<string, Provider> = { bedrock };
+
+export const MAX_ATTEMPTS = 3;
+const BASE_DELAY_MS = 100;
+const MAX_DELAY_MS = 800;
+
+export interface Attempted {
+  stream: UpstreamStream;
+  route: Route;
+  /** How many attempts were throttled before this one succeeded. */
+  throttles: number;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+
+/**
+ * Calls the first route, retrying retryable failures (throttling, transient 5xx) with bounded exponential
+ * backoff and full jitter. Retries rotate through `routes`, which the resolver has limited to one
+ * jurisdiction, so a retry can land on another endpoint but never in a wider jurisdiction.
+ */
+export async function callUpstream(routes: Route[], input: (route: Route) => ConverseInput, signal: AbortSignal): Promise<Attempted> {
+  let throttles = 0;
+  for (let attempt = 0; ; attempt++) {
+    const route = routes[attempt % routes.length];
+    const provider = PROVIDERS[route.provider];
+    if (!provider) throw new GatewayError(500, `No provider for route ${route.provider}`, 'server_error', 'provider_unavailable');
+    try {
+      return { stream: await provider.converseStream(route, input(route), signal), route, throttles };
+    } catch (err) {
+      if (!(err instanceof UpstreamError) || !err.retryable || attempt + 1 >= MAX_ATTEMPTS || signal.aborted) {
+        if (err instanceof UpstreamError && err.throttled) Object.assign(err.extra, { upstream_throttles: throttles + 1 });
+        throw err;
+      }
+      if (err.throttled) throttles++;
+      await sleep(Math.random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt), signal);
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Context } from 'aws-lambda';
+import { startBedrockStandIn, type BedrockStandIn } from './bedrock-standin';
+import { startLocalEventBridge, type BusFaults, type LocalEventBridge } from './bus';
+import { startEmbeddedDynamo, type EmbeddedDynamo } from './dynamo';
+import type { LocalServer } from './server';
+
+/*
+ * The whole gateway on one machine: embedded DynamoDB, the Bedrock stand-in (unless real Bedrock is reachable),
+ * a local EventBridge delivering custody events to the ledger writer, and the HTTP server running the handlers.
+ * `npm start` and the integration tests both start it through here.
+ */
+
+export interface LocalGatewayOptions {
+  port?: number;
+  host?: string;
+  /** Persist the store here (npm start); omitted: in memory (tests). */
+  dataDir?: string;
+  /** Serve Bedrock from the stand-in even when AWS credentials are present (tests, bench). */
+  forceStandIn?: boolean;
+  /** Fault injection for the custody bus (tests). */
+  bus?: BusFaults;
+  /** Create or register the development key (npm start). */
+  devKey?: boolean;
+}
+
+export interface LocalGateway {
+  url: string;
+  dynamo: EmbeddedDynamo;
+  standIn: BedrockStandIn | null;
+  bus: LocalEventBridge;
+  /** `real` endpoints serve real data; the stand-in is a simulation. */
+  bedrock: { endpoint: string; simulated: boolean };
+  devKey: { keyId: string; secret?: string; source: string } | null;
+  close(): Promise<void>;
+}
+
+const hasAwsCredentials = () => Boolean(process.env.AWS_ACCESS_KEY_ID || process.env.AWS_PROFILE || process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI);
+
+export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise<LocalGateway> {
+  const dynamo = await startEmbeddedDynamo({ dataDir: opts.dataDir });
+  dynamo.applyEnv();
+  if (opts.dataDir) writeFileSync(join(opts.dataDir, 'dynamodb-endpoint'), `${dynamo.endpoint}\n`);
+  process.env.NI_DATA_DIR ??= opts.dataDir;
+  process.env.NI_METRICS ??= 'off'; // EMF lines are for CloudWatch; locally usage is seen with /api/usage and `ni usage`
+  process.env.NI_GATEWAY_REGION ??= 'local';
+
+  let standIn: BedrockStandIn | null = null;
+  const useStandIn = opts.forceStandIn || (!process.env.NI_BEDROCK_ENDPOINT && !hasAwsCredentials());
+  if (useStandIn) {
+    standIn = await startBedrockStandIn({ quiet: true });
+    process.env.NI_BEDROCK_ENDPOINT = standIn.url;
+    process.env.NI_BEDROCK_SIMULATED = '1';
+  } else {
+    delete process.env.NI_BEDROCK_SIMULATED;
+  }
+
+  // Handlers are loaded only now: they read the environment set above when first used.
+  const { handler: ledgerWriter } = await import('../lambdas/handlers/ledger-writer');
+  const bus = await startLocalEventBridge({
+    ...opts.bus,
+    deliver: (event) => (ledgerWriter as (e: unknown, c: Context) => Promise<unknown>)(event, {} as Context),
+  });
+  process.env.NI_EVENTBRIDGE_ENDPOINT = bus.endpoint;
+  process.env.NI_EVENT_BUS_NAME ??= 'ni-local-custody';
+
+  const { redriveOutbox } = await import('../lambdas/store/custody-events');
+  await redriveOutbox();
+  const devKey = opts.devKey ? await (await import('./dev-key')).ensureDevKey() : null;
+  const { startServer } = await import('./server');
+  const server: LocalServer = await startServer({ port: opts.port, host: opts.host });
+
+  return {
+    url: server.url,
+    dynamo,
+    standIn,
+    bus,
+    bedrock: { endpoint: process.env.NI_BEDROCK_ENDPOINT ?? 'AWS Bedrock Runtime (per route region)', simulated: useStandIn },
+    devKey,
+    async close() {
+      await server.close();
+      await bus.flush();
+      await bus.close();
+      await standIn?.close();
+      const { resetDdb } = await import('../lambdas/store/ddb');
+      resetDdb();
+      await dynamo.close();
+    },
+  };
+}

@@ -1,0 +1,192 @@
+import './awslambda'; // before any handler module: they call awslambda.streamifyResponse when loaded
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CORS_HEADERS, MAX_REQUEST_BODY_BYTES, newRequestId } from '../lambdas/app/http';
+import { GatewayError } from '../lambdas/core/errors';
+import { handler as authorizer } from '../lambdas/handlers/authorizer';
+import { handler as billing } from '../lambdas/handlers/billing';
+import { handler as gateway } from '../lambdas/handlers/gateway';
+import { handler as usage } from '../lambdas/handlers/usage';
+import { LocalResponseStream } from './awslambda';
+
+/*
+ * The API Gateway of the local runtime: each HTTP request becomes the REST proxy event API Gateway would send,
+ * the REQUEST authorizer runs first where the stack puts one, and the route's handler — the same code Lambda
+ * runs — answers, streamed byte by byte for the streaming one.
+ */
+
+type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+type StreamingHandler = (event: APIGatewayProxyEvent, stream: LocalResponseStream, context: Context) => Promise<void>;
+
+interface Route {
+  resource: string;
+  match: (path: string) => boolean;
+  authorized: boolean;
+  handler: { streaming: StreamingHandler } | { proxy: ProxyHandler };
+}
+
+const ROUTES: Route[] = [
+  { resource: '/v1/{proxy+}', match: (p) => p.startsWith('/v1/'), authorized: true, handler: { streaming: gateway as unknown as StreamingHandler } },
+  { resource: '/api/billing/models', match: (p) => p === '/api/billing/models', authorized: false, handler: { proxy: billing as unknown as ProxyHandler } },
+  { resource: '/api/usage', match: (p) => p === '/api/usage', authorized: true, handler: { proxy: usage as unknown as ProxyHandler } },
+];
+
+const ACCOUNT = '000000000000';
+const STAGE = 'local';
+
+function lambdaContext(requestId: string, functionName: string): Context {
+  const deadline = Date.now() + 15 * 60_000;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:ca-central-1:${ACCOUNT}:function:${functionName}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: requestId,
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => deadline - Date.now(),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+function sendError(res: ServerResponse, e: GatewayError, requestId: string): void {
+  res.writeHead(e.status, { ...CORS_HEADERS, 'content-type': 'application/json', 'x-request-id': requestId, 'x-ni-request-id': requestId, ...e.headers });
+  res.end(JSON.stringify(e.toBody()));
+}
+
+/** Reads the body, refusing more than Lambda would accept (API Gateway's REQUEST_TOO_LARGE answers this in AWS). */
+async function readBody(req: IncomingMessage): Promise<string | null> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BODY_BYTES) return null;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_REQUEST_BODY_BYTES) return null;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function proxyEvent(req: IncomingMessage, url: URL, route: Route, body: string, requestId: string): APIGatewayProxyEvent {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  const query = url.searchParams.size ? Object.fromEntries(url.searchParams) : null;
+  return {
+    resource: route.resource,
+    path: url.pathname,
+    httpMethod: req.method ?? 'GET',
+    headers,
+    multiValueHeaders: {},
+    queryStringParameters: query,
+    multiValueQueryStringParameters: null,
+    pathParameters: route.resource.includes('{proxy+}') ? { proxy: url.pathname.slice(4) } : null,
+    stageVariables: null,
+    body: body || null,
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: ACCOUNT,
+      apiId: 'local',
+      stage: STAGE,
+      requestId,
+      requestTimeEpoch: Date.now(),
+      resourceId: 'local',
+      resourcePath: route.resource,
+      httpMethod: req.method ?? 'GET',
+      path: `/${STAGE}${url.pathname}`,
+      protocol: 'HTTP/1.1',
+      authorizer: null,
+      identity: { sourceIp: req.socket.remoteAddress ?? '127.0.0.1' } as APIGatewayProxyEvent['requestContext']['identity'],
+    },
+  };
+}
+
+/**
+ * Runs the authorizer as API Gateway does: a thrown "Unauthorized" is 401, a Deny policy 403, an Allow passes its
+ * context on (stringified, as API Gateway hands it to the integration).
+ */
+async function authorize(event: APIGatewayProxyEvent): Promise<Record<string, string>> {
+  const authEvent = {
+    type: 'REQUEST',
+    methodArn: `arn:aws:execute-api:ca-central-1:${ACCOUNT}:local/${STAGE}/${event.httpMethod}${event.path}`,
+    resource: event.resource,
+    path: event.path,
+    httpMethod: event.httpMethod,
+    headers: event.headers,
+    multiValueHeaders: {},
+    queryStringParameters: event.queryStringParameters,
+    multiValueQueryStringParameters: null,
+    pathParameters: event.pathParameters,
+    stageVariables: null,
+    requestContext: event.requestContext,
+  } as unknown as APIGatewayRequestAuthorizerEvent;
+  let result: { policyDocument: { Statement: { Effect: string }[] }; context?: Record<string, unknown> };
+  try {
+    result = await (authorizer as unknown as (e: APIGatewayRequestAuthorizerEvent, c: Context) => Promise<typeof result>)(authEvent, lambdaContext(event.requestContext.requestId, 'authorizer'));
+  } catch {
+    throw new GatewayError(401, 'Invalid API key', 'invalid_request_error', 'invalid_api_key');
+  }
+  if (!result.policyDocument.Statement.every((s) => s.Effect === 'Allow')) {
+    throw new GatewayError(403, 'This API key may not call this route.', 'permission_error', 'access_denied');
+  }
+  return Object.fromEntries(Object.entries(result.context ?? {}).map(([k, v]) => [k, String(v)]));
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const requestId = newRequestId();
+  const url = new URL(req.url ?? '/', 'http://local');
+  if (url.pathname === '/health') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    return;
+  }
+  const route = ROUTES.find((r) => r.match(url.pathname));
+  if (!route) return sendError(res, new GatewayError(404, `Unknown route: ${req.method} ${url.pathname}`, 'invalid_request_error', 'unknown_url'), requestId);
+  const body = await readBody(req);
+  if (body === null) {
+    return sendError(res, new GatewayError(413, `Request body exceeds the ${MAX_REQUEST_BODY_BYTES}-byte limit.`, 'invalid_request_error', 'request_too_large'), requestId);
+  }
+  const event = proxyEvent(req, url, route, body, requestId);
+  // Preflights never need a key (API Gateway answers them with a mock integration).
+  if (route.authorized && req.method !== 'OPTIONS') event.requestContext.authorizer = await authorize(event);
+  const context = lambdaContext(requestId, route.resource);
+  if ('streaming' in route.handler) {
+    await route.handler.streaming(event, new LocalResponseStream(res), context);
+    return;
+  }
+  const result = await route.handler.proxy(event, context);
+  res.writeHead(result.statusCode, result.headers as Record<string, string>);
+  res.end(result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body);
+}
+
+export interface LocalServer {
+  url: string;
+  port: number;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export async function startServer(opts: { port?: number; host?: string } = {}): Promise<LocalServer> {
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      const e = err instanceof GatewayError ? err : new GatewayError(500, 'The gateway failed to process the request.', 'server_error', 'internal_error');
+      if (!res.headersSent) sendError(res, e, newRequestId());
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(opts.port ?? 0, host, resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    server,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
