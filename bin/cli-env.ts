@@ -1,0 +1,157 @@
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { resetDdb } from '../lambdas/store/ddb';
+import { TABLES, type TableName } from '../lambdas/store/tables';
+
+/** A mistake in how a command was called: the command prints it and exits 2. */
+export class UsageError extends Error {}
+
+type FlagSpec = NonNullable<ParseArgsConfig['options']>;
+
+/** Flags every command takes. */
+export const COMMON_FLAGS = {
+  region: { type: 'string' },
+  stack: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** node:util parseArgs, strict, with the common flags; its errors ("Unknown option '--x'") become UsageErrors. */
+export function parseFlags<const S extends FlagSpec>(argv: string[], spec: S) {
+  try {
+    return parseArgs({ args: argv, options: { ...COMMON_FLAGS, ...spec }, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/**
+ * Runs a command body: UsageError → its message and the usage synopsis (first line) on stderr, exit 2; any
+ * other error → its message, exit 1.
+ */
+export async function runCommand(usage: string, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : String(err));
+    if (err instanceof UsageError) {
+      console.error(`${usage.split('\n')[0]}  (--help for all options)`);
+      return 2;
+    }
+    return 1;
+  }
+}
+
+/** The names stack outputs carry (fixed by the CDK stack). */
+export const STACK_OUTPUTS = {
+  apiUrl: 'ApiUrl',
+  keysTable: 'KeysTableName',
+  usageTable: 'UsageTableName',
+  ledgerTable: 'LedgerTableName',
+  eventBusName: 'EventBusName',
+  custodyFallbackQueueUrl: 'CustodyFallbackQueueUrl',
+  ledgerSigningKeyId: 'LedgerSigningKeyId',
+  dashboardName: 'DashboardName',
+} as const;
+
+export interface CliEnv {
+  mode: 'local' | 'stack';
+  region?: string;
+  stack?: string;
+  /** Local mode: the embedded DynamoDB of a running `npm start`. */
+  dynamodbEndpoint?: string;
+  tables: Record<TableName, string>;
+  apiUrl?: string;
+  eventBusName?: string;
+  custodyFallbackQueueUrl?: string;
+  ledgerSigningKeyId?: string;
+  dashboardName?: string;
+  /** Points this process's store modules at this environment (process.env + a fresh DynamoDB client). */
+  apply(): void;
+}
+
+/** Local mode without --region/--stack, the deployed stack's outputs with both. */
+export async function resolveCliEnv(flags: { region?: string; stack?: string }): Promise<CliEnv> {
+  if (!flags.region !== !flags.stack) throw new UsageError('--region and --stack go together (both or neither)');
+  const fields = flags.region && flags.stack ? await stackFields(flags.region, flags.stack) : await localFields();
+  return {
+    ...fields,
+    apply() {
+      const env = process.env;
+      if (fields.dynamodbEndpoint) env.NI_DYNAMODB_ENDPOINT = fields.dynamodbEndpoint;
+      else delete env.NI_DYNAMODB_ENDPOINT; // a stray local endpoint must not redirect a stack command
+      if (fields.region) env.AWS_REGION = fields.region;
+      for (const t of Object.keys(TABLES) as TableName[]) env[TABLES[t].env] = fields.tables[t];
+      const optional = {
+        NI_EVENT_BUS_NAME: fields.eventBusName,
+        NI_CUSTODY_FALLBACK_QUEUE_URL: fields.custodyFallbackQueueUrl,
+        NI_LEDGER_SIGNING_KEY_ID: fields.ledgerSigningKeyId,
+      };
+      for (const [name, value] of Object.entries(optional)) if (value) env[name] = value;
+      resetDdb();
+    },
+  };
+}
+
+type Fields = Omit<CliEnv, 'apply'>;
+
+async function localFields(): Promise<Fields> {
+  const file = join(process.env.NI_DATA_DIR || '.ni-data', 'dynamodb-endpoint');
+  const notRunning = `the local gateway is not running: start it with npm start (no DynamoDB endpoint at ${file}; `
+    + 'or pass --region and --stack for a deployed stack)';
+  let endpoint: string;
+  try {
+    endpoint = readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new Error(notRunning);
+  }
+  if (!(await reachable(endpoint))) throw new Error(notRunning.replace('no DynamoDB endpoint at', 'nothing answers at the endpoint in'));
+  const tables = Object.fromEntries(Object.entries(TABLES).map(([t, d]) => [t, d.local])) as Record<TableName, string>;
+  return { mode: 'local', dynamodbEndpoint: endpoint, tables };
+}
+
+/** A stale endpoint file (npm start killed) would otherwise end in SDK retries and a connection error. */
+function reachable(endpoint: string): Promise<boolean> {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return Promise.resolve(false);
+  }
+  return new Promise((resolve) => {
+    const socket = connect({ host: url.hostname, port: Number(url.port || 80), timeout: 2_000 });
+    const done = (ok: boolean) => { socket.destroy(); resolve(ok); };
+    socket.once('connect', () => done(true)).once('error', () => done(false)).once('timeout', () => done(false));
+  });
+}
+
+async function stackFields(region: string, stack: string): Promise<Fields> {
+  const client = new CloudFormationClient({ region });
+  let outputs: Record<string, string>;
+  try {
+    const out = await client.send(new DescribeStacksCommand({ StackName: stack }));
+    outputs = Object.fromEntries((out.Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+  } catch (err) {
+    throw new Error(`cannot read stack ${stack} in ${region}: ${(err as Error).message}`);
+  } finally {
+    client.destroy();
+  }
+  const required = (name: string) => {
+    if (!outputs[name]) throw new Error(`stack ${stack} in ${region} has no output ${name}: is it a Northern Inference stack?`);
+    return outputs[name];
+  };
+  const o = STACK_OUTPUTS;
+  return {
+    mode: 'stack',
+    region,
+    stack,
+    tables: { keys: required(o.keysTable), usage: required(o.usageTable), ledger: required(o.ledgerTable) },
+    apiUrl: outputs[o.apiUrl] || undefined,
+    eventBusName: outputs[o.eventBusName] || undefined,
+    custodyFallbackQueueUrl: outputs[o.custodyFallbackQueueUrl] || undefined,
+    ledgerSigningKeyId: outputs[o.ledgerSigningKeyId] || undefined,
+    dashboardName: outputs[o.dashboardName] || undefined,
+  };
+}

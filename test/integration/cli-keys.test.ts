@@ -1,0 +1,132 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hashSecret, KEY_PREFIX } from '../../lambdas/core/keys';
+import { resetDdb } from '../../lambdas/store/ddb';
+import { findByHash } from '../../lambdas/store/keys';
+import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../local/dynamo';
+
+const ROOT = join(__dirname, '..', '..');
+const CLI = join(ROOT, 'bin', 'ni.js');
+
+jest.setTimeout(120_000); // each call spawns node + tsx
+
+let db: EmbeddedDynamo;
+let dataDir: string;
+
+/** The child must find the store through NI_DATA_DIR/dynamodb-endpoint only, as after `npm start`. */
+function ni(args: string[], dir = dataDir): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^NI_/.test(k)));
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...env, NI_DATA_DIR: dir } }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
+    });
+  });
+}
+
+beforeAll(async () => {
+  db = await startEmbeddedDynamo();
+  db.applyEnv();
+  resetDdb();
+  dataDir = mkdtempSync(join(tmpdir(), 'ni-cli-keys-'));
+  writeFileSync(join(dataDir, 'dynamodb-endpoint'), `${db.endpoint}\n`);
+});
+
+afterAll(async () => {
+  resetDdb();
+  await db.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('ni keys', () => {
+  it('creates, lists, shows and revokes a key; the secret appears once, at creation', async () => {
+    const created = await ni(['keys', 'create', '--name', 't', '--project', 'cli', '--tier', 'global',
+      '--allow-tiers', 'managed_canadian_cloud,global', '--max-spend-per-day', '25.00', '--timezone', 'America/Vancouver',
+      '--pii-mode', 'block', '--json']);
+    expect(created.code).toBe(0);
+    const key = JSON.parse(created.stdout);
+    expect(Object.keys(key).slice(0, 3)).toEqual(['id', 'secret', 'prefix']);
+    expect(key).toMatchObject({
+      name: 't', project: 'cli', tier: 'global', tier_pinned: false, allowed_tiers: ['managed_canadian_cloud', 'global'],
+      max_spend_per_day: 25_000_000, timezone: 'America/Vancouver', pii_mode: 'block', revoked_at: null, byok: null,
+    });
+    expect(key.secret).toMatch(/^ni_live_[0-9A-Za-z]{43}$/);
+    expect(created.stdout.split(key.secret)).toHaveLength(2); // exactly once
+    expect((await findByHash(hashSecret(key.secret)))?.id).toBe(key.id);
+
+    const body = key.secret.slice(KEY_PREFIX.length);
+    const listJson = await ni(['keys', 'list', '--json']);
+    expect(listJson.code).toBe(0);
+    expect(JSON.parse(listJson.stdout).find((k: { id: string }) => k.id === key.id))
+      .toEqual(Object.fromEntries(Object.entries(key).filter(([k]) => k !== 'secret')));
+    const list = await ni(['keys', 'list']);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^ID\s+NAME\s+PROJECT\s+PREFIX\s+TIER\s+CAP CAD\/DAY\s+TIMEZONE\s+CREATED\s+REVOKED/);
+    expect(list.stdout).toMatch(new RegExp(`${key.id}\\s+t\\s+cli\\s+ni_live_\\w{4}…\\s+global\\s+25\\.00\\s+America/Vancouver`));
+    const show = await ni(['keys', 'show', key.id]);
+    expect(show.stdout).toContain('managed_canadian_cloud, global');
+    for (const out of [listJson, list, show]) expect(out.stdout).not.toContain(body);
+
+    const revoke = await ni(['keys', 'revoke', key.id]);
+    expect(revoke.code).toBe(0);
+    expect(revoke.stdout).toMatch(new RegExp(`Revoked ${key.id} .* stops working within \\d+ seconds`));
+    const shown = JSON.parse((await ni(['keys', 'show', key.id, '--json'])).stdout);
+    expect(shown.revoked_at).toEqual(expect.any(String));
+    const again = await ni(['keys', 'revoke', key.id]);
+    expect(again).toMatchObject({ code: 0, stdout: expect.stringContaining('already revoked') });
+    expect(JSON.parse((await ni(['keys', 'show', key.id, '--json'])).stdout).revoked_at).toBe(shown.revoked_at);
+  });
+
+  it('says in human output that the secret is shown only now, with default settings', async () => {
+    const out = await ni(['keys', 'create', '--name', 'human', '--pin-tier']);
+    expect(out.code).toBe(0);
+    const secrets = out.stdout.match(/ni_live_[0-9A-Za-z]{43}/g);
+    expect(secrets).toHaveLength(1);
+    expect(out.stdout).toMatch(/shown ONLY NOW/);
+    expect(out.stdout).toMatch(/tier\s+managed_canadian_cloud \(pinned\)/);
+    expect(out.stdout).toMatch(/allowed tiers\s+canadian_sovereign, managed_canadian_cloud/);
+    expect(out.stdout).toMatch(/cap per day\s+unlimited/);
+    expect(out.stdout).toMatch(/timezone\s+America\/Toronto/);
+  });
+
+  it('rejects invalid calls with exit 2 and a message naming the flag', async () => {
+    const cases: [string[], RegExp][] = [
+      [['keys', 'create'], /--name is required/],
+      [['keys', 'create', '--name', 'x', '--tier', 'global', '--allow-tiers', 'canadian_sovereign'], /--allow-tiers: .*default tier/],
+      [['keys', 'create', '--name', 'x', '--tier', 'offshore'], /--tier:/],
+      [['keys', 'create', '--name', 'x', '--timezone', 'Mars/Base'], /--timezone: unknown IANA time zone/],
+      [['keys', 'create', '--name', 'x', '--max-spend-per-day', '25,00'], /--max-spend-per-day: expected a CAD amount/],
+      [['keys', 'create', '--name', 'x', '--pii-mode', 'redact'], /--pii-mode:/],
+      [['keys', 'create', '--name', 'x', '--bogus'], /Unknown option '--bogus'/],
+      [['keys', 'list', '--region', 'ca-central-1'], /--region and --stack go together/],
+      [['keys', 'show'], /takes one key id/],
+      [['keys', 'frobnicate'], /unknown subcommand/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => ni(args)));
+    results.forEach((r, i) => {
+      expect({ args: cases[i][0], code: r.code }).toEqual({ args: cases[i][0], code: 2 });
+      expect(r.stderr).toMatch(cases[i][1]);
+      expect(r.stdout).toBe('');
+    });
+  });
+
+  it('fails clearly for an unknown key and when the local gateway is not running', async () => {
+    const emptyDir = mkdtempSync(join(tmpdir(), 'ni-cli-empty-'));
+    const staleDir = mkdtempSync(join(tmpdir(), 'ni-cli-stale-'));
+    writeFileSync(join(staleDir, 'dynamodb-endpoint'), 'http://127.0.0.1:1\n');
+    try {
+      const [missing, noFile, stale] = await Promise.all([
+        ni(['keys', 'show', 'key_nosuchkey']), ni(['keys', 'list'], emptyDir), ni(['keys', 'list'], staleDir),
+      ]);
+      expect(missing).toMatchObject({ code: 1, stderr: expect.stringContaining('no key with id key_nosuchkey') });
+      for (const r of [noFile, stale]) {
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain('the local gateway is not running: start it with npm start');
+      }
+    } finally {
+      rmSync(emptyDir, { recursive: true, force: true });
+      rmSync(staleDir, { recursive: true, force: true });
+    }
+  });
+});
