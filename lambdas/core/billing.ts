@@ -1,0 +1,60 @@
+import type { Catalog, Model } from './catalog';
+import { estimateInputTokens, formatCad, worstCaseCost } from './pricing';
+import type { Jurisdiction, Tier } from './tiers';
+
+/**
+ * Prices are published as decimal strings in CAD per million tokens ("4.14", "0.414"): exact (the same
+ * integer micro-CAD the gateway bills with, no binary floating point) and easy to show as they are.
+ */
+export interface PublicModel {
+  model_id: string;
+  provider: string;
+  display_name: string;
+  privacy_tiers: Tier[];
+  jurisdictions: Jurisdiction[];
+  pricing: {
+    currency: 'CAD';
+    input_per_mtok: string;
+    output_per_mtok: string;
+    cache_read_per_mtok: string;
+    cache_write_per_mtok: string;
+  };
+  context_window: number;
+  max_output_tokens: number;
+  capabilities: Model['capabilities'];
+}
+
+/** micro-CAD → CAD with trailing zeros dropped, at least two decimals ("20.70", "0.414"). */
+const publicCad = (micro: number) => formatCad(micro).replace(/(\.\d\d\d*?)0+$/, '$1');
+
+/** The public price list: every model the gateway serves, with the tiers and jurisdictions its routes allow. */
+export function publicCatalog(c: Catalog): { models: PublicModel[] } {
+  return {
+    models: c.models.map((m) => ({
+      model_id: m.id,
+      provider: m.provider,
+      display_name: m.display_name,
+      privacy_tiers: m.tiers,
+      jurisdictions: m.jurisdictions,
+      pricing: {
+        currency: 'CAD',
+        input_per_mtok: publicCad(m.prices.input),
+        output_per_mtok: publicCad(m.prices.output),
+        cache_read_per_mtok: publicCad(m.prices.cache_read),
+        cache_write_per_mtok: publicCad(m.prices.cache_write),
+      },
+      context_window: m.context_window,
+      max_output_tokens: m.max_output_tokens,
+      capabilities: m.capabilities,
+    })),
+  };
+}
+
+/**
+ * What admission reserves against the daily cap (micro-CAD): the request's input bounded from its size, and
+ * the most output it may produce (its max_tokens, never more than the model's own limit).
+ */
+export function reservationAmount(model: Model, bodyBytes: number, maxTokens: number | undefined): number {
+  const output = Math.min(maxTokens ?? model.max_output_tokens, model.max_output_tokens);
+  return worstCaseCost(estimateInputTokens(bodyBytes), output, model.prices);
+}

@@ -1,0 +1,52 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import * as z from 'zod';
+import { asGatewayError, badRequest } from '../core/errors';
+import { fromAuthorizerContext } from '../core/principal';
+import { isDay, shiftDay, spendDay } from '../core/spend-day';
+import { logger } from '../observability';
+import { queryUsage } from '../store/usage';
+
+/**
+ * GET /api/usage?from=YYYY-MM-DD&to=YYYY-MM-DD&granularity=day|request&limit=N&cursor=…
+ * The caller's own key only (the key id comes from the authorizer, never from the query). Days are the key's
+ * spend days, in its time zone; without from/to, the last 7 days up to today.
+ */
+const MAX_RANGE_DAYS = 366;
+const DEFAULT_RANGE_DAYS = 7;
+
+const Day = z.string().refine(isDay, 'a date written YYYY-MM-DD');
+const Query = z.object({
+  from: Day.optional(),
+  to: Day.optional(),
+  granularity: z.enum(['day', 'request']).default('day'),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().min(1).max(2048).optional(),
+});
+
+const json = (statusCode: number, body: unknown): APIGatewayProxyResult => ({
+  statusCode,
+  headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+  body: JSON.stringify(body),
+});
+
+export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+  try {
+    const principal = fromAuthorizerContext(event.requestContext.authorizer);
+    const parsed = Query.safeParse(event.queryStringParameters ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw badRequest(`Invalid query parameter '${issue.path.join('.')}': ${issue.message}`, issue.path.join('.') || null);
+    }
+    const q = parsed.data;
+    const to = q.to ?? spendDay(principal.timezone, new Date()).day;
+    const from = q.from ?? shiftDay(to, 1 - DEFAULT_RANGE_DAYS);
+    if (from > to) throw badRequest(`'from' (${from}) is after 'to' (${to})`, 'from');
+    if (shiftDay(from, MAX_RANGE_DAYS - 1) < to) throw badRequest(`The range may span at most ${MAX_RANGE_DAYS} days`, 'from');
+    const page = await queryUsage(principal.keyId, { from, to, granularity: q.granularity, limit: q.limit, cursor: q.cursor });
+    return json(200, { object: 'list', key_id: principal.keyId, granularity: q.granularity, from, to, currency: 'CAD', ...page });
+  } catch (err) {
+    const e = asGatewayError(err);
+    if (e.status >= 500) logger.error('usage query failed', { error: err as Error });
+    return json(e.status, e.toBody());
+  }
+}

@@ -1,0 +1,178 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GatewayError } from '../../lambdas/core/errors';
+import { spendDay } from '../../lambdas/core/spend-day';
+import { ddb, resetDdb } from '../../lambdas/store/ddb';
+import { reserve, RESERVATION_TTL_SECONDS, settle } from '../../lambdas/store/spend';
+import { RESERVATION_PREFIX } from '../../lambdas/store/usage';
+import { type EmbeddedDynamo, startEmbeddedDynamo } from '../../local/dynamo';
+import { custodyEvent, principal } from './spend.fixtures';
+
+let db: EmbeddedDynamo;
+
+beforeAll(async () => {
+  process.env.NI_METRICS = 'off';
+  db = await startEmbeddedDynamo();
+  db.applyEnv();
+  resetDdb();
+});
+
+afterAll(async () => {
+  resetDdb();
+  await db.close();
+});
+
+const MODEL = 'anthropic/claude-haiku-4.5';
+let seq = 0;
+const nextKey = () => `key_spend${++seq}`;
+const requestId = (n: number | string) => `req_${seq}_${n}`;
+
+async function dayItem(keyId: string, day: string) {
+  const { Item } = await ddb().send(new GetCommand({ TableName: db.tables.usage, Key: { pk: `spend#${keyId}`, sk: day }, ConsistentRead: true }));
+  return Item ?? {};
+}
+const reservations = (item: Record<string, unknown>) => Object.keys(item).filter((k) => k.startsWith(RESERVATION_PREFIX));
+
+async function rejection(p: Promise<unknown>): Promise<GatewayError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof GatewayError) return err;
+    throw err;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('daily spend cap', () => {
+  it('admits exactly what fits among 64 concurrent requests, never committing past the cap', async () => {
+    const keyId = nextKey();
+    const p = principal(keyId, 1_000_000); // 1 CAD: room for three reservations of 0.30 CAD
+    const now = new Date();
+    const results = await Promise.allSettled(Array.from({ length: 64 }, (_, i) => reserve(p, requestId(i), 300_000, MODEL, 'global', now)));
+    const admitted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+    expect(admitted).toHaveLength(3);
+    expect(refused).toHaveLength(61);
+    for (const e of refused) expect(e).toMatchObject({ status: 429, code: 'daily_spend_cap_exceeded' });
+
+    const { day } = spendDay('America/Toronto', now);
+    let item = await dayItem(keyId, day);
+    expect(item.committed).toBe(900_000);
+    expect(reservations(item).sort()).toEqual(admitted.map((r) => `${RESERVATION_PREFIX}${r.requestId}`).sort());
+
+    // Settle at the actual costs: the unused part of each reservation goes back under the cap.
+    const costs = [100_000, 120_000, 50_000];
+    await Promise.all(admitted.map((r, i) => settle(r, custodyEvent(r, costs[i]))));
+    item = await dayItem(keyId, day);
+    expect(item).toMatchObject({ committed: 270_000, spent: 270_000, requests: 3, errors: 0, output_tokens: 270_000 });
+    expect(reservations(item)).toEqual([]);
+
+    // 730_000 left: two more fit, a third does not.
+    const more = await Promise.allSettled([0, 1, 2].map((i) => reserve(p, requestId(`more${i}`), 300_000, MODEL, 'global', now)));
+    expect(more.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
+    expect((await dayItem(keyId, day)).committed).toBe(870_000);
+  });
+
+  it('refuses with an OpenAI-shaped 429 that tells when the cap resets and not to retry', async () => {
+    const keyId = nextKey();
+    const now = new Date('2025-06-10T15:00:00Z');
+    await reserve(principal(keyId, 500_000), requestId(1), 400_000, MODEL, 'global', now);
+    const err = await rejection(reserve(principal(keyId, 500_000), requestId(2), 200_000, MODEL, 'global', now));
+    const resetsAt = '2025-06-11T04:00:00.000Z'; // midnight in Toronto (EDT)
+    expect(err.status).toBe(429);
+    expect(err.headers).toEqual({ 'x-should-retry': 'false' });
+    expect(err.toBody()).toEqual({
+      error: {
+        message: expect.stringContaining(`daily spend cap of 0.500000 CAD is reached`),
+        type: 'insufficient_quota',
+        param: null,
+        code: 'daily_spend_cap_exceeded',
+        resets_at: resetsAt,
+      },
+    });
+    expect(err.message).toContain(resetsAt);
+  });
+
+  it('refuses a request that could never fit without writing anything', async () => {
+    const keyId = nextKey();
+    const now = new Date();
+    const err = await rejection(reserve(principal(keyId, 100_000), requestId(1), 100_001, MODEL, 'global', now));
+    expect(err.code).toBe('daily_spend_cap_exceeded');
+    expect(err.message).toContain('this request alone may cost up to 0.100001 CAD');
+    expect(await dayItem(keyId, spendDay('America/Toronto', now).day)).toEqual({});
+    // Exactly the cap fits.
+    await expect(reserve(principal(keyId, 100_000), requestId(2), 100_000, MODEL, 'global', now)).resolves.toMatchObject({ amount: 100_000 });
+  });
+
+  it('releases a crashed invocation\'s reservation once it expires, so the key is not blocked', async () => {
+    const keyId = nextKey();
+    const p = principal(keyId, 1_000_000);
+    const t0 = new Date('2025-06-10T15:00:00Z');
+    const at = (s: number) => new Date(t0.getTime() + s * 1000);
+    await reserve(p, requestId('crashed'), 1_000_000, MODEL, 'global', t0); // never settled
+    await expect(reserve(p, requestId('early'), 10, MODEL, 'global', at(RESERVATION_TTL_SECONDS - 60))).rejects.toMatchObject({ status: 429 });
+
+    // Two requests race after expiry: the expired amount is released once, and only one of them fits.
+    const raced = await Promise.allSettled([
+      reserve(p, requestId('a'), 600_000, MODEL, 'global', at(RESERVATION_TTL_SECONDS + 60)),
+      reserve(p, requestId('b'), 600_000, MODEL, 'global', at(RESERVATION_TTL_SECONDS + 60)),
+    ]);
+    expect(raced.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const item = await dayItem(keyId, '2025-06-10');
+    expect(item.committed).toBe(600_000);
+    expect(reservations(item)).toHaveLength(1);
+    expect(item[`${RESERVATION_PREFIX}${requestId('crashed')}`]).toBeUndefined();
+  });
+
+  it('never counts twice when a late settle meets a reservation already released as expired', async () => {
+    const keyId = nextKey();
+    const p = principal(keyId, 1_000_000);
+    const t0 = new Date('2025-06-10T15:00:00Z');
+    const late = await reserve(p, requestId('late'), 900_000, MODEL, 'global', t0);
+    const fresh = await reserve(p, requestId('fresh'), 200_000, MODEL, 'global', new Date(t0.getTime() + (RESERVATION_TTL_SECONDS + 1) * 1000));
+    expect((await dayItem(keyId, '2025-06-10')).committed).toBe(200_000); // the late one was released
+
+    await settle(late, custodyEvent(late, 40_000));
+    expect(await dayItem(keyId, '2025-06-10')).toMatchObject({ committed: 240_000, spent: 40_000, requests: 1 });
+    await settle(fresh, custodyEvent(fresh, 30_000));
+    expect(await dayItem(keyId, '2025-06-10')).toMatchObject({ committed: 70_000, spent: 70_000, requests: 2 });
+  });
+
+  it('ignores a repeated settle of the same request', async () => {
+    const keyId = nextKey();
+    const r = await reserve(principal(keyId, 1_000_000), requestId(1), 500_000, MODEL, 'global', new Date());
+    const e = custodyEvent(r, 12_345);
+    await settle(r, e);
+    await settle(r, e);
+    expect(await dayItem(keyId, r.day)).toMatchObject({ committed: 12_345, spent: 12_345, requests: 1 });
+  });
+
+  it('counts spend on the key\'s local day: 23:59 and 00:01 in Toronto are two days', async () => {
+    const keyId = nextKey();
+    const p = principal(keyId, 500_000);
+    const before = await reserve(p, requestId('before'), 500_000, MODEL, 'global', new Date('2025-01-15T04:59:00Z'));
+    const after = await reserve(p, requestId('after'), 500_000, MODEL, 'global', new Date('2025-01-15T05:01:00Z'));
+    expect([before.day, after.day]).toEqual(['2025-01-14', '2025-01-15']);
+    await expect(reserve(p, requestId('again'), 1, MODEL, 'global', new Date('2025-01-15T05:02:00Z'))).rejects.toMatchObject({
+      status: 429, extra: { resets_at: '2025-01-16T05:00:00.000Z' },
+    });
+    expect((await dayItem(keyId, '2025-01-14')).committed).toBe(500_000);
+    expect((await dayItem(keyId, '2025-01-15')).committed).toBe(500_000);
+  });
+
+  it('admits everything for a key without a cap, and still tracks its spend', async () => {
+    const keyId = nextKey();
+    const p = principal(keyId, null);
+    const now = new Date();
+    const admitted = await Promise.all(Array.from({ length: 20 }, (_, i) => reserve(p, requestId(i), 5_000_000, MODEL, 'global', now)));
+    expect((await dayItem(keyId, admitted[0].day)).committed).toBe(100_000_000);
+    await Promise.all(admitted.map((r, i) => settle(r, custodyEvent(r, 1_000, i % 2 ? { status: 'error', http_status: 502, error_code: 'upstream_error' } : {}))));
+    expect(await dayItem(keyId, admitted[0].day)).toMatchObject({ committed: 20_000, spent: 20_000, requests: 20, errors: 10 });
+  });
+
+  it('counts a cancelled stream at what it actually cost', async () => {
+    const keyId = nextKey();
+    const r = await reserve(principal(keyId, 1_000_000), requestId(1), 800_000, MODEL, 'global', new Date());
+    await settle(r, custodyEvent(r, 7, { status: 'cancelled', http_status: 200, finish_reason: null }));
+    expect(await dayItem(keyId, r.day)).toMatchObject({ committed: 7, spent: 7, requests: 1, errors: 0 });
+  });
+});
