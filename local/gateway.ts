@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { startBedrockStandIn, type BedrockStandIn } from './bedrock-standin';
@@ -41,8 +41,13 @@ const hasAwsCredentials = () => Boolean(process.env.AWS_ACCESS_KEY_ID || process
 export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise<LocalGateway> {
   const dynamo = await startEmbeddedDynamo({ dataDir: opts.dataDir });
   dynamo.applyEnv();
-  if (opts.dataDir) writeFileSync(join(opts.dataDir, 'dynamodb-endpoint'), `${dynamo.endpoint}\n`);
   process.env.NI_DATA_DIR ??= opts.dataDir;
+  const stateDir = process.env.NI_DATA_DIR;
+  if (stateDir) {
+    // Where `ni` finds the running store.
+    mkdirSync(stateDir, { recursive: true });
+    writeFileSync(join(stateDir, 'dynamodb-endpoint'), `${dynamo.endpoint}\n`);
+  }
   process.env.NI_METRICS ??= 'off'; // EMF lines are for CloudWatch; locally usage is seen with /api/usage and `ni usage`
   process.env.NI_GATEWAY_REGION ??= 'local';
 

@@ -6,7 +6,8 @@ import { ConverseStreamReader, toConverseInput, type CompletionSink, type Conver
 import { custodyPath, formatCustodyPath, type CustodyEvent, type ResolvedJurisdiction } from '../core/custody';
 import { asGatewayError, GatewayError } from '../core/errors';
 import { parseChatRequest } from '../core/openai';
-import { costOf, estimateInputTokens, worstCaseCost, ZERO_USAGE, type TokenUsage } from '../core/pricing';
+import { reservationAmount } from '../core/billing';
+import { costOf, ZERO_USAGE, type TokenUsage } from '../core/pricing';
 import { resolveTier, type Principal } from '../core/principal';
 import { protect, RestoringSink, type Protection } from '../core/privacy';
 import type { Tier } from '../core/tiers';
@@ -14,7 +15,7 @@ import { logger } from '../observability';
 import { callUpstream, type Attempted } from '../providers/upstream';
 import { emitCustodyEvent } from '../store/custody-events';
 import { reserve, settle, type Reservation } from '../store/spend';
-import { flushMetrics, recordRequestMetrics, recordSpendCapRejection } from '../telemetry';
+import { flushMetrics, recordRequestMetrics } from '../telemetry';
 import { MAX_REQUEST_BODY_BYTES, requestHeaders, sendJson, type HttpRequest, type ResponseSink } from './http';
 
 const GATEWAY_REGION = process.env.NI_GATEWAY_REGION ?? process.env.AWS_REGION ?? 'ca-central-1';
@@ -113,7 +114,7 @@ export async function chatCompletions(req: HttpRequest, principal: Principal, si
     t.prices = model.prices;
     t.protection = protect(chat, principal.piiMode);
     const maxTokens = Math.min(chat.maxTokens ?? model.max_output_tokens, model.max_output_tokens);
-    const amount = worstCaseCost(estimateInputTokens(bytes), maxTokens, model.prices);
+    const amount = reservationAmount(model, bytes, maxTokens);
     const protectedChat = t.protection.request;
     const call = () => callUpstream(routes, (r) => toConverseInput(protectedChat, r.upstream_id, maxTokens), abort.signal);
     upstream = await admitAndCall(t, amount, model.id, call);
@@ -124,7 +125,6 @@ export async function chatCompletions(req: HttpRequest, principal: Principal, si
   } catch (err) {
     abort.abort();
     const e = asGatewayError(err);
-    if (e.code === 'daily_spend_cap_exceeded') recordSpendCapRejection(t.model, t.tier);
     if (e.code === 'upstream_throttled') t.throttles = Number(e.extra.upstream_throttles ?? 1);
     fail(t, e);
     t.responseHash.update(sendJson(sink, e.status, { ...t.headers(), ...e.headers }, e.toBody()));

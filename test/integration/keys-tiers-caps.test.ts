@@ -1,0 +1,177 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import OpenAI from 'openai';
+import { reservationAmount } from '../../lambdas/core/billing';
+import { catalog } from '../../lambdas/core/catalog';
+import { revokeKey } from '../../lambdas/store/keys';
+import { startTestGateway, type TestGateway } from '../support/gateway';
+
+/*
+ * Keys, tiers and spend caps through the running local server: the authorizer on every request, the tier
+ * rules, and a daily cap that holds under 64 parallel streams.
+ */
+
+let gw: TestGateway;
+beforeAll(async () => {
+  process.env.NI_KEY_CACHE_TTL_MS = '200';
+  gw = await startTestGateway();
+});
+afterAll(async () => {
+  await gw.close();
+  delete process.env.NI_KEY_CACHE_TTL_MS;
+});
+
+const SONNET = 'anthropic/claude-sonnet-4.5';
+const LLAMA = 'meta/llama-3-8b';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function post(secret: string, body: object, headers: Record<string, string> = {}) {
+  const res = await fetch(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  return { res, text: await res.text() };
+}
+
+describe('privacy tiers', () => {
+  test('the default tier (managed Canadian cloud) refuses models processed outside Canada', async () => {
+    const { secret } = await gw.client();
+    const { res, text } = await post(secret, { model: SONNET, messages: [{ role: 'user', content: 'x' }] });
+    expect(res.status).toBe(400);
+    const err = JSON.parse(text).error;
+    expect(err.code).toBe('model_not_available_in_tier');
+    expect(err.privacy_tier).toBe('managed_canadian_cloud');
+    expect(err.available_models).toEqual(expect.arrayContaining(['meta/llama-3-70b', 'meta/llama-3-8b']));
+    expect(err.available_models).not.toContain(SONNET);
+    expect(res.headers.get('x-ni-privacy-tier')).toBe('managed_canadian_cloud');
+    const ok = await post(secret, { model: LLAMA, messages: [{ role: 'user', content: 'x' }] });
+    expect(ok.res.status).toBe(200);
+  });
+
+  test('an unpinned key may ask for a tier in its allowed set, by body or header; others are 403', async () => {
+    const { secret } = await gw.client({ tier: 'managed_canadian_cloud', allowed_tiers: ['managed_canadian_cloud', 'global'] });
+    const byHeader = await post(secret, { model: SONNET, messages: [{ role: 'user', content: 'x' }] }, { 'x-ni-privacy-tier': 'global' });
+    expect(byHeader.res.status).toBe(200);
+    expect(byHeader.res.headers.get('x-ni-privacy-tier')).toBe('global');
+    const byBody = await post(secret, { model: SONNET, ni: { privacy_tier: 'global' }, messages: [{ role: 'user', content: 'x' }] });
+    expect(byBody.res.status).toBe(200);
+    const refused = await post(secret, { model: LLAMA, messages: [{ role: 'user', content: 'x' }] }, { 'x-ni-privacy-tier': 'canadian_sovereign' });
+    expect(refused.res.status).toBe(403);
+    expect(JSON.parse(refused.text).error.code).toBe('privacy_tier_not_allowed');
+    const unknown = await post(secret, { model: LLAMA, messages: [{ role: 'user', content: 'x' }] }, { 'x-ni-privacy-tier': 'anywhere' });
+    expect(unknown.res.status).toBe(403);
+  });
+
+  test('a pinned key always runs under its own tier, whatever the client asks', async () => {
+    const { secret } = await gw.client({ tier: 'managed_canadian_cloud', tier_pinned: true });
+    const r = await post(secret, { model: SONNET, ni: { privacy_tier: 'global' }, messages: [{ role: 'user', content: 'x' }] }, { 'x-ni-privacy-tier': 'global' });
+    expect(r.res.status).toBe(400);
+    expect(r.res.headers.get('x-ni-privacy-tier')).toBe('managed_canadian_cloud');
+    expect(JSON.parse(r.text).error.code).toBe('model_not_available_in_tier');
+  });
+
+  test('GET /v1/models lists only what the key can call under its tier', async () => {
+    const managed = (await gw.client()).openai;
+    const global = (await gw.client({ tier: 'global' })).openai;
+    const ids = async (c: OpenAI) => (await c.models.list()).data.map((m) => m.id).sort();
+    const inTier = (t: string) => catalog().models.filter((m) => (m.tiers as string[]).includes(t)).map((m) => m.id).sort();
+    expect(await ids(managed)).toEqual(inTier('managed_canadian_cloud'));
+    expect(await ids(global)).toEqual(inTier('global'));
+    expect(await ids(managed)).not.toContain(SONNET);
+  });
+});
+
+describe('daily spend caps', () => {
+  test('64 parallel streams against a cap that fits a few: never over the cap, rejected ones never reach Bedrock', async () => {
+    const body = { model: LLAMA, stream: true, max_tokens: 100, messages: [{ role: 'user', content: 'cap test ni-standin:words=20' }] };
+    const perRequest = reservationAmount(catalog().byId.get(LLAMA)!, Buffer.byteLength(JSON.stringify(body)), 100);
+    const cap = perRequest * 4 + Math.floor(perRequest / 2);
+    const { secret, keyId } = await gw.client({ max_spend_per_day: cap, timezone: 'America/Vancouver' });
+    const before = gw.standIn!.requests.filter((r) => r.raw.includes('cap test')).length;
+    const results = await Promise.all(Array.from({ length: 64 }, () => post(secret, body)));
+    const ok = results.filter((r) => r.res.status === 200);
+    const rejected = results.filter((r) => r.res.status === 429);
+    expect(ok.length + rejected.length).toBe(64);
+    expect(ok.length).toBeGreaterThanOrEqual(4);
+    expect(rejected.length).toBeGreaterThan(0);
+    for (const r of rejected) {
+      const err = JSON.parse(r.text).error;
+      expect(err).toMatchObject({ type: 'insufficient_quota', code: 'daily_spend_cap_exceeded' });
+      expect(Date.parse(err.resets_at)).toBeGreaterThan(Date.now());
+      expect(r.res.headers.get('x-should-retry')).toBe('false');
+    }
+    for (const r of ok) expect(r.text.endsWith('data: [DONE]\n\n')).toBe(true);
+    // Only admitted requests went upstream.
+    expect(gw.standIn!.requests.filter((r) => r.raw.includes('cap test')).length - before).toBe(ok.length);
+    await gw.bus.flush();
+    const usage = await (await fetch(`${gw.url}/api/usage?granularity=request&limit=1000`, { headers: { authorization: `Bearer ${secret}` } })).json();
+    expect(usage.key_id).toBe(keyId);
+    const billed = usage.data.filter((r: { status: string }) => r.status === 'ok');
+    expect(billed).toHaveLength(ok.length);
+    const total = billed.reduce((s: number, r: { cost_micro_cad: number }) => s + r.cost_micro_cad, 0);
+    expect(total).toBeGreaterThan(0);
+    expect(total).toBeLessThanOrEqual(cap);
+  });
+
+  test('a cancelled stream is billed for everything the provider produced', async () => {
+    const { secret } = await gw.client({ tier: 'global' });
+    const controller = new AbortController();
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', signal: controller.signal,
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: LLAMA, stream: true, messages: [{ role: 'user', content: 'cancel me ni-standin:words=60 ni-standin:delay_between=5' }] }),
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    controller.abort();
+    const requestId = res.headers.get('x-request-id');
+    let record: { status: string; output_tokens: number; cost_micro_cad: number } | undefined;
+    for (let i = 0; i < 100 && !record; i++) {
+      await sleep(50);
+      const usage = await (await fetch(`${gw.url}/api/usage?granularity=request`, { headers: { authorization: `Bearer ${secret}` } })).json();
+      record = usage.data.find((r: { request_id: string }) => r.request_id === requestId);
+    }
+    expect(record).toBeDefined();
+    expect(record!.status).toBe('cancelled');
+    // The stand-in's 60 words: what Bedrock would bill, although the client left after the first chunk.
+    const fullText = gw.standIn!.requests.find((r) => r.raw.includes('cancel me'));
+    expect(fullText?.aborted).toBe(false);
+    expect(record!.output_tokens).toBeGreaterThan(60);
+    expect(record!.cost_micro_cad).toBeGreaterThan(0);
+  });
+
+  test('usage shows up in /api/usage and `ni usage` within 2 seconds of the response ending', async () => {
+    const { openai, secret, keyId } = await gw.client();
+    const { response } = await openai.chat.completions.create({ model: LLAMA, messages: [{ role: 'user', content: 'usage probe' }] }).withResponse();
+    const ended = Date.now();
+    const id = response.headers.get('x-request-id');
+    let seen = false;
+    while (!seen && Date.now() - ended < 2000) {
+      const usage = await (await fetch(`${gw.url}/api/usage?granularity=request`, { headers: { authorization: `Bearer ${secret}` } })).json();
+      seen = usage.data.some((r: { request_id: string }) => r.request_id === id);
+      if (!seen) await sleep(20);
+    }
+    expect(seen).toBe(true);
+    const { stdout } = await promisify(execFile)(process.execPath, ['bin/ni.js', 'usage', '--key', keyId, '--granularity', 'request', '--json'], { env: { ...process.env }, cwd: `${__dirname}/../..` });
+    expect(stdout).toContain(id!);
+  });
+});
+
+describe('keys', () => {
+  test('a revoked key stops working within the cache TTL', async () => {
+    const { openai, keyId } = await gw.client();
+    await openai.models.list();
+    await revokeKey(keyId);
+    await sleep(300);
+    await expect(openai.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+  });
+
+  test('malformed and unknown keys are 401 invalid_api_key', async () => {
+    for (const auth of ['Bearer nope', 'Bearer ni_live_' + 'a'.repeat(43), 'Basic xyz']) {
+      const res = await fetch(`${gw.url}/v1/models`, { headers: { authorization: auth } });
+      expect(res.status).toBe(401);
+      expect((await res.json()).error.code).toBe('invalid_api_key');
+    }
+  });
+});

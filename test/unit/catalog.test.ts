@@ -1,0 +1,80 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import builtIn from '../../lambdas/catalog.json';
+import { buildCatalog, catalog, CatalogError, resolveModel } from '../../lambdas/core/catalog';
+import { GatewayError } from '../../lambdas/core/errors';
+import { TIERS, tierAllows } from '../../lambdas/core/tiers';
+
+const c = catalog();
+
+describe('catalog', () => {
+  test('serves the recommended Bedrock models; providers that do not exist yet are neither served nor listed', () => {
+    const ids = c.models.map((m) => m.id);
+    for (const id of ['anthropic/claude-sonnet-4.5', 'anthropic/claude-opus-4.6', 'anthropic/claude-haiku-4.5', 'meta/llama-3-70b', 'meta/llama-3-8b', 'mistral/mistral-large']) {
+      expect(ids).toContain(id);
+    }
+    for (const id of ['openai/gpt-4o', 'openai/gpt-4.1', 'vertex_ai/gemini-2-5-flash', 'vertex_ai/gemini-2-5-pro']) expect(ids).not.toContain(id);
+  });
+
+  test("today's facts: Claude 4.5 only through us./global. profiles, Llama 3 in ca-central-1", () => {
+    for (const r of c.byId.get('anthropic/claude-sonnet-4.5')!.served) expect(r.upstream_id).toMatch(/^(us|global)\./);
+    expect(c.byId.get('anthropic/claude-sonnet-4.5')!.jurisdictions).toEqual(['US', 'GLOBAL']);
+    expect(c.byId.get('meta/llama-3-70b')!.served).toEqual([expect.objectContaining({ region: 'ca-central-1', jurisdiction: 'CA' })]);
+  });
+
+  test('tiers are derived from routes, never typed', () => {
+    expect(c.byId.get('meta/llama-3-8b')!.tiers).toEqual(['managed_canadian_cloud', 'global']);
+    expect(c.byId.get('anthropic/claude-haiku-4.5')!.tiers).toEqual(['global']);
+  });
+
+  test.each(c.models.flatMap((m) => TIERS.map((t) => [m.id, t] as const)))('%s under %s', (id, tier) => {
+    const model = c.byId.get(id)!;
+    if (model.tiers.includes(tier)) {
+      const { routes } = resolveModel(c, id, tier);
+      expect(routes.length).toBeGreaterThan(0);
+      for (const r of routes) {
+        expect(tierAllows(tier, r)).toBe(true);
+        // Retries and fallbacks stay in the jurisdiction of the first choice.
+        expect(r.jurisdiction).toBe(routes[0].jurisdiction);
+      }
+    } else {
+      let err: GatewayError | undefined;
+      try {
+        resolveModel(c, id, tier);
+      } catch (e) {
+        err = e as GatewayError;
+      }
+      expect(err?.code).toBe('model_not_available_in_tier');
+      expect(err?.message).toContain(tier);
+      expect(err?.extra.available_models).toEqual(c.models.filter((m) => m.tiers.includes(tier)).map((m) => m.id));
+    }
+  });
+
+  test('an unknown model is not deployed, with the full list', () => {
+    expect(() => resolveModel(c, 'acme/nope', 'global')).toThrow(/^Model 'acme\/nope' is not deployed/);
+  });
+
+  test('a broken entry stops start-up with a message naming it', () => {
+    const broken = structuredClone(builtIn) as { models: { id: string; routes: { jurisdiction: string }[] }[] };
+    broken.models[3].routes[0].jurisdiction = 'MARS';
+    expect(() => buildCatalog(broken)).toThrow(CatalogError);
+    expect(() => buildCatalog(broken)).toThrow(/model "meta\/llama-3-70b"/);
+    const dup = structuredClone(builtIn) as { models: unknown[] };
+    dup.models.push(dup.models[0]);
+    expect(() => buildCatalog(dup)).toThrow(/appears twice/);
+  });
+
+  test('NI_CATALOG_FILE replaces the built-in catalog', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ni-cat-'));
+    const file = join(dir, 'catalog.json');
+    writeFileSync(file, JSON.stringify({ ...builtIn, models: builtIn.models.filter((m) => m.id === 'meta/llama-3-8b') }));
+    jest.isolateModules(() => {
+      process.env.NI_CATALOG_FILE = file;
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const fresh = require('../../lambdas/core/catalog') as typeof import('../../lambdas/core/catalog');
+      expect(fresh.catalog().models.map((m) => m.id)).toEqual(['meta/llama-3-8b']);
+      delete process.env.NI_CATALOG_FILE;
+    });
+  });
+});
