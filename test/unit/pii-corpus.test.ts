@@ -1,0 +1,36 @@
+import { PII_TYPES, type PiiType } from '../../lambdas/core/pii';
+import { loadCorpus, scoreCorpus } from '../fixtures/pii-corpus/corpus';
+
+/**
+ * Thresholds: structured identifiers must be near-perfect (recall ≥ 0.95, precision ≥ 0.98);
+ * PERSON and STREET_ADDRESS depend on context cues, so recall ≥ 0.85 and precision ≥ 0.95.
+ */
+const THRESHOLDS: Record<PiiType, { recall: number; precision: number }> = Object.fromEntries(PII_TYPES.map((t) =>
+  [t, t === 'PERSON' || t === 'STREET_ADDRESS' ? { recall: 0.85, precision: 0.95 } : { recall: 0.95, precision: 0.98 }],
+)) as Record<PiiType, { recall: number; precision: number }>;
+
+const corpus = loadCorpus();
+const { byType, misses } = scoreCorpus(corpus);
+
+describe('PII corpus', () => {
+  it('is substantial: ≥ 300 positive examples covering every type, ≥ 200 negative snippets', () => {
+    const positives = corpus.filter((e) => e.expected.length > 0);
+    expect(positives.length).toBeGreaterThanOrEqual(300);
+    expect(corpus.length - positives.length).toBeGreaterThanOrEqual(200);
+    for (const t of PII_TYPES) expect(positives.some((e) => e.expected.some((x) => x.type === t))).toBe(true);
+  });
+
+  it.each(PII_TYPES)('%s meets its recall and precision thresholds', (type) => {
+    const s = byType[type], min = THRESHOLDS[type];
+    expect(s.tp).toBeGreaterThan(0);
+    if (s.recall < min.recall || s.precision < min.precision) {
+      const detail = misses.filter((m) => m.type === type).map((m) => `${m.kind} ${JSON.stringify(m.value)} in ${JSON.stringify(m.text)}`);
+      throw new Error(`${type}: recall ${s.recall.toFixed(3)}, precision ${s.precision.toFixed(3)}\n${detail.join('\n')}`);
+    }
+  });
+
+  it('finds nothing at all in the negative snippets (code, logs, configs)', () => {
+    const found = misses.filter((m) => m.kind === 'fp' && m.file === 'negatives.jsonl');
+    expect(found.map((m) => `${m.type} ${m.value}`)).toEqual([]);
+  });
+});

@@ -1,0 +1,195 @@
+import { inspect } from 'node:util';
+import { createPiiSession, detectPii, type PiiSession, type StreamRestorer } from '../../lambdas/core/pii';
+import { realSourceFiles } from '../fixtures/pii-corpus/corpus';
+
+const EMAIL = 'jane.doe@gmail.com';
+const PHONE = '(514) 555-0142';
+const PROMPT = `Hi, my name is Jane Doe. Write to ${EMAIL} or call ${PHONE}.`;
+
+function sessionFor(...texts: string[]): PiiSession {
+  return createPiiSession(texts);
+}
+/** Feeds `chunks` through a restorer and returns everything it emitted. */
+function stream(r: StreamRestorer, chunks: readonly string[]): string {
+  return chunks.map((c) => r.push(c)).join('') + r.flush();
+}
+
+describe('detectPii', () => {
+  it('returns sorted, non-overlapping offsets and no values', () => {
+    const found = detectPii(PROMPT);
+    expect(found).toEqual([
+      { type: 'PERSON', start: 15, end: 23 },
+      { type: 'EMAIL', start: 34, end: 34 + EMAIL.length },
+      { type: 'PHONE', start: PROMPT.indexOf(PHONE), end: PROMPT.indexOf(PHONE) + PHONE.length },
+    ]);
+  });
+
+  it('leaves ordinary code, ids and versions alone', () => {
+    const code = [
+      'const MAX = 4111111111; const ids = [4532015112830366, 1718900000123];',
+      'git@github.com:org/repo.git  arn:aws:iam::123456789012:role/x  #A1B2C3  localhost:3000',
+      'model: anthropic.claude-3-5-sonnet-20240620-v1:0, version: 1.2.3.4, sha 3f786850e387550fdab836ed7e6dc881de23001b',
+      'metadata:\n  name: nginx-deployment\n- name: Setup Node\n"name": "my-package"',
+    ].join('\n');
+    expect(detectPii(code)).toEqual([]);
+  });
+});
+
+describe('PiiSession.substitute', () => {
+  it('uses one placeholder per distinct value across all texts of the request', () => {
+    const s = sessionFor(PROMPT, `again: ${EMAIL}`);
+    const a = s.substitute(PROMPT);
+    const b = s.substitute(`again: ${EMAIL}, and ops@acme-corp.ca`);
+    expect(a).toBe('Hi, my name is [PERSON_1]. Write to [EMAIL_1] or call [PHONE_1].');
+    expect(b).toBe('again: [EMAIL_1], and [EMAIL_2]');
+    expect(s.counts).toEqual({ PERSON: 1, EMAIL: 2, PHONE: 1 });
+    expect(s.total).toBe(4);
+  });
+
+  it('returns text without personal data unchanged and issues nothing', () => {
+    const s = sessionFor('nothing here');
+    expect(s.substitute('nothing here: const x = 42;')).toBe('nothing here: const x = 42;');
+    expect(s.total).toBe(0);
+    expect(s.counts).toEqual({});
+  });
+
+  it('makes placeholders that survive JSON escaping unchanged', () => {
+    const s = sessionFor(PROMPT);
+    for (const ph of s.substitute(PROMPT).match(/\[[^\]]+\]/g)!) expect(JSON.stringify(ph)).toBe(`"${ph}"`);
+  });
+
+  it('avoids placeholder shapes already present in the request, deterministically', () => {
+    const user = 'Redact like [EMAIL_1] and [PHONE_3]. My address: ' + EMAIL;
+    const s = sessionFor(user);
+    const out = s.substitute(user);
+    expect(out).toBe('Redact like [EMAIL_1] and [PHONE_3]. My address: [PII_EMAIL_1]');
+    // the user's own "[EMAIL_1]" is not ours: restore must leave it alone
+    expect(s.restore(out)).toBe(user);
+    expect(s.restore('[EMAIL_1] vs [PII_EMAIL_1]')).toBe(`[EMAIL_1] vs ${EMAIL}`);
+
+    const both = `[EMAIL_2] [PII_PHONE_1] ${EMAIL}`;
+    expect(sessionFor(both).substitute(both)).toBe('[EMAIL_2] [PII_PHONE_1] [PII2_EMAIL_1]');
+  });
+
+  it('typesFound reports types without substituting', () => {
+    const s = sessionFor(PROMPT);
+    expect(s.typesFound([PROMPT, 'SIN 046 454 286 is invalid; NAS 130 692 544 is valid'])).toEqual(['EMAIL', 'PHONE', 'CA_SIN', 'PERSON']);
+    expect(s.total).toBe(0);
+  });
+});
+
+describe('PiiSession.restore', () => {
+  const s = sessionFor(PROMPT);
+  const sub = s.substitute(PROMPT);
+
+  it('restores issued placeholders and passes unknown ones through', () => {
+    expect(s.restore(sub)).toBe(PROMPT);
+    expect(s.restore('Sent to [EMAIL_1]; [EMAIL_9] and [PHONE_1x] and [NAME_1] are not ours.'))
+      .toBe(`Sent to ${EMAIL}; [EMAIL_9] and [PHONE_1x] and [NAME_1] are not ours.`);
+  });
+
+  it('restoreJson escapes restored values for inside a JSON string', () => {
+    const text = 'My name is Jane\tDoe, I said "hi"'; // the tab belongs to the name
+    const t = sessionFor(text);
+    const args = JSON.stringify({ to: t.substitute(text) });
+    expect(args).toBe('{"to":"My name is [PERSON_1], I said \\"hi\\""}');
+    const restored = t.restoreJson(args);
+    expect(restored).toBe('{"to":"My name is Jane\\tDoe, I said \\"hi\\""}');
+    expect(JSON.parse(restored)).toEqual({ to: text });
+    expect(t.restore(args)).toBe('{"to":"My name is Jane\tDoe, I said \\"hi\\""}'); // raw: not JSON-safe
+  });
+});
+
+describe('PiiSession.streamRestorer', () => {
+  const text = 'Name: Marie-Ève Côté\tTremblay, email marie@videotron.ca, phone 438-555-0199, card 4111 1111 1111 1111.';
+  const s = sessionFor(text);
+  const sub = s.substitute(text);
+  const reply = `Done: ${sub} [EMAIL_1][EMAIL_1] [ [EMAIL_ [EMAIL_9] [PHONE_1`;
+  const expected = s.restore(reply);
+  const jsonReply = JSON.stringify({ summary: reply, n: 1 });
+  const jsonExpected = s.restoreJson(jsonReply);
+
+  it('setup: the reply really contains several placeholders', () => {
+    expect(sub.match(/\[[A-Z_]+_\d\]/g)).toHaveLength(4);
+    expect(expected).toContain('Marie-Ève Côté\tTremblay');
+    expect(JSON.parse(jsonExpected).summary).toBe(expected);
+  });
+
+  it.each(['text', 'json'] as const)('%s: restores at every single split point', (kind) => {
+    const [input, want] = kind === 'text' ? [reply, expected] : [jsonReply, jsonExpected];
+    for (let i = 0; i <= input.length; i++) {
+      expect(stream(s.streamRestorer(kind), [input.slice(0, i), input.slice(i)])).toBe(want);
+    }
+  });
+
+  it.each(['text', 'json'] as const)('%s: restores with 1-character chunks and every pair of split points', (kind) => {
+    const [input, want] = kind === 'text' ? [reply, expected] : [jsonReply, jsonExpected];
+    expect(stream(s.streamRestorer(kind), [...input])).toBe(want);
+    const short = input.slice(0, 60);
+    const wantShort = (kind === 'text' ? s.restore(short) : s.restoreJson(short));
+    for (let i = 0; i <= short.length; i++) {
+      for (let j = i; j <= short.length; j++) {
+        expect(stream(s.streamRestorer(kind), [short.slice(0, i), short.slice(i, j), short.slice(j)])).toBe(wantShort);
+      }
+    }
+  });
+
+  it('holds back only a possible placeholder prefix and emits everything else at once', () => {
+    const r = s.streamRestorer('text');
+    expect(r.push('Hello ')).toBe('Hello ');
+    expect(r.push('see [EMA')).toBe('see ');
+    expect(r.push('IL_1] and [')).toBe('marie@videotron.ca and ');
+    expect(r.push('x] [PERSON_')).toBe('[x] ');
+    expect(r.push('99]')).toBe('[PERSON_99]');
+    expect(r.push(' [EMAIL_1')).toBe(' ');
+    expect(r.flush()).toBe('[EMAIL_1');
+  });
+
+  it('is an identity pass-through when the session issued nothing', () => {
+    const r = sessionFor('no pii').streamRestorer('text');
+    for (const d of ['[EMAIL_', '1]', '[', 'x']) expect(r.push(d)).toBe(d);
+    expect(r.flush()).toBe('');
+  });
+});
+
+describe('privacy of the session object', () => {
+  it('reveals no values or placeholders through serialization or inspection', () => {
+    const s = sessionFor(PROMPT);
+    s.substitute(PROMPT);
+    for (const dump of [JSON.stringify(s), JSON.stringify({ ...s }), inspect(s, { showHidden: true, depth: 5 }), String(Object.keys(s))]) {
+      expect(dump).not.toContain('jane');
+      expect(dump).not.toContain('555');
+      expect(dump).not.toContain('EMAIL');
+    }
+    expect(JSON.stringify(s)).toBe('{}');
+  });
+});
+
+describe('hostile input', () => {
+  // Exponential or quadratic backtracking would take minutes here; linear scans take milliseconds.
+  it.each([
+    ['hyphenated capitals', '12 rue ' + 'Ab-'.repeat(40_000) + '1'],
+    ['capitalized words', 'Ab '.repeat(70_000)],
+    ['spaced digits', '1 '.repeat(100_000)],
+    ['at signs', 'a@'.repeat(100_000)],
+    ['hex and colons', '1:'.repeat(100_000)],
+    ['name labels', ('Name: ' + 'Ab '.repeat(10)).repeat(6_000)],
+  ])('scans %s in linear time', (_, text) => {
+    const t0 = performance.now();
+    detectPii(text);
+    expect(performance.now() - t0).toBeLessThan(3000);
+  });
+});
+
+describe('round trip of real source files', () => {
+  it('brings 1,000 node_modules files back byte-identical', () => {
+    const files = realSourceFiles(1000);
+    expect(files.length).toBeGreaterThanOrEqual(990);
+    const changed: string[] = [];
+    for (const f of files) {
+      const s = createPiiSession([f.text]);
+      if (s.restore(s.substitute(f.text)) !== f.text) changed.push(f.path);
+    }
+    expect(changed).toEqual([]);
+  });
+});
