@@ -1,0 +1,262 @@
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { catalog } from '../lambdas/core/catalog';
+import type { ErrorType } from '../lambdas/core/errors';
+import { AUTHORIZER_CACHE_TTL_SECONDS } from '../lambdas/core/keys';
+import { TABLES, type TableName } from '../lambdas/store/tables';
+import { BEDROCK_INVOKE_ACTIONS, bedrockInvokeArns } from './bedrock';
+import type { Custody } from './custody';
+import { HandlerFunction, LOG_RETENTION } from './function';
+
+export interface ApiProps {
+  readonly tables: Record<TableName, dynamodb.ITable>;
+  readonly custody: Custody;
+}
+
+/** Clients use `${ApiUrl}/v1` as their OpenAI base URL. */
+export const STAGE_NAME = 'prod';
+/** Lambda's and API Gateway's ceiling for a streamed response. */
+export const STREAM_TIMEOUT = Duration.minutes(15);
+
+const CORS_ORIGIN = "'*'";
+// Browsers need Authorization named explicitly; `*` covers the rest (the OpenAI SDK's x-stainless-* headers).
+const CORS_ALLOW_HEADERS = ['Authorization', 'Content-Type', '*'];
+
+/** Access log fields: ids, route, status and timings. No source IP, user agent or other client data. */
+const ACCESS_LOG_FORMAT = `{${Object.entries({
+  requestId: '"$context.requestId"',
+  requestTime: '"$context.requestTime"',
+  method: '"$context.httpMethod"',
+  resource: '"$context.resourcePath"',
+  path: '"$context.path"',
+  status: '"$context.status"',
+  responseLength: '"$context.responseLength"',
+  latencyMs: '"$context.responseLatency"',
+  integrationLatencyMs: '"$context.integrationLatency"',
+  keyId: '"$context.authorizer.principalId"',
+  errorType: '"$context.error.responseType"',
+  error: '$context.error.messageString',
+})
+  .map(([k, v]) => `"${k}":${v}`)
+  .join(',')}}`;
+
+/**
+ * A gateway response body in OpenAI's error shape. `message` is JSON: a literal, or
+ * `$context.error.messageString` (API Gateway's already-quoted, escaped message).
+ */
+export function openAiErrorTemplate(messageJson: string, type: ErrorType, code: string | null): string {
+  return `{"error":{"message":${messageJson},"type":${JSON.stringify(type)},"param":null,"code":${JSON.stringify(code)}}}`;
+}
+
+const CONTEXT_MESSAGE = '$context.error.messageString';
+const lit = (message: string) => JSON.stringify(message);
+
+/** Errors API Gateway answers itself (before or instead of the gateway Lambda), in the shape clients expect. */
+const GATEWAY_RESPONSES: { type: apigw.ResponseType; status?: string; body: string; headers?: Record<string, string> }[] = [
+  { type: apigw.ResponseType.UNAUTHORIZED, status: '401', body: openAiErrorTemplate(lit('Invalid API key'), 'invalid_request_error', 'invalid_api_key') },
+  {
+    type: apigw.ResponseType.ACCESS_DENIED,
+    status: '403',
+    body: openAiErrorTemplate(lit('This API key is not allowed to access this resource'), 'permission_error', 'permission_denied'),
+  },
+  {
+    type: apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+    status: '404',
+    body: openAiErrorTemplate(lit('Unknown request URL'), 'invalid_request_error', 'unknown_url'),
+  },
+  {
+    type: apigw.ResponseType.THROTTLED,
+    status: '429',
+    body: openAiErrorTemplate(lit('Rate limit reached, please retry shortly'), 'rate_limit_error', 'rate_limit_exceeded'),
+    headers: { 'Retry-After': "'1'" },
+  },
+  {
+    type: apigw.ResponseType.QUOTA_EXCEEDED,
+    status: '429',
+    body: openAiErrorTemplate(lit('You exceeded your current quota'), 'insufficient_quota', 'insufficient_quota'),
+  },
+  {
+    type: apigw.ResponseType.REQUEST_TOO_LARGE,
+    status: '413',
+    body: openAiErrorTemplate(lit('Request too large (API Gateway accepts at most 10 MB)'), 'invalid_request_error', 'request_too_large'),
+  },
+  {
+    type: apigw.ResponseType.INTEGRATION_TIMEOUT,
+    status: '504',
+    body: openAiErrorTemplate(lit('The request timed out'), 'server_error', 'timeout'),
+  },
+  // The defaults keep API Gateway's status code and message.
+  { type: apigw.ResponseType.DEFAULT_4XX, body: openAiErrorTemplate(CONTEXT_MESSAGE, 'invalid_request_error', null) },
+  { type: apigw.ResponseType.DEFAULT_5XX, body: openAiErrorTemplate(CONTEXT_MESSAGE, 'server_error', null) },
+];
+
+/**
+ * The public REST API: `/v1/{proxy+}` streams from the gateway Lambda behind the key authorizer,
+ * `GET /api/usage` (authorized) and `GET /api/billing/models` (public) are plain Lambda proxies.
+ */
+export class Api extends Construct {
+  readonly restApi: apigw.RestApi;
+  /** Base URL without a trailing slash: `https://{id}.execute-api.ca-central-1.amazonaws.com/prod`. */
+  readonly url: string;
+  readonly functions: Record<'gateway' | 'authorizer' | 'billing' | 'usage', HandlerFunction>;
+
+  constructor(scope: Construct, id: string, props: ApiProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const { tables, custody } = props;
+
+    const gateway = new HandlerFunction(this, 'Gateway', {
+      name: 'gateway',
+      description: 'OpenAI-compatible /v1 API (streaming)',
+      memorySize: 1024,
+      timeout: STREAM_TIMEOUT,
+      environment: {
+        [TABLES.usage.env]: tables.usage.tableName,
+        [TABLES.ledger.env]: tables.ledger.tableName,
+        NI_EVENT_BUS_NAME: custody.bus.eventBusName,
+        NI_CUSTODY_FALLBACK_QUEUE_URL: custody.fallbackQueue.queueUrl,
+        NI_GATEWAY_REGION: stack.region,
+      },
+    });
+    tables.usage.grantReadWriteData(gateway.fn);
+    tables.ledger.grantReadData(gateway.fn);
+    custody.grantEmit(gateway.fn);
+    const bedrockArns = bedrockInvokeArns(catalog().models.flatMap((m) => m.served), stack.account);
+    gateway.fn.addToRolePolicy(new iam.PolicyStatement({ actions: BEDROCK_INVOKE_ACTIONS, resources: bedrockArns }));
+
+    const authorizerFn = new HandlerFunction(this, 'Authorizer', {
+      name: 'authorizer',
+      description: 'API key authorizer',
+      memorySize: 512,
+      environment: { [TABLES.keys.env]: tables.keys.tableName },
+    });
+    tables.keys.grantReadData(authorizerFn.fn);
+
+    const billing = new HandlerFunction(this, 'Billing', { name: 'billing', description: 'Public model price list', memorySize: 256 });
+
+    const usage = new HandlerFunction(this, 'Usage', {
+      name: 'usage',
+      description: "A key's own usage and spend",
+      memorySize: 512,
+      environment: { [TABLES.usage.env]: tables.usage.tableName },
+    });
+    tables.usage.grantReadData(usage.fn);
+    this.functions = { gateway, authorizer: authorizerFn, billing, usage };
+
+    const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: LOG_RETENTION });
+    this.restApi = new apigw.RestApi(this, 'RestApi', {
+      restApiName: stack.stackName,
+      description: 'Northern Inference: OpenAI-compatible LLM gateway',
+      // Regional, not edge-optimized: requests terminate in ca-central-1 without passing through CloudFront.
+      endpointTypes: [apigw.EndpointType.REGIONAL],
+      // API Gateway writes any CloudWatch log (access logs included) through an account-wide role. Retained:
+      // other APIs in the account rely on the same setting.
+      cloudWatchRole: true,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
+      defaultCorsPreflightOptions: {
+        allowOrigins: apigw.Cors.ALL_ORIGINS,
+        allowMethods: apigw.Cors.ALL_METHODS,
+        allowHeaders: CORS_ALLOW_HEADERS,
+        maxAge: Duration.days(1),
+      },
+      deployOptions: {
+        stageName: STAGE_NAME,
+        throttlingRateLimit: 50,
+        throttlingBurstLimit: 100,
+        metricsEnabled: true,
+        // Errors only, never request or response data.
+        loggingLevel: apigw.MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+        accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
+        accessLogFormat: apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
+      },
+    });
+    // The stack's ApiUrl output replaces the default `Endpoint` output (which ends with a slash).
+    this.restApi.node.tryRemoveChild('Endpoint');
+    // The execution log group API Gateway would otherwise create itself, without retention.
+    const executionLogs = new logs.LogGroup(this, 'ExecutionLogs', {
+      logGroupName: `API-Gateway-Execution-Logs_${this.restApi.restApiId}/${STAGE_NAME}`,
+      retention: LOG_RETENTION,
+    });
+    this.restApi.deploymentStage.node.addDependency(executionLogs);
+    this.url = `https://${this.restApi.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${STAGE_NAME}`;
+
+    const authorizer = new apigw.RequestAuthorizer(this, 'KeyAuthorizer', {
+      handler: authorizerFn.fn,
+      identitySources: [apigw.IdentitySource.header('Authorization')],
+      resultsCacheTtl: Duration.seconds(AUTHORIZER_CACHE_TTL_SECONDS),
+    });
+
+    const root = this.restApi.root;
+    // OPTIONS on every resource is the mock CORS preflight above, without authorizer; API Gateway prefers it
+    // over ANY, so preflights never reach the authorizer or the gateway.
+    const v1Any = root.addResource('v1').addResource('{proxy+}').addMethod(
+      'ANY',
+      new apigw.LambdaIntegration(gateway.fn, { responseTransferMode: apigw.ResponseTransferMode.STREAM, timeout: STREAM_TIMEOUT }),
+      { authorizer },
+    );
+    const apiRoot = root.addResource('api');
+    const billingModels = apiRoot.addResource('billing').addResource('models').addMethod('GET', new apigw.LambdaIntegration(billing.fn));
+    const usageGet = apiRoot.addResource('usage').addMethod('GET', new apigw.LambdaIntegration(usage.fn), { authorizer });
+    const health = root.addResource('health').addMethod(
+      'GET',
+      new apigw.MockIntegration({
+        requestTemplates: { 'application/json': '{"statusCode": 200}' },
+        integrationResponses: [{ statusCode: '200', responseTemplates: { 'application/json': '{"status":"ok"}' } }],
+      }),
+      { methodResponses: [{ statusCode: '200' }] },
+    );
+
+    for (const r of GATEWAY_RESPONSES) {
+      this.restApi.addGatewayResponse(r.type.responseType, {
+        type: r.type,
+        statusCode: r.status,
+        responseHeaders: {
+          'Access-Control-Allow-Origin': CORS_ORIGIN,
+          'Access-Control-Allow-Headers': `'${CORS_ALLOW_HEADERS.join(',')}'`,
+          ...r.headers,
+        },
+        templates: { 'application/json': r.body },
+      });
+    }
+
+    this.acknowledgeNagFindings(bedrockArns, [billingModels, health], [v1Any, usageGet]);
+  }
+
+  private acknowledgeNagFindings(bedrockArns: string[], publicMethods: apigw.Method[], authorizedMethods: apigw.Method[]): void {
+    Validations.of(this.restApi).acknowledge(
+      {
+        id: 'AwsSolutions-APIG2',
+        reason: 'Every route is a Lambda proxy that validates its own input (zod) and answers in OpenAI\'s error shape; API Gateway validation would answer in its own.',
+      },
+      { id: 'AwsSolutions-APIG3', reason: 'No WAF web ACL: callers are authenticated by API key, the stage is throttled and spend is capped per key.' },
+      {
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        reason: 'The account-wide role API Gateway logs through; AWS documents this managed policy for it, and the role is assumable by API Gateway only.',
+      },
+    );
+    // CORS preflights (OPTIONS) are exempt from these rules already.
+    for (const method of publicMethods) {
+      Validations.of(method).acknowledge(
+        { id: 'AwsSolutions-APIG4', reason: 'Public by design: the price list and the health check return no per-key data.' },
+        { id: 'AwsSolutions-COG4', reason: 'Public by design: the price list and the health check return no per-key data.' },
+      );
+    }
+    for (const method of authorizedMethods) {
+      Validations.of(method).acknowledge({
+        id: 'AwsSolutions-COG4',
+        reason: 'Clients authenticate with OpenAI-style bearer API keys checked by the Lambda REQUEST authorizer; there are no Cognito users.',
+      });
+    }
+    for (const arn of bedrockArns.filter((a) => a.includes('*'))) {
+      Validations.of(this.functions.gateway).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${arn}]`,
+        reason: 'A geographic inference profile may serve the model from any region of its geography, and AWS adds regions; the inference-profile ARN in the same statement is what restricts the call.',
+      });
+    }
+  }
+}

@@ -1,0 +1,361 @@
+import * as fs from 'node:fs';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { STACK_OUTPUTS } from '../../bin/cli-env';
+import { catalog } from '../../lambdas/core/catalog';
+import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../../lambdas/core/custody';
+import { AUTHORIZER_CACHE_TTL_SECONDS } from '../../lambdas/core/keys';
+import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../../lambdas/core/metrics';
+import { TABLES } from '../../lambdas/store/tables';
+import { BEDROCK_INVOKE_ACTIONS, bedrockInvokeArns } from '../../lib/bedrock';
+import { REGION, stackProps } from '../../lib/stack';
+import { asList, flatten, policyStatements, removeAssembly, resource, TEST_ACCOUNT, testApp } from './fixture';
+
+const { app, stack } = testApp();
+const template = Template.fromStack(stack);
+afterAll(() => removeAssembly(app));
+const fn = (prefix: string) => resource(template, 'AWS::Lambda::Function', prefix);
+const roleOf = (prefix: string) => (fn(prefix).props.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
+const GATEWAY = 'ApiGatewayFunction';
+const WRITER = 'CustodyLedgerWriterFunction';
+const table = (prefix: string) => resource(template, 'AWS::DynamoDB::Table', prefix);
+
+describe('environment and bundling', () => {
+  test('the stack is pinned to ca-central-1 with or without a known account', () => {
+    expect(stack.region).toBe(REGION);
+    expect(stack.account).toBe(TEST_ACCOUNT);
+    expect(stackProps({}).env).toEqual({ region: 'ca-central-1', account: undefined });
+  });
+
+  test('the bundling-stacks context skips esbuild: no bundled asset directory is staged', () => {
+    const staged = fs.readdirSync(app.outdir).filter((f) => f.startsWith('asset.'));
+    expect(staged).toEqual([]);
+  });
+
+  test('every function runs nodejs22.x on arm64 with its own log group and the powertools settings', () => {
+    const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+    expect(functions).toHaveLength(5);
+    for (const f of functions) {
+      expect(f.Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        LoggingConfig: { LogGroup: { Ref: expect.any(String) } },
+        Environment: { Variables: { POWERTOOLS_SERVICE_NAME: SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE } },
+      });
+    }
+    for (const lg of Object.values(template.findResources('AWS::Logs::LogGroup'))) expect(lg.Properties.RetentionInDays).toBeGreaterThan(0);
+  });
+
+  test('the gateway function: 15 minutes, 1 GB, and the environment the handlers read', () => {
+    const gateway = fn(GATEWAY).props;
+    expect(gateway).toMatchObject({ Timeout: 900, MemorySize: 1024 });
+    const env = (gateway.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(Object.keys(env).sort()).toEqual(
+      [TABLES.usage.env, TABLES.ledger.env, 'NI_EVENT_BUS_NAME', 'NI_CUSTODY_FALLBACK_QUEUE_URL', 'NI_GATEWAY_REGION', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE'].sort(),
+    );
+    expect(env.NI_GATEWAY_REGION).toBe(REGION);
+    expect(env.NI_EVENT_BUS_NAME).toEqual({ Ref: resource(template, 'AWS::Events::EventBus', 'CustodyBus').id });
+    expect(env[TABLES.usage.env]).toEqual({ Ref: table('DataUsageTable').id });
+    expect((fn('ApiAuthorizerFunction').props.Environment as { Variables: object }).Variables).toHaveProperty(TABLES.keys.env, { Ref: table('DataKeysTable').id });
+    expect((fn(WRITER).props.Environment as { Variables: object }).Variables).toMatchObject({
+      [TABLES.ledger.env]: { Ref: table('DataLedgerTable').id },
+      NI_LEDGER_SIGNING_KEY_ID: { Ref: resource(template, 'AWS::KMS::Key', 'CustodyLedgerSigningKey').id },
+    });
+  });
+});
+
+describe('REST API', () => {
+  const resources = template.findResources('AWS::ApiGateway::Resource');
+  const pathOf = (ref: unknown): string => {
+    const id = (ref as { Ref?: string }).Ref;
+    if (!id) return ''; // the root resource (Fn::GetAtt RestApi.RootResourceId)
+    const r = resources[id].Properties as { ParentId: unknown; PathPart: string };
+    return `${pathOf(r.ParentId)}/${r.PathPart}`;
+  };
+  const methods = Object.values(template.findResources('AWS::ApiGateway::Method')).map((m) => ({
+    route: `${m.Properties.HttpMethod} ${pathOf(m.Properties.ResourceId) || '/'}`,
+    props: m.Properties as Record<string, unknown>,
+  }));
+  const method = (route: string) => {
+    const found = methods.filter((m) => m.route === route);
+    expect(found).toHaveLength(1);
+    return found[0].props;
+  };
+  const authorizerId = resource(template, 'AWS::ApiGateway::Authorizer', 'ApiKeyAuthorizer').id;
+
+  test('/v1/{proxy+} streams from the gateway Lambda for 15 minutes', () => {
+    const integration = method('ANY /v1/{proxy+}').Integration as Record<string, unknown>;
+    expect(integration).toMatchObject({ Type: 'AWS_PROXY', IntegrationHttpMethod: 'POST', ResponseTransferMode: 'STREAM', TimeoutInMillis: 15 * 60 * 1000 });
+    expect(flatten(integration.Uri)).toBe(
+      `arn:aws:apigateway:${REGION}:lambda:path/2021-11-15/functions/\${${fn(GATEWAY).id}.Arn}/response-streaming-invocations`,
+    );
+  });
+
+  test('the other routes are buffered Lambda proxies to their own functions', () => {
+    expect(flatten((method('GET /api/billing/models').Integration as { Uri: unknown }).Uri)).toMatch(/\/2015-03-31\/functions\/\$\{ApiBillingFunction\w+\.Arn\}\/invocations$/);
+    expect(flatten((method('GET /api/usage').Integration as { Uri: unknown }).Uri)).toMatch(/\/2015-03-31\/functions\/\$\{ApiUsageFunction\w+\.Arn\}\/invocations$/);
+    expect(method('GET /health').Integration).toMatchObject({ Type: 'MOCK' });
+  });
+
+  test('the key authorizer guards /v1 and /api/usage, not the price list, the health check or any preflight', () => {
+    expect(method('ANY /v1/{proxy+}')).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } });
+    expect(method('GET /api/usage')).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } });
+    for (const route of ['GET /api/billing/models', 'GET /health']) {
+      expect(method(route).AuthorizationType).toBe('NONE');
+      expect(method(route).AuthorizerId).toBeUndefined();
+    }
+    const preflights = methods.filter((m) => m.route.startsWith('OPTIONS '));
+    expect(preflights.map((m) => m.route)).toEqual(expect.arrayContaining(['OPTIONS /v1', 'OPTIONS /v1/{proxy+}', 'OPTIONS /api/usage']));
+    for (const { props } of preflights) {
+      expect(props.AuthorizationType).toBe('NONE');
+      expect(props.AuthorizerId).toBeUndefined();
+      expect(props.Integration).toMatchObject({
+        Type: 'MOCK',
+        IntegrationResponses: [{ ResponseParameters: expect.objectContaining({ 'method.response.header.Access-Control-Allow-Origin': "'*'" }) }],
+      });
+    }
+    expect(methods.filter((m) => m.props.AuthorizationType === 'CUSTOM').map((m) => m.route).sort()).toEqual(['ANY /v1/{proxy+}', 'GET /api/usage']);
+  });
+
+  test('the authorizer is a REQUEST authorizer on the Authorization header, cached for AUTHORIZER_CACHE_TTL_SECONDS', () => {
+    template.hasResourceProperties('AWS::ApiGateway::Authorizer', {
+      Type: 'REQUEST',
+      IdentitySource: 'method.request.header.Authorization',
+      AuthorizerResultTtlInSeconds: AUTHORIZER_CACHE_TTL_SECONDS,
+      AuthorizerUri: Match.anyValue(),
+    });
+    expect(JSON.stringify(resource(template, 'AWS::ApiGateway::Authorizer', 'ApiKeyAuthorizer').props.AuthorizerUri)).toContain(fn('ApiAuthorizerFunction').id);
+  });
+
+  test('regional endpoint, throttled stage, error-only execution logs, JSON access logs without client IPs', () => {
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', { EndpointConfiguration: { Types: ['REGIONAL'] } });
+    const stage = resource(template, 'AWS::ApiGateway::Stage', 'ApiRestApiDeploymentStage').props;
+    expect(stage).toMatchObject({
+      StageName: 'prod',
+      MethodSettings: [expect.objectContaining({ HttpMethod: '*', ResourcePath: '/*', ThrottlingRateLimit: expect.any(Number), ThrottlingBurstLimit: expect.any(Number) })],
+    });
+    expect(stage.MethodSettings).toEqual([expect.objectContaining({ LoggingLevel: 'ERROR', DataTraceEnabled: false })]);
+    template.hasResource('AWS::ApiGateway::Account', { DeletionPolicy: 'Retain' });
+    const { Format, DestinationArn } = stage.AccessLogSetting as { Format: string; DestinationArn: unknown };
+    expect(flatten(DestinationArn)).toContain('${ApiAccessLogs');
+    const fields = JSON.parse(Format.replace('$context.error.messageString', '"msg"')) as Record<string, string>;
+    expect(fields).toMatchObject({ requestId: '$context.requestId', status: '$context.status', keyId: '$context.authorizer.principalId' });
+    expect(Format).not.toMatch(/sourceIp|userAgent|identity/);
+  });
+
+  test('gateway responses are OpenAI error bodies with CORS headers', () => {
+    const expected: Record<string, { status?: string; type: string; code: string | null; message?: string }> = {
+      UNAUTHORIZED: { status: '401', type: 'invalid_request_error', code: 'invalid_api_key', message: 'Invalid API key' },
+      ACCESS_DENIED: { status: '403', type: 'permission_error', code: 'permission_denied' },
+      MISSING_AUTHENTICATION_TOKEN: { status: '404', type: 'invalid_request_error', code: 'unknown_url' },
+      THROTTLED: { status: '429', type: 'rate_limit_error', code: 'rate_limit_exceeded' },
+      QUOTA_EXCEEDED: { status: '429', type: 'insufficient_quota', code: 'insufficient_quota' },
+      REQUEST_TOO_LARGE: { status: '413', type: 'invalid_request_error', code: 'request_too_large' },
+      INTEGRATION_TIMEOUT: { status: '504', type: 'server_error', code: 'timeout' },
+      DEFAULT_4XX: { type: 'invalid_request_error', code: null, message: '<velocity>' },
+      DEFAULT_5XX: { type: 'server_error', code: null, message: '<velocity>' },
+    };
+    const responses = Object.values(template.findResources('AWS::ApiGateway::GatewayResponse')).map((r) => r.Properties as Record<string, unknown>);
+    expect(responses.map((r) => r.ResponseType).sort()).toEqual(Object.keys(expected).sort());
+    for (const r of responses) {
+      const want = expected[r.ResponseType as string];
+      expect(r.StatusCode).toBe(want.status);
+      expect(r.ResponseParameters).toMatchObject({ 'gatewayresponse.header.Access-Control-Allow-Origin': "'*'" });
+      const raw = (r.ResponseTemplates as Record<string, string>)['application/json'];
+      // Velocity variables are substituted as JSON strings: $context.error.messageString is already quoted.
+      const body = JSON.parse(raw.replaceAll('$context.error.messageString', '"<velocity>"')) as { error: Record<string, unknown> };
+      expect(Object.keys(body)).toEqual(['error']);
+      expect(Object.keys(body.error).sort()).toEqual(['code', 'message', 'param', 'type']);
+      expect(body.error).toMatchObject({ type: want.type, code: want.code, param: null, message: want.message ?? expect.any(String) });
+      expect(raw).not.toContain('$context.error.message"'); // the unescaped variant would break the JSON
+    }
+  });
+});
+
+describe('data', () => {
+  test('three on-demand tables with PITR, deletion protection, encryption and the pk/sk schema; TTL on usage', () => {
+    const tables = template.findResources('AWS::DynamoDB::Table');
+    expect(Object.keys(tables)).toHaveLength(3);
+    for (const t of Object.values(tables)) {
+      expect(t.DeletionPolicy).toBe('Retain');
+      expect(t.Properties).toMatchObject({
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        DeletionProtectionEnabled: true,
+        SSESpecification: { SSEEnabled: true },
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+      });
+    }
+    expect(table('DataUsageTable').props.TimeToLiveSpecification).toEqual({ AttributeName: 'expires_at', Enabled: true });
+    expect(table('DataKeysTable').props.TimeToLiveSpecification).toBeUndefined();
+  });
+});
+
+describe('least privilege', () => {
+  const statements = policyStatements(template);
+  const arnsOf = (s: { statement: { Resource: unknown } }) => asList(s.statement.Resource).map(flatten);
+
+  test('Bedrock: the two invoke actions on exactly the catalog ARNs, only for the gateway, never "*"', () => {
+    const bedrock = statements.filter((s) => asList(s.statement.Action).some((a) => a.startsWith('bedrock:')));
+    expect(bedrock).toHaveLength(1);
+    expect(bedrock[0].roles).toEqual([roleOf(GATEWAY)]);
+    expect(asList(bedrock[0].statement.Action).sort()).toEqual([...BEDROCK_INVOKE_ACTIONS].sort());
+    const arns = arnsOf(bedrock[0]);
+    expect(arns.sort()).toEqual(bedrockInvokeArns(catalog().models.flatMap((m) => m.served), TEST_ACCOUNT));
+    expect(arns).not.toContain('*');
+    for (const arn of arns) expect(arn).toMatch(/^arn:aws:bedrock:[a-z0-9*-]*:(\d{12})?:(foundation-model|inference-profile)\/[^*]+$/);
+  });
+
+  test('the gateway may put events on the custody bus only, and send only to the fallback queue', () => {
+    const busId = resource(template, 'AWS::Events::EventBus', 'CustodyBus').id;
+    const putEvents = statements.filter((s) => asList(s.statement.Action).includes('events:PutEvents'));
+    expect(putEvents).toHaveLength(1);
+    expect(putEvents[0].roles).toEqual([roleOf(GATEWAY)]);
+    expect(arnsOf(putEvents[0])).toEqual([`\${${busId}.Arn}`]);
+    const send = statements.filter((s) => asList(s.statement.Action).includes('sqs:SendMessage') && s.roles.includes(roleOf(GATEWAY)));
+    expect(send).toHaveLength(1);
+    expect(asList(send[0].statement.Action)).toEqual(['sqs:SendMessage']);
+    expect(arnsOf(send[0])).toEqual([`\${${resource(template, 'AWS::SQS::Queue', 'CustodyFallbackQueue').id}.Arn}`]);
+  });
+
+  test('only the ledger writer writes the ledger table; the gateway reads it', () => {
+    const ledgerArn = `\${${table('DataLedgerTable').id}.Arn}`;
+    const onLedger = statements.filter((s) => arnsOf(s).some((a) => a.startsWith(ledgerArn)));
+    const writes = onLedger.filter((s) => asList(s.statement.Action).some((a) => /^dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem|TransactWriteItems)$/.test(a)));
+    expect(writes.flatMap((s) => s.roles)).toEqual([roleOf(WRITER)]);
+    const gatewayOnLedger = onLedger.filter((s) => s.roles.includes(roleOf(GATEWAY)));
+    expect(gatewayOnLedger.length).toBeGreaterThan(0);
+    for (const s of gatewayOnLedger) for (const a of asList(s.statement.Action)) expect(a).toMatch(/^dynamodb:(BatchGet|Get|Query|Scan|ConditionCheck|Describe)/);
+  });
+
+  test('the signing key signs for the writer only, with kms:Sign and kms:GetPublicKey', () => {
+    const key = resource(template, 'AWS::KMS::Key', 'CustodyLedgerSigningKey');
+    expect(key.props).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
+    expect(key.res.DeletionPolicy).toBe('Retain');
+    const onKey = statements.filter((s) => arnsOf(s).includes(`\${${key.id}.Arn}`));
+    expect(onKey).toHaveLength(1);
+    expect(onKey[0].roles).toEqual([roleOf(WRITER)]);
+    expect(asList(onKey[0].statement.Action).sort()).toEqual(['kms:GetPublicKey', 'kms:Sign']);
+  });
+
+  test('no "*" resource, and no AWS-managed policy except on the account-wide API Gateway logging role', () => {
+    for (const s of statements) expect(arnsOf(s)).not.toContain('*');
+    const managed = Object.values(template.findResources('AWS::IAM::Role')).filter((r) => r.Properties.ManagedPolicyArns);
+    expect(managed).toHaveLength(1);
+    expect(managed[0].Properties.AssumeRolePolicyDocument.Statement).toEqual([expect.objectContaining({ Principal: { Service: 'apigateway.amazonaws.com' } })]);
+    expect(managed[0].Properties.ManagedPolicyArns.map(flatten)).toEqual(['arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs']);
+    expect(managed[0].DeletionPolicy).toBe('Retain');
+  });
+});
+
+describe('custody pipeline', () => {
+  const bus = resource(template, 'AWS::Events::EventBus', 'CustodyBus');
+  const dlq = resource(template, 'AWS::SQS::Queue', 'CustodyDeadLetterQueue');
+  const fallback = resource(template, 'AWS::SQS::Queue', 'CustodyFallbackQueue');
+  const fallbackDlq = resource(template, 'AWS::SQS::Queue', 'CustodyFallbackDeadLetterQueue');
+
+  test('the rule sends custody records to the writer with a retry policy and a dead-letter queue', () => {
+    const rule = resource(template, 'AWS::Events::Rule', 'CustodyToLedger').props;
+    expect(rule).toMatchObject({
+      EventBusName: { Ref: bus.id },
+      EventPattern: { source: [CUSTODY_EVENT_SOURCE], 'detail-type': [CUSTODY_DETAIL_TYPE] },
+      Targets: [
+        {
+          Arn: { 'Fn::GetAtt': [fn(WRITER).id, 'Arn'] },
+          RetryPolicy: { MaximumEventAgeInSeconds: expect.any(Number), MaximumRetryAttempts: expect.any(Number) },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlq.id, 'Arn'] } },
+        },
+      ],
+    });
+    // Events the writer itself fails on (after Lambda's async retries) land in the same dead-letter queue.
+    expect(fn(WRITER).props.DeadLetterConfig).toEqual({ TargetArn: { 'Fn::GetAtt': [dlq.id, 'Arn'] } });
+  });
+
+  test('every queue is encrypted and refuses plain HTTP; the fallback queue has its own DLQ', () => {
+    for (const q of [dlq, fallback, fallbackDlq]) {
+      expect(q.props.SqsManagedSseEnabled).toBe(true);
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: q.id }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+        },
+      });
+    }
+    expect(fallback.props.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [fallbackDlq.id, 'Arn'] }, maxReceiveCount: 5 });
+  });
+
+  test('the writer drains the fallback queue in small batches, reporting item failures', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [fallback.id, 'Arn'] },
+      FunctionName: { Ref: fn(WRITER).id },
+      BatchSize: 5,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    expect(fallback.props.VisibilityTimeout).toBeGreaterThanOrEqual(6 * (fn(WRITER).props.Timeout as number));
+  });
+});
+
+describe('observability', () => {
+  const dashboard = resource(template, 'AWS::CloudWatch::Dashboard', 'ObservabilityDashboard').props;
+  const body = JSON.parse(flatten(dashboard.DashboardBody)) as { widgets: { properties: { metrics?: unknown[][] } }[] };
+  const series = body.widgets.flatMap((w) => w.properties.metrics ?? []);
+
+  test('the dashboard charts every METRIC under the gateway namespace, and nothing METRIC does not define', () => {
+    const expressions = series.map((s) => s.find((x) => typeof x === 'object' && x !== null && 'expression' in x) as { expression: string } | undefined).filter((e) => e !== undefined);
+    const searched = expressions.flatMap((e) => [...e.expression.matchAll(/\{([^,}]+),([^}]*)\} MetricName="([^"]+)"/g)]).map((m) => ({ ns: m[1], dims: m[2].split(','), name: m[3] }));
+    const plain = series.filter((s) => s[0] === METRICS_NAMESPACE).map((s) => s[1]);
+    const names = new Set([...searched.filter((s) => s.ns === METRICS_NAMESPACE).map((s) => s.name), ...plain]);
+    expect([...names].sort()).toEqual(Object.values(METRIC).sort());
+    // Each search names a dimension set the gateway emits (lambdas/telemetry.ts): powertools' `service` plus
+    // Model and Tier, plus ErrorType for errors; custody emit failures carry `service` only.
+    const dimsOf = (name: string) => searched.filter((s) => s.name === name).map((s) => [...s.dims].sort().join(','));
+    for (const name of Object.values(METRIC)) {
+      const expected = name === METRIC.errors ? 'ErrorType,Model,Tier,service' : name === METRIC.custodyEmitFailures ? 'service' : 'Model,Tier,service';
+      expect({ name, dims: dimsOf(name) }).toEqual({ name, dims: [expected] });
+    }
+  });
+
+  test('the dashboard also covers API Gateway, every Lambda, every table and the custody queues', () => {
+    const awsMetric = (ns: string, name: string) => series.filter((s) => s[0] === ns && s[1] === name);
+    for (const m of ['Count', '4XXError', '5XXError', 'Latency']) expect(awsMetric('AWS/ApiGateway', m).length).toBeGreaterThan(0);
+    for (const m of ['Invocations', 'Errors', 'Throttles', 'Duration', 'ConcurrentExecutions']) expect(awsMetric('AWS/Lambda', m)).toHaveLength(5);
+    for (const m of ['ReadThrottleEvents', 'WriteThrottleEvents']) expect(awsMetric('AWS/DynamoDB', m)).toHaveLength(3);
+    expect(awsMetric('AWS/SQS', 'ApproximateNumberOfMessagesVisible')).toHaveLength(3);
+    expect(dashboard.DashboardName).toBe(stack.stackName);
+  });
+
+  test('alarms: API 5xx rate, both DLQs, fallback backlog, upstream throttling, custody emit failures; all notify the topic', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties as Record<string, unknown>);
+    const topic = resource(template, 'AWS::SNS::Topic', 'ObservabilityAlarmTopic').id;
+    for (const a of alarms) expect(a.AlarmActions).toEqual([{ Ref: topic }]);
+    const byMetric = (name: string) => alarms.filter((a) => a.MetricName === name);
+    expect(byMetric('5XXError')).toHaveLength(1);
+    const dlqAlarms = byMetric('ApproximateNumberOfMessagesVisible');
+    expect(dlqAlarms.map((a) => (a.Dimensions as { Value: { 'Fn::GetAtt': string[] } }[])[0].Value['Fn::GetAtt'][0]).sort()).toEqual(
+      [resource(template, 'AWS::SQS::Queue', 'CustodyDeadLetterQueue').id, resource(template, 'AWS::SQS::Queue', 'CustodyFallbackDeadLetterQueue').id].sort(),
+    );
+    for (const a of dlqAlarms) expect(a).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    expect(byMetric('ApproximateAgeOfOldestMessage')).toHaveLength(1);
+    // Alarms cannot sum across dimension values: they use the service-only totals the gateway also emits.
+    for (const name of [METRIC.upstreamThrottles, METRIC.custodyEmitFailures]) {
+      expect(byMetric(name)).toEqual([
+        expect.objectContaining({ Namespace: METRICS_NAMESPACE, Statistic: 'Sum', Dimensions: [{ Name: 'service', Value: SERVICE_NAME }] }),
+      ]);
+    }
+    expect(alarms).toHaveLength(6);
+  });
+});
+
+test('stack outputs are exactly the ones the CLI reads', () => {
+  const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+  const expected = ['ApiUrl', 'KeysTableName', 'UsageTableName', 'LedgerTableName', 'EventBusName', 'CustodyFallbackQueueUrl', 'LedgerSigningKeyId', 'DashboardName'];
+  expect(Object.keys(outputs).sort()).toEqual(expected.sort());
+  expect(Object.values(STACK_OUTPUTS).sort()).toEqual(expected.sort()); // what `ni --stack` reads
+  const restApi = resource(template, 'AWS::ApiGateway::RestApi', 'ApiRestApi').id;
+  expect(flatten(outputs.ApiUrl.Value)).toBe(`https://\${${restApi}}.execute-api.${REGION}.\${AWS::URLSuffix}/prod`);
+  expect(outputs.CustodyFallbackQueueUrl.Value).toEqual({ Ref: resource(template, 'AWS::SQS::Queue', 'CustodyFallbackQueue').id });
+  expect(outputs.LedgerSigningKeyId.Value).toEqual({ Ref: resource(template, 'AWS::KMS::Key', 'CustodyLedgerSigningKey').id });
+});
