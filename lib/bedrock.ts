@@ -1,10 +1,7 @@
-import type { Route } from '../lambdas/core/catalog';
+import { inferenceProfile, type Route } from '../lambdas/core/catalog';
 
 /** Bedrock actions the gateway needs: nothing else, on nothing but the catalog's models. */
 export const BEDROCK_INVOKE_ACTIONS = ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'];
-
-// A cross-region inference profile id is a model id with a geography prefix.
-const INFERENCE_PROFILE = /^(us|us-gov|eu|apac|jp|au|ca|global)\.(.+)$/;
 
 /**
  * The resources a set of catalog routes may invoke. A plain model id is one foundation model in the route's
@@ -16,12 +13,12 @@ export function bedrockInvokeArns(routes: readonly Pick<Route, 'provider' | 'reg
   const arns = new Set<string>();
   for (const route of routes) {
     if (route.provider !== 'bedrock') continue;
-    const profile = INFERENCE_PROFILE.exec(route.upstream_id);
+    const profile = inferenceProfile(route.upstream_id);
     if (!profile) {
       arns.add(`arn:aws:bedrock:${route.region}::foundation-model/${route.upstream_id}`);
       continue;
     }
-    const [, geography, modelId] = profile;
+    const { geography, modelId } = profile;
     arns.add(`arn:aws:bedrock:${route.region}:${account}:inference-profile/${route.upstream_id}`);
     arns.add(`arn:aws:bedrock:*::foundation-model/${modelId}`);
     if (geography === 'global') arns.add(`arn:aws:bedrock:::foundation-model/${modelId}`);

@@ -1,5 +1,5 @@
 import { BedrockClient, ListFoundationModelsCommand, paginateListInferenceProfiles } from '@aws-sdk/client-bedrock';
-import { type Catalog, catalog, type Route } from '../../lambdas/core/catalog';
+import { type Catalog, catalog, inferenceProfile, type Route } from '../../lambdas/core/catalog';
 import { parseFlags, runCommand, UsageError } from '../cli-env';
 
 export const USAGE = `usage: ni catalog check [--region REGION] [--endpoint URL] [--json]
@@ -15,11 +15,6 @@ export const USAGE = `usage: ni catalog check [--region REGION] [--endpoint URL]
   Needs AWS credentials allowed bedrock:ListFoundationModels and bedrock:ListInferenceProfiles.`;
 
 const FLAGS = { endpoint: { type: 'string' }, json: { type: 'boolean' } } as const;
-
-/** Where a cross-region inference profile may process data, by its id prefix. */
-const PROFILE_JURISDICTION: Record<string, string> = {
-  us: 'US', 'us-gov': 'US', eu: 'EU', global: 'GLOBAL', ca: 'CA', apac: 'APAC', jp: 'JP', au: 'AU',
-};
 
 /** A region's own jurisdiction (where a plain, in-region model id processes data). */
 function regionJurisdiction(region: string): string {
@@ -52,10 +47,9 @@ export const bedrockRoutes = (c: Catalog): { model: string; route: Route }[] =>
 export function checkRoutes(routes: { model: string; route: Route }[], listings: ReadonlyMap<string, RegionListing>): RouteReport[] {
   return routes.map(({ model, route }) => {
     const listing = listings.get(route.region) ?? { foundationModels: [], inferenceProfiles: [] };
-    const prefix = route.upstream_id.split('.')[0];
-    const profileGeo = PROFILE_JURISDICTION[prefix];
-    const kind = profileGeo !== undefined ? 'inference_profile' : 'foundation_model';
-    const expected = profileGeo ?? regionJurisdiction(route.region);
+    const profile = inferenceProfile(route.upstream_id);
+    const kind = profile ? 'inference_profile' : 'foundation_model';
+    const expected = profile?.jurisdiction ?? regionJurisdiction(route.region);
     const problems: string[] = [];
     const notes: string[] = [];
     let found: boolean;
@@ -71,7 +65,7 @@ export function checkRoutes(routes: { model: string; route: Route }[], listings:
     }
     if (expected !== route.jurisdiction) {
       problems.push(kind === 'inference_profile'
-        ? `prefix "${prefix}." processes data in ${expected}, but the catalog says ${route.jurisdiction}`
+        ? `prefix "${profile!.geography}." processes data in ${expected}, but the catalog says ${route.jurisdiction}`
         : `a plain model id in ${route.region} processes data in ${expected}, but the catalog says ${route.jurisdiction}`);
     }
     if (!route.verified) notes.push(found ? 'marked unverified in the catalog; found upstream' : 'marked unverified in the catalog');

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { inferenceProfile } from './catalog';
 import { PII_TYPES } from './pii';
 import { Jurisdiction, Tier } from './tiers';
 
@@ -57,8 +58,7 @@ export type CustodyEvent = z.infer<typeof CustodyEvent>;
 export function custodyPath(gatewayRegion: string, route: { provider: string; region: string; upstream_id: string; jurisdiction: string }, simulated: boolean): string[] {
   if (simulated) return [`ni-gateway@${gatewayRegion}`, `${route.provider}-standin@loopback#${route.upstream_id}`];
   const hops = [`ni-gateway@${gatewayRegion}`, `${route.provider}@${route.region}#${route.upstream_id}`];
-  const profile = /^(us|eu|apac|jp|au|ca|global)\./.exec(route.upstream_id);
-  if (profile) hops.push(`${route.provider}-inference-profile@${route.jurisdiction}`);
+  if (inferenceProfile(route.upstream_id)) hops.push(`${route.provider}-inference-profile@${route.jurisdiction}`);
   return hops;
 }
 

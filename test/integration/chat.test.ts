@@ -228,8 +228,8 @@ describe('images', () => {
       .create({ model: SONNET, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/cat.png' } }] }] })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
-    expect((err as OpenAI.APIError).message).toMatch(/does not fetch remote URLs/);
-    expect((err as OpenAI.APIError).param).toBe('messages.0.content.0');
+    expect((err as InstanceType<typeof OpenAI.APIError>).message).toMatch(/does not fetch remote URLs/);
+    expect((err as InstanceType<typeof OpenAI.APIError>).param).toBe('messages.0.content.0');
   });
 });
 
@@ -269,7 +269,7 @@ describe('errors in OpenAI format', () => {
     const before = gw.standIn!.requests.length;
     const err = await openai.chat.completions.create({ model: SONNET, messages: [{ role: 'user', content: 'ni-standin:throttle=always' }] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
-    expect((err as OpenAI.APIError).code).toBe('upstream_throttled');
+    expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('upstream_throttled');
     expect(gw.standIn!.requests.length - before).toBe(3);
   });
 
@@ -304,7 +304,7 @@ describe('errors in OpenAI format', () => {
   test('missing key: 401 invalid_api_key', async () => {
     const res = await fetch(`${gw.url}/v1/models`);
     expect(res.status).toBe(401);
-    const body = await res.json();
+    const body = (await res.json()) as { error: Record<string, unknown> };
     assertOpenAI('ErrorResponse', body);
     expect(body.error).toMatchObject({ message: 'Invalid API key', type: 'invalid_request_error', code: 'invalid_api_key' });
   });

@@ -25,6 +25,10 @@ const SONNET = 'anthropic/claude-sonnet-4.5';
 const LLAMA = 'meta/llama-3-8b';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+type UsagePage = { key_id: string; data: { request_id: string; status: string; output_tokens: number; cost_micro_cad: number }[] };
+const usageOf = async (secret: string, query: string) =>
+  (await (await fetch(`${gw.url}/api/usage?${query}`, { headers: { authorization: `Bearer ${secret}` } })).json()) as UsagePage;
+
 async function post(secret: string, body: object, headers: Record<string, string> = {}) {
   const res = await fetch(`${gw.url}/v1/chat/completions`, {
     method: 'POST',
@@ -105,11 +109,11 @@ describe('daily spend caps', () => {
     // Only admitted requests went upstream.
     expect(gw.standIn!.requests.filter((r) => r.raw.includes('cap test')).length - before).toBe(ok.length);
     await gw.bus.flush();
-    const usage = await (await fetch(`${gw.url}/api/usage?granularity=request&limit=1000`, { headers: { authorization: `Bearer ${secret}` } })).json();
+    const usage = await usageOf(secret, 'granularity=request&limit=1000');
     expect(usage.key_id).toBe(keyId);
-    const billed = usage.data.filter((r: { status: string }) => r.status === 'ok');
+    const billed = usage.data.filter((r) => r.status === 'ok');
     expect(billed).toHaveLength(ok.length);
-    const total = billed.reduce((s: number, r: { cost_micro_cad: number }) => s + r.cost_micro_cad, 0);
+    const total = billed.reduce((s, r) => s + r.cost_micro_cad, 0);
     expect(total).toBeGreaterThan(0);
     expect(total).toBeLessThanOrEqual(cap);
   });
@@ -129,8 +133,8 @@ describe('daily spend caps', () => {
     let record: { status: string; output_tokens: number; cost_micro_cad: number } | undefined;
     for (let i = 0; i < 100 && !record; i++) {
       await sleep(50);
-      const usage = await (await fetch(`${gw.url}/api/usage?granularity=request`, { headers: { authorization: `Bearer ${secret}` } })).json();
-      record = usage.data.find((r: { request_id: string }) => r.request_id === requestId);
+      const usage = await usageOf(secret, 'granularity=request');
+      record = usage.data.find((r) => r.request_id === requestId);
     }
     expect(record).toBeDefined();
     expect(record!.status).toBe('cancelled');
@@ -148,8 +152,8 @@ describe('daily spend caps', () => {
     const id = response.headers.get('x-request-id');
     let seen = false;
     while (!seen && Date.now() - ended < 2000) {
-      const usage = await (await fetch(`${gw.url}/api/usage?granularity=request`, { headers: { authorization: `Bearer ${secret}` } })).json();
-      seen = usage.data.some((r: { request_id: string }) => r.request_id === id);
+      const usage = await usageOf(secret, 'granularity=request');
+      seen = usage.data.some((r) => r.request_id === id);
       if (!seen) await sleep(20);
     }
     expect(seen).toBe(true);
@@ -171,7 +175,7 @@ describe('keys', () => {
     for (const auth of ['Bearer nope', 'Bearer ni_live_' + 'a'.repeat(43), 'Basic xyz']) {
       const res = await fetch(`${gw.url}/v1/models`, { headers: { authorization: auth } });
       expect(res.status).toBe(401);
-      expect((await res.json()).error.code).toBe('invalid_api_key');
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_api_key');
     }
   });
 });
