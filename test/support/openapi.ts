@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 const SPEC_FILE = resolve(__dirname, '../../../shared/openai-openapi/chat-subset.json');
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats(ajv);
-ajv.addFormat('unixtime', { type: 'number', validate: (n: number) => Number.isInteger(n) addFormats(ajv);addFormats(ajv); n >= 0 }); // an OpenAI extension
+ajv.addFormat('unixtime', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= 0 }); // an OpenAI extension
 
 /** OpenAPI 3.0's `nullable` is not JSON Schema: rewrite it as the 2020-12 equivalent. */
 function jsonSchema(node: unknown): unknown {
