@@ -1,0 +1,103 @@
+import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { Agent } from 'node:https';
+import { dirname, join } from 'node:path';
+import { SIGNING_ALGORITHM } from '../core/ledger';
+
+/**
+ * Signs ledger checkpoints (ECDSA P-256 over SHA-256, DER signatures) and checks them.
+ * AWS (`NI_LEDGER_SIGNING_KEY_ID` set): an asymmetric KMS key; the private half never leaves KMS, and
+ * verification uses its public key (GetPublicKey) with node:crypto. Local: a PEM private key file created on
+ * first use (`NI_LEDGER_SIGNING_KEY_FILE`, default `${NI_DATA_DIR:-.ni-data}/ledger-signing-key.pem`, 0600).
+ */
+export interface LedgerSigner {
+  /** Names the key in checkpoints: the KMS key id/ARN, or `local:<sha256 of the public key, 16 hex>`. */
+  readonly keyRef: string;
+  readonly alg: typeof SIGNING_ALGORITHM;
+  sign(payload: Buffer): Promise<Buffer>;
+  publicKey(): Promise<KeyObject>;
+}
+
+export const localKeyFile = () =>
+  process.env.NI_LEDGER_SIGNING_KEY_FILE || join(process.env.NI_DATA_DIR || '.ni-data', 'ledger-signing-key.pem');
+
+let cached: { config: string; signer: LedgerSigner } | undefined;
+
+/** The signer this process is configured for (re-created when the configuration changes, e.g. in tests). */
+export function ledgerSigner(): LedgerSigner {
+  const kmsKey = process.env.NI_LEDGER_SIGNING_KEY_ID;
+  const config = kmsKey ? `kms:${kmsKey}:${process.env.NI_KMS_ENDPOINT ?? ''}` : `file:${localKeyFile()}`;
+  if (cached?.config !== config) cached = { config, signer: kmsKey ? kmsSigner(kmsKey) : fileSigner(localKeyFile()) };
+  return cached.signer;
+}
+
+/** A checker bound to the trusted key: a checkpoint naming any other key fails. */
+export async function signatureChecker(signer: LedgerSigner = ledgerSigner()) {
+  const key = await signer.publicKey();
+  return (payload: Buffer, signatureBase64: string, signingKey: string) =>
+    signingKey === signer.keyRef && verify('sha256', payload, key, Buffer.from(signatureBase64, 'base64'));
+}
+
+function kmsSigner(keyId: string): LedgerSigner {
+  const endpoint = process.env.NI_KMS_ENDPOINT; // a stand-in in tests
+  const client = new KMSClient({
+    region: process.env.AWS_REGION ?? 'ca-central-1',
+    ...(endpoint ? { endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+    requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ keepAlive: true }) }),
+  });
+  let publicKey: Promise<KeyObject> | undefined;
+  return {
+    keyRef: keyId,
+    alg: SIGNING_ALGORITHM,
+    async sign(payload) {
+      const out = await client.send(new SignCommand({ KeyId: keyId, Message: payload, MessageType: 'RAW', SigningAlgorithm: SIGNING_ALGORITHM }));
+      if (!out.Signature) throw new Error('KMS Sign returned no signature');
+      return Buffer.from(out.Signature);
+    },
+    publicKey() {
+      publicKey ??= client.send(new GetPublicKeyCommand({ KeyId: keyId })).then((out) => {
+        if (!out.PublicKey) throw new Error('KMS GetPublicKey returned no key');
+        return createPublicKey({ key: Buffer.from(out.PublicKey), format: 'der', type: 'spki' });
+      });
+      publicKey.catch(() => { publicKey = undefined; }); // retry a failed fetch next time
+      return publicKey;
+    },
+  };
+}
+
+function fileSigner(file: string): LedgerSigner {
+  const privateKey = loadOrCreateKey(file);
+  const publicKey = createPublicKey(privateKey);
+  const fingerprint = createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest('hex').slice(0, 16);
+  return {
+    keyRef: `local:${fingerprint}`,
+    alg: SIGNING_ALGORITHM,
+    sign: async (payload) => sign('sha256', payload, privateKey),
+    publicKey: async () => publicKey,
+  };
+}
+
+function loadOrCreateKey(file: string): KeyObject {
+  try {
+    return createPrivateKey(readFileSync(file, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  // Written aside then linked into place: link fails if the file exists, so two processes starting at once
+  // agree on one key, and nobody ever reads a half-written file.
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(tmp, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
+  try {
+    linkSync(tmp, file);
+    return privateKey;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return createPrivateKey(readFileSync(file, 'utf8'));
+  } finally {
+    unlinkSync(tmp);
+  }
+}

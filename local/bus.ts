@@ -1,0 +1,219 @@
+/**
+ * Local EventBridge: a loopback HTTP server speaking the PutEvents JSON protocol (`x-amz-json-1.1`,
+ * `X-Amz-Target: AWSEvents.PutEvents`) well enough for the real `@aws-sdk/client-eventbridge` client, so the
+ * gateway's emit path is the same code as on AWS (point it here with NI_EVENTBRIDGE_ENDPOINT).
+ *
+ * Each accepted entry becomes the real EventBridge envelope (version, id, detail-type, source, account, time,
+ * region, resources, detail); entries matching the rule (source + detail-type, as the stack's rule) are
+ * delivered to `deliver` asynchronously, like an EventBridge → Lambda target: accepted first, invoked later,
+ * re-invoked with backoff when the handler throws, then set aside as dead letters. Faults for tests:
+ * duplicate deliveries, reordering, failing PutEvents (whole call, or per entry via FailedEntryCount).
+ */
+import type { EventBridgeEvent } from 'aws-lambda';
+import { randomUUID } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../lambdas/core/custody';
+
+export type BusEvent = EventBridgeEvent<string, unknown>;
+
+export interface BusFaults {
+  /** Extra deliveries of each event: below 1, the probability of one extra copy; from 1, that many copies. */
+  duplicate?: number;
+  /** Deliver in random order (each delivery waits a random 0..20 ms before the handler is invoked). */
+  reorder?: boolean;
+  /**
+   * Fail the next `count` PutEvents calls (all, when count is omitted): `error` answers HTTP 500
+   * InternalException, `partial` answers 200 with every entry failed (FailedEntryCount > 0).
+   */
+  failPutEvents?: { mode: 'error' | 'partial'; count?: number } | null;
+}
+
+export interface LocalEventBridgeOptions extends BusFaults {
+  deliver: (event: BusEvent) => Promise<unknown>;
+  /** The rule's event pattern; default: the custody events. */
+  rule?: { source: string; detailType: string };
+  region?: string;
+  account?: string;
+  /** Handler invocations per event before it is dead-lettered (default 6), and the first retry delay. */
+  retryAttempts?: number;
+  retryBaseMs?: number;
+  /** Handler invocations in flight at once (default 16). */
+  concurrency?: number;
+  port?: number;
+}
+
+export interface LocalEventBridge {
+  endpoint: string;
+  /** Resolves when every accepted event has been delivered (or dead-lettered), retries included. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  setFaults(faults: BusFaults): void;
+  readonly stats: { putEventsCalls: number; accepted: number; rejected: number; invocations: number; handlerErrors: number };
+  /** Events whose handler kept failing. */
+  readonly deadLetters: BusEvent[];
+}
+
+const MAX_BODY = 1024 * 1024;
+const REORDER_WINDOW_MS = 20;
+
+export async function startLocalEventBridge(opts: LocalEventBridgeOptions): Promise<LocalEventBridge> {
+  const rule = opts.rule ?? { source: CUSTODY_EVENT_SOURCE, detailType: CUSTODY_DETAIL_TYPE };
+  const region = opts.region ?? 'ca-central-1';
+  const account = opts.account ?? '000000000000';
+  const attempts = opts.retryAttempts ?? 6;
+  const baseMs = opts.retryBaseMs ?? 50;
+  let faults: BusFaults = {};
+  let failuresLeft = 0;
+  const setFaults = (f: BusFaults) => {
+    faults = { ...faults, ...f };
+    if (f.failPutEvents !== undefined) failuresLeft = f.failPutEvents ? f.failPutEvents.count ?? Infinity : 0;
+  };
+  setFaults({ duplicate: opts.duplicate, reorder: opts.reorder, failPutEvents: opts.failPutEvents });
+  const stats = { putEventsCalls: 0, accepted: 0, rejected: 0, invocations: 0, handlerErrors: 0 };
+  const deadLetters: BusEvent[] = [];
+
+  // Delivery: a counting semaphore over handler invocations, and the set of deliveries not yet finished.
+  const pending = new Set<Promise<void>>();
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const limit = opts.concurrency ?? 16;
+  async function invoke(event: BusEvent): Promise<void> {
+    while (running >= limit) await new Promise<void>((r) => waiting.push(r));
+    running++;
+    try {
+      stats.invocations++;
+      await opts.deliver(structuredClone(event)); // each invocation gets its own copy, as from the wire
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  }
+  async function deliverWithRetry(event: BusEvent): Promise<void> {
+    if (faults.reorder) await sleep(Math.random() * REORDER_WINDOW_MS);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await invoke(event);
+      } catch {
+        stats.handlerErrors++;
+        if (attempt >= attempts) {
+          deadLetters.push(event);
+          return;
+        }
+        await sleep(baseMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2));
+      }
+    }
+  }
+  function enqueue(event: BusEvent): void {
+    const d = faults.duplicate ?? 0;
+    const copies = 1 + (d >= 1 ? Math.floor(d) : Math.random() < d ? 1 : 0);
+    for (let i = 0; i < copies; i++) {
+      const p = deliverWithRetry(event).finally(() => pending.delete(p));
+      pending.add(p);
+    }
+  }
+
+  function putEvents(body: any): { status: number; payload: unknown } {
+    stats.putEventsCalls++;
+    const fail = failuresLeft > 0 ? faults.failPutEvents : null;
+    if (fail) {
+      failuresLeft--;
+      if (fail.mode === 'error') return { status: 500, payload: { __type: 'InternalException', message: 'injected PutEvents failure' } };
+    }
+    const entries = body?.Entries;
+    if (!Array.isArray(entries) || entries.length < 1 || entries.length > 10) {
+      return { status: 400, payload: { __type: 'ValidationException', message: 'Entries must hold 1 to 10 entries' } };
+    }
+    const results = entries.map((entry: any) => {
+      if (fail) return { ErrorCode: 'InternalFailure', ErrorMessage: 'injected entry failure' };
+      const error = entryError(entry);
+      if (error) return error;
+      const event: BusEvent = {
+        version: '0',
+        id: randomUUID(),
+        'detail-type': entry.DetailType,
+        source: entry.Source,
+        account,
+        time: eventTime(entry.Time),
+        region,
+        resources: Array.isArray(entry.Resources) ? entry.Resources : [],
+        detail: JSON.parse(entry.Detail),
+      };
+      if (event.source === rule.source && event['detail-type'] === rule.detailType) enqueue(event);
+      return { EventId: event.id };
+    });
+    const failed = results.filter((r) => 'ErrorCode' in r).length;
+    stats.accepted += results.length - failed;
+    stats.rejected += failed;
+    return { status: 200, payload: { FailedEntryCount: failed, Entries: results } };
+  }
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_BODY) chunks.push(c);
+    });
+    req.on('end', () => {
+      const reply = (status: number, payload: unknown) => {
+        const type = (payload as { __type?: string }).__type;
+        res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', ...(type ? { 'x-amzn-errortype': type } : {}) });
+        res.end(JSON.stringify(payload));
+      };
+      const target = String(req.headers['x-amz-target'] ?? '');
+      if (req.method !== 'POST' || target !== 'AWSEvents.PutEvents') {
+        return reply(400, { __type: 'UnknownOperationException', message: `not supported here: ${target || req.method}` });
+      }
+      if (size > MAX_BODY) return reply(413, { __type: 'ValidationException', message: 'request too large' });
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        return reply(400, { __type: 'SerializationException', message: 'body is not JSON' });
+      }
+      const { status, payload } = putEvents(body);
+      reply(status, payload);
+    });
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(opts.port ?? 0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const flush = async () => {
+    while (pending.size) await Promise.all([...pending]);
+  };
+  return {
+    endpoint,
+    flush,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await flush();
+    },
+    setFaults,
+    stats,
+    deadLetters,
+  };
+}
+
+function entryError(entry: any): { ErrorCode: string; ErrorMessage: string } | null {
+  for (const field of ['Source', 'DetailType', 'Detail']) {
+    if (typeof entry?.[field] !== 'string' || !entry[field]) return { ErrorCode: 'InvalidArgument', ErrorMessage: `${field} is required` };
+  }
+  try {
+    const detail = JSON.parse(entry.Detail);
+    if (!detail || typeof detail !== 'object' || Array.isArray(detail)) throw new Error();
+  } catch {
+    return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is not a JSON object' };
+  }
+  return null;
+}
+
+/** EventBridge event times are whole seconds, ISO 8601 UTC; the SDK sends Time as epoch seconds. */
+function eventTime(time: unknown): string {
+  const ms = typeof time === 'number' ? time * 1000 : typeof time === 'string' ? Date.parse(time) : Date.now();
+  return new Date(Number.isFinite(ms) ? ms : Date.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

@@ -1,0 +1,281 @@
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { SQSEvent } from 'aws-lambda';
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../../lambdas/core/custody';
+import { METRIC } from '../../lambdas/core/metrics';
+import { handler } from '../../lambdas/handlers/ledger-writer';
+import { metrics } from '../../lambdas/observability';
+import { emitCustodyEvent, redriveOutbox } from '../../lambdas/store/custody-events';
+import { ddb, resetDdb } from '../../lambdas/store/ddb';
+import { appendCustodyEvent, resetLedgerCache, verifyLedger } from '../../lambdas/store/ledger';
+import { startLocalEventBridge, type BusEvent, type LocalEventBridge } from '../../local/bus';
+import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../local/dynamo';
+import { custodyEvent } from '../ledger-fixtures';
+
+let db: EmbeddedDynamo;
+let bus: LocalEventBridge;
+let dir: string;
+/** Every envelope the bus handed to the writer, and a switch to make the writer fail. */
+const delivered: BusEvent[] = [];
+let failNextDeliveries = 0;
+let keyCounter = 0;
+const newKey = () => `key_bus${Date.now().toString(36)}${keyCounter++}`;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ni-bus-'));
+  process.env.NI_LEDGER_SIGNING_KEY_FILE = join(dir, 'signing-key.pem');
+  process.env.NI_CUSTODY_OUTBOX = join(dir, 'outbox.jsonl');
+  process.env.NI_EVENT_BUS_NAME = 'ni-custody';
+  process.env.NI_METRICS = 'off';
+  delete process.env.NI_CUSTODY_FALLBACK_QUEUE_URL;
+  delete process.env.NI_LEDGER_SIGNING_KEY_ID;
+  db = await startEmbeddedDynamo();
+  db.applyEnv();
+  resetDdb();
+  resetLedgerCache();
+  bus = await startLocalEventBridge({
+    retryBaseMs: 5,
+    deliver: async (envelope) => {
+      delivered.push(envelope);
+      if (failNextDeliveries > 0 && failNextDeliveries--) throw new Error('writer crashed');
+      return handler(envelope);
+    },
+  });
+  process.env.NI_EVENTBRIDGE_ENDPOINT = bus.endpoint;
+});
+
+afterEach(() => {
+  bus.setFaults({ duplicate: 0, reorder: false, failPutEvents: null });
+  failNextDeliveries = 0;
+  rmSync(process.env.NI_CUSTODY_OUTBOX!, { force: true });
+  jest.restoreAllMocks();
+});
+
+afterAll(async () => {
+  await bus.close();
+  resetDdb();
+  await db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function requestIdsOf(keyId: string): Promise<string[]> {
+  const out = await ddb().send(new QueryCommand({
+    TableName: 'ni-ledger', KeyConditionExpression: 'pk = :pk AND begins_with(sk, :e)',
+    ExpressionAttributeValues: { ':pk': `chain#${keyId}`, ':e': 'entry#' }, ConsistentRead: true,
+  }));
+  return (out.Items ?? []).map((i) => i.request_id);
+}
+
+const outboxLines = () => (existsSync(process.env.NI_CUSTODY_OUTBOX!) ? readFileSync(process.env.NI_CUSTODY_OUTBOX!, 'utf8').split('\n').filter(Boolean) : []);
+
+describe('gateway → EventBridge (real SDK client) → bus → ledger writer', () => {
+  it('delivers the EventBridge envelope the rule matches', async () => {
+    const event = custodyEvent({ key_id: newKey() });
+    const before = delivered.length;
+    await emitCustodyEvent(event);
+    await bus.flush();
+    const envelope = delivered.slice(before).find((d) => (d.detail as { request_id: string }).request_id === event.request_id)!;
+    expect(envelope).toMatchObject({
+      version: '0', source: CUSTODY_EVENT_SOURCE, 'detail-type': CUSTODY_DETAIL_TYPE, account: expect.stringMatching(/^\d{12}$/),
+      region: 'ca-central-1', resources: [], time: event.ended_at.replace(/\.\d{3}Z$/, 'Z'), detail: event,
+    });
+    expect(envelope.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await requestIdsOf(event.key_id)).toEqual([event.request_id]);
+  });
+
+  it('records each request once when the bus duplicates and reorders deliveries', async () => {
+    bus.setFaults({ duplicate: 2, reorder: true });
+    const keys = [newKey(), newKey(), newKey()];
+    const events = Array.from({ length: 30 }, (_, i) => custodyEvent({ key_id: keys[i % 3] }));
+    const before = delivered.length;
+    await Promise.all(events.map((e) => emitCustodyEvent(e)));
+    await bus.flush();
+    const deliveries = new Map<string, number>();
+    for (const d of delivered.slice(before)) {
+      const id = (d.detail as { request_id: string }).request_id;
+      deliveries.set(id, (deliveries.get(id) ?? 0) + 1);
+    }
+    expect(events.every((e) => (deliveries.get(e.request_id) ?? 0) >= 3)).toBe(true);
+    for (const k of keys) {
+      const ids = await requestIdsOf(k);
+      expect(ids.sort()).toEqual(events.filter((e) => e.key_id === k).map((e) => e.request_id).sort());
+    }
+    const report = await verifyLedger();
+    expect(report.first_problem).toBeNull();
+    expect(report.chains.filter((c) => keys.includes(c.key_id)).map((c) => c.entries)).toEqual([10, 10, 10]);
+  });
+
+  it('re-invokes the writer when it fails, and dead-letters an event that never succeeds', async () => {
+    const event = custodyEvent({ key_id: newKey() });
+    failNextDeliveries = 2;
+    await emitCustodyEvent(event);
+    await bus.flush();
+    expect(await requestIdsOf(event.key_id)).toEqual([event.request_id]);
+    expect(bus.deadLetters).toHaveLength(0);
+
+    failNextDeliveries = 1_000;
+    const doomed = custodyEvent({ key_id: newKey() });
+    await emitCustodyEvent(doomed);
+    await bus.flush();
+    expect(bus.deadLetters.map((d) => (d.detail as { request_id: string }).request_id)).toEqual([doomed.request_id]);
+  });
+
+  it('accepts but does not deliver events the rule does not match', async () => {
+    const client = new EventBridgeClient({ endpoint: bus.endpoint, region: 'ca-central-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    const before = bus.stats.invocations;
+    const out = await client.send(new PutEventsCommand({ Entries: [{ Source: 'someone.else', DetailType: 'Other', Detail: '{"a":1}', EventBusName: 'ni-custody' }] }));
+    client.destroy();
+    await bus.flush();
+    expect(out.FailedEntryCount).toBe(0);
+    expect(bus.stats.invocations).toBe(before);
+  });
+});
+
+describe('emit', () => {
+  it('drops fields outside the schema before anything leaves (top level and nested)', async () => {
+    const event = custodyEvent({ key_id: newKey() });
+    const before = delivered.length;
+    await emitCustodyEvent({ ...event, prompt: 'my SIN is 046 454 286', usage: { ...event.usage, note: 'x' } } as never);
+    await bus.flush();
+    const detail = delivered.slice(before)[0].detail as Record<string, unknown>;
+    expect(detail).toEqual(event);
+    expect(JSON.stringify(delivered.slice(before))).not.toContain('046 454 286');
+  });
+
+  it('counts, and never throws, when given something that is not a custody event', async () => {
+    const counted = jest.spyOn(metrics, 'addMetric');
+    const calls = bus.stats.putEventsCalls;
+    await expect(emitCustodyEvent({ request_id: 'req_x' } as never)).resolves.toBeUndefined();
+    expect(bus.stats.putEventsCalls).toBe(calls);
+    expect(counted).toHaveBeenCalledWith(METRIC.custodyEmitFailures, 'Count', 1);
+  });
+
+  it('retries PutEvents through a failing call and a FailedEntryCount answer', async () => {
+    const event = custodyEvent({ key_id: newKey() });
+    bus.setFaults({ failPutEvents: { mode: 'error', count: 1 } });
+    await emitCustodyEvent(event);
+    const second = custodyEvent({ key_id: event.key_id });
+    bus.setFaults({ failPutEvents: { mode: 'partial', count: 2 } });
+    await emitCustodyEvent(second);
+    await bus.flush();
+    expect((await requestIdsOf(event.key_id)).sort()).toEqual([event.request_id, second.request_id].sort());
+    expect(outboxLines()).toEqual([]);
+  });
+
+  it('keeps events EventBridge will not take in the outbox; the re-drive delivers them once', async () => {
+    bus.setFaults({ failPutEvents: { mode: 'partial' } });
+    const keyId = newKey();
+    const events = Array.from({ length: 4 }, () => custodyEvent({ key_id: keyId }));
+    for (const e of events) await emitCustodyEvent(e);
+    await bus.flush();
+    expect(await requestIdsOf(keyId)).toEqual([]);
+    expect(outboxLines().map((l) => JSON.parse(l).request_id)).toEqual(events.map((e) => e.request_id));
+
+    // One of them also reached the ledger another way, and the outbox holds a second copy of another.
+    await appendCustodyEvent(events[0]);
+    writeFileSync(process.env.NI_CUSTODY_OUTBOX!, `${JSON.stringify(events[1])}\n`, { flag: 'a' });
+
+    bus.setFaults({ failPutEvents: null });
+    expect(await redriveOutbox()).toEqual({ delivered: 5, failed: 0, invalid: 0 });
+    await bus.flush();
+    expect((await requestIdsOf(keyId)).sort()).toEqual(events.map((e) => e.request_id).sort());
+    expect(outboxLines()).toEqual([]);
+    expect(await redriveOutbox()).toEqual({ delivered: 0, failed: 0, invalid: 0 });
+    expect((await verifyLedger({ keyId })).ok).toBe(true);
+  });
+
+  it('a re-drive that cannot deliver keeps the events, sets torn lines aside, and adopts a dead re-drive’s batch', async () => {
+    const outbox = process.env.NI_CUSTODY_OUTBOX!;
+    const keyId = newKey();
+    const [a, b] = [custodyEvent({ key_id: keyId }), custodyEvent({ key_id: keyId })];
+    writeFileSync(outbox, `${JSON.stringify(a)}\n{"request_id":"req_torn","key_`);
+    // A batch a crashed re-drive (a pid that cannot exist) had claimed and not finished.
+    writeFileSync(`${outbox}.redrive-999999999-1-abc`, `${JSON.stringify(b)}\n`);
+    const failing = await redriveOutbox({ deliver: () => Promise.reject(new Error('bus down')) });
+    expect(failing).toEqual({ delivered: 0, failed: 2, invalid: 1 });
+    expect(outboxLines().map((l) => JSON.parse(l).request_id).sort()).toEqual([a.request_id, b.request_id].sort());
+    expect(readFileSync(`${outbox}.invalid`, 'utf8')).toContain('req_torn');
+    expect(existsSync(`${outbox}.redrive-999999999-1-abc`)).toBe(false);
+    expect(await redriveOutbox({ deliver: appendCustodyEvent })).toMatchObject({ delivered: 2, failed: 0 });
+    expect((await requestIdsOf(keyId)).sort()).toEqual([a.request_id, b.request_id].sort());
+    rmSync(`${outbox}.invalid`);
+  });
+
+  it('gives up on an EventBridge endpoint that never answers and keeps the event in the outbox', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const silent = http.createServer(() => { /* never answers */ }).on('connection', (s) => sockets.add(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    process.env.NI_EVENTBRIDGE_ENDPOINT = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const event = custodyEvent({ key_id: newKey() });
+    try {
+      await emitCustodyEvent(event);
+    } finally {
+      process.env.NI_EVENTBRIDGE_ENDPOINT = bus.endpoint;
+      sockets.forEach((s) => s.destroy());
+      await new Promise((r) => silent.close(r));
+    }
+    expect(outboxLines().map((l) => JSON.parse(l).request_id)).toEqual([event.request_id]);
+  });
+
+  it('logs and counts, never throws, when EventBridge and the outbox both fail', async () => {
+    bus.setFaults({ failPutEvents: { mode: 'error' } });
+    const blocker = join(dir, 'not-a-directory');
+    writeFileSync(blocker, '');
+    const saved = process.env.NI_CUSTODY_OUTBOX;
+    process.env.NI_CUSTODY_OUTBOX = join(blocker, 'outbox.jsonl');
+    const counted = jest.spyOn(metrics, 'addMetric');
+    try {
+      await expect(emitCustodyEvent(custodyEvent({ key_id: newKey() }))).resolves.toBeUndefined();
+    } finally {
+      process.env.NI_CUSTODY_OUTBOX = saved;
+    }
+    expect(counted).toHaveBeenCalledWith(METRIC.custodyEmitFailures, 'Count', 1);
+  });
+});
+
+describe('AWS fallback: SQS', () => {
+  /** A stand-in for the fallback queue: SQS's JSON protocol, SendMessage only (the SDK checks the MD5). */
+  async function startQueue() {
+    const bodies: string[] = [];
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c) => chunks.push(c)).on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+        if (req.headers['x-amz-target'] !== 'AmazonSQS.SendMessage') return res.end('{}');
+        bodies.push(body.MessageBody);
+        res.end(JSON.stringify({ MessageId: randomUUID(), MD5OfMessageBody: createHash('md5').update(body.MessageBody).digest('hex') }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/000000000000/ni-custody-fallback`, bodies, close: () => new Promise((r) => server.close(r)) };
+  }
+
+  it('sends an event EventBridge will not take to the queue, whose records the writer appends', async () => {
+    const queue = await startQueue();
+    process.env.NI_CUSTODY_FALLBACK_QUEUE_URL = queue.url;
+    process.env.AWS_ACCESS_KEY_ID = 'test'; // what a Lambda's role provides
+    process.env.AWS_SECRET_ACCESS_KEY = 'test';
+    bus.setFaults({ failPutEvents: { mode: 'error' } });
+    const event = custodyEvent({ key_id: newKey() });
+    try {
+      await emitCustodyEvent(event);
+    } finally {
+      for (const v of ['NI_CUSTODY_FALLBACK_QUEUE_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) delete process.env[v];
+      await queue.close();
+    }
+    expect(outboxLines()).toEqual([]);
+    expect(queue.bodies.map((b) => JSON.parse(b))).toEqual([event]);
+    const sqsEvent = {
+      Records: queue.bodies.map((body, i) => ({ messageId: `m${i}`, body, receiptHandle: 'r', attributes: {}, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn', awsRegion: 'ca-central-1' })),
+    } as unknown as SQSEvent;
+    expect(await handler(sqsEvent)).toEqual({ batchItemFailures: [] });
+    expect(await requestIdsOf(event.key_id)).toEqual([event.request_id]);
+  });
+});

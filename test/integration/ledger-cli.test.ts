@@ -1,0 +1,89 @@
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../../bin/commands/ledger';
+import { ddb, resetDdb } from '../../lambdas/store/ddb';
+import { appendCustodyEvent, resetLedgerCache } from '../../lambdas/store/ledger';
+import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../local/dynamo';
+import { custodyEvent } from '../ledger-fixtures';
+
+let db: EmbeddedDynamo;
+let dataDir: string;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'ni-ledger-cli-'));
+  for (const v of ['NI_LEDGER_SIGNING_KEY_FILE', 'NI_LEDGER_SIGNING_KEY_ID', 'NI_CUSTODY_OUTBOX', 'NI_LEDGER_CHECKPOINT_EVERY']) delete process.env[v];
+  process.env.NI_DATA_DIR = dataDir;
+  db = await startEmbeddedDynamo();
+  writeFileSync(join(dataDir, 'dynamodb-endpoint'), db.endpoint); // what npm start writes
+  db.applyEnv();
+  resetDdb();
+  resetLedgerCache();
+});
+
+afterAll(async () => {
+  resetDdb();
+  await db.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function ni(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = jest.spyOn(console, 'log').mockImplementation((...a) => { out.push(a.join(' ')); });
+  const error = jest.spyOn(console, 'error').mockImplementation((...a) => { err.push(a.join(' ')); });
+  try {
+    const code = await run(argv);
+    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+it('verify: exit 0 on an intact ledger, 1 naming the first broken link; --json and --key', async () => {
+  for (let i = 0; i < 3; i++) await appendCustodyEvent(custodyEvent({ key_id: 'key_cli1' }));
+  for (let i = 0; i < 2; i++) await appendCustodyEvent(custodyEvent({ key_id: 'key_cli2' }));
+  expect(existsSync(join(dataDir, 'ledger-signing-key.pem'))).toBe(true);
+
+  const ok = await ni('verify');
+  expect(ok.code).toBe(0);
+  expect(ok.stdout).toContain('2 chain(s), 5 entries, 2 signed checkpoint(s).');
+  expect(ok.stdout).toContain('Ledger intact.');
+
+  await ddb().send(new UpdateCommand({
+    TableName: 'ni-ledger', Key: { pk: 'chain#key_cli2', sk: 'entry#000000000002' },
+    UpdateExpression: 'SET #e.model = :m', ExpressionAttributeNames: { '#e': 'event' }, ExpressionAttributeValues: { ':m': 'forged' },
+  }));
+  const broken = await ni('verify');
+  expect(broken.code).toBe(1);
+  expect(broken.stdout).toContain('BROKEN: key key_cli2 seq 2: content does not match its hash');
+
+  const json = await ni('verify', '--json');
+  expect(json.code).toBe(1);
+  expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, first_problem: { key_id: 'key_cli2', seq: 2 } });
+
+  const one = await ni('verify', '--key', 'key_cli1', '--json');
+  expect(one.code).toBe(0);
+  expect(JSON.parse(one.stdout).chains.map((c: { key_id: string }) => c.key_id)).toEqual(['key_cli1']);
+});
+
+it('redrive: delivers the local outbox into the ledger', async () => {
+  const event = custodyEvent({ key_id: 'key_cli3' });
+  writeFileSync(join(dataDir, 'custody-outbox.jsonl'), `${JSON.stringify(event)}\n`);
+  const r = await ni('redrive', '--json');
+  expect(r.code).toBe(0);
+  expect(JSON.parse(r.stdout)).toEqual({ delivered: 1, failed: 0, invalid: 0 });
+  const outbox = join(dataDir, 'custody-outbox.jsonl');
+  expect(existsSync(outbox) ? readFileSync(outbox, 'utf8') : '').toBe('');
+  expect((await ni('verify', '--key', 'key_cli3')).code).toBe(0);
+});
+
+it('usage errors exit 2', async () => {
+  expect((await ni()).code).toBe(2);
+  expect((await ni('rewrite')).code).toBe(2);
+  expect((await ni('redrive', '--key', 'k')).code).toBe(2);
+  expect((await ni('verify', '--region', 'ca-central-1')).code).toBe(2);
+  expect((await ni('--help')).code).toBe(0);
+});

@@ -1,0 +1,353 @@
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { EventBridgeEvent, SQSEvent, SQSRecord } from 'aws-lambda';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE, type CustodyEvent } from '../../lambdas/core/custody';
+import { canonicalJson, entryHash, GENESIS_HASH, newEntry } from '../../lambdas/core/ledger';
+import { handler } from '../../lambdas/handlers/ledger-writer';
+import { ddb, resetDdb } from '../../lambdas/store/ddb';
+import { appendCustodyEvent, getReceipt, resetLedgerCache, verifyLedger } from '../../lambdas/store/ledger';
+import { ledgerSigner, type LedgerSigner } from '../../lambdas/store/signer';
+import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../local/dynamo';
+import { custodyEvent } from '../ledger-fixtures';
+
+let db: EmbeddedDynamo;
+let dir: string;
+const TABLE = 'ni-ledger';
+let keyCounter = 0;
+const newKey = () => `key_it${Date.now().toString(36)}${keyCounter++}`;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ni-ledger-'));
+  process.env.NI_LEDGER_SIGNING_KEY_FILE = join(dir, 'signing-key.pem');
+  process.env.NI_LEDGER_CHECKPOINT_EVERY = '5';
+  delete process.env.NI_LEDGER_SIGNING_KEY_ID;
+  db = await startEmbeddedDynamo();
+  db.applyEnv();
+  resetDdb();
+  resetLedgerCache();
+});
+
+afterAll(async () => {
+  resetDdb();
+  await db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Independent copies of the store module: separate head caches and queues, like separate writer processes. */
+function writerProcesses(n: number): (typeof import('../../lambdas/store/ledger'))[] {
+  return Array.from({ length: n }, () => {
+    let mod!: typeof import('../../lambdas/store/ledger');
+    jest.isolateModules(() => { mod = require('../../lambdas/store/ledger'); });
+    return mod;
+  });
+}
+
+async function entriesOf(keyId: string): Promise<Record<string, any>[]> {
+  const out = await ddb().send(new QueryCommand({
+    TableName: TABLE, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :e)',
+    ExpressionAttributeValues: { ':pk': `chain#${keyId}`, ':e': 'entry#' }, ConsistentRead: true,
+  }));
+  return out.Items ?? [];
+}
+
+async function verifyKey(keyId: string) {
+  const report = await verifyLedger({ keyId });
+  return { ...report, chain: report.chains[0] };
+}
+
+const envelope = (detail: unknown): EventBridgeEvent<string, unknown> => ({
+  version: '0', id: 'e1', 'detail-type': CUSTODY_DETAIL_TYPE, source: CUSTODY_EVENT_SOURCE, account: '000000000000',
+  time: '2025-01-15T12:00:00Z', region: 'ca-central-1', resources: [], detail,
+});
+
+const sqsRecord = (messageId: string, body: string): SQSRecord => ({
+  messageId, receiptHandle: `rh-${messageId}`, body, attributes: {
+    ApproximateReceiveCount: '1', SentTimestamp: '0', SenderId: 'x', ApproximateFirstReceiveTimestamp: '0',
+  }, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn:aws:sqs:ca-central-1:000000000000:custody-fallback', awsRegion: 'ca-central-1',
+});
+
+describe('appending', () => {
+  it('chains entries from the genesis hash, one per request, and signs checkpoints by policy', async () => {
+    const keyId = newKey();
+    const events = Array.from({ length: 7 }, () => custodyEvent({ key_id: keyId }));
+    const results = [];
+    for (const e of events) results.push(await appendCustodyEvent(e));
+    expect(results.map((r) => [r.status, r.seq, r.checkpoint])).toEqual([
+      ['appended', 1, 1], ['appended', 2, null], ['appended', 3, null], ['appended', 4, null], ['appended', 5, 5], ['appended', 6, null], ['appended', 7, null],
+    ]);
+    const items = await entriesOf(keyId);
+    expect(items[0].prev_hash).toBe(GENESIS_HASH);
+    expect(items.map((i) => i.request_id)).toEqual(events.map((e) => e.request_id));
+    expect(canonicalJson(items[3].event)).toBe(canonicalJson(events[3]));
+    const { ok, chain } = await verifyKey(keyId);
+    expect(ok).toBe(true);
+    expect(chain).toMatchObject({ entries: 7, checkpoints: 2, last_checkpoint: { seq: 5 }, unsigned_tail: 2 });
+    expect(statSync(process.env.NI_LEDGER_SIGNING_KEY_FILE!).mode & 0o777).toBe(0o600);
+  });
+
+  it('records a request delivered 5 times, one after another, once', async () => {
+    const keyId = newKey();
+    const event = custodyEvent({ key_id: keyId });
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await appendCustodyEvent(event)).status);
+    expect(statuses).toEqual(['appended', 'duplicate', 'duplicate', 'duplicate', 'duplicate']);
+    expect(await entriesOf(keyId)).toHaveLength(1);
+  });
+
+  it('records a request delivered 5 times concurrently (racing writer processes) once, among other appends', async () => {
+    const keyId = newKey();
+    const writers = writerProcesses(5);
+    const dup = custodyEvent({ key_id: keyId });
+    const others = Array.from({ length: 10 }, () => custodyEvent({ key_id: keyId }));
+    const results = await Promise.all([
+      ...writers.map((w) => w.appendCustodyEvent(dup)),
+      ...others.map((e, i) => writers[i % 5].appendCustodyEvent(e)),
+    ]);
+    expect(results.slice(0, 5).filter((r) => r.status === 'appended')).toHaveLength(1);
+    expect(new Set(results.slice(0, 5).map((r) => r.seq)).size).toBe(1);
+    const items = await entriesOf(keyId);
+    expect(items).toHaveLength(11);
+    expect(items.filter((i) => i.request_id === dup.request_id)).toHaveLength(1);
+    expect((await verifyKey(keyId)).ok).toBe(true);
+  });
+
+  it.each([
+    ['one process', 1],
+    ['8 racing processes', 8],
+  ])('appends 64 concurrent events to one chain as seq 1..64 without forking (%s)', async (_, n) => {
+    const keyId = newKey();
+    const writers = writerProcesses(n);
+    const events = Array.from({ length: 64 }, () => custodyEvent({ key_id: keyId }));
+    const results = await Promise.all(events.map((e, i) => writers[i % n].appendCustodyEvent(e)));
+    expect(results.every((r) => r.status === 'appended')).toBe(true);
+    expect(results.map((r) => r.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 64 }, (_, i) => i + 1));
+    const items = await entriesOf(keyId);
+    expect(items.map((i) => i.seq)).toEqual(Array.from({ length: 64 }, (_, i) => i + 1));
+    expect(new Set(items.map((i) => i.request_id)).size).toBe(64);
+    const { ok, chain } = await verifyKey(keyId);
+    expect(ok).toBe(true);
+    expect(chain.head?.seq).toBe(64);
+  }, 120_000); // a hang guard only: racing writers on a loaded machine can be slow against dynalite
+
+  it('keeps chains of many keys independent when written in parallel', async () => {
+    const keys = Array.from({ length: 12 }, newKey);
+    const events = keys.flatMap((k) => Array.from({ length: 6 }, () => custodyEvent({ key_id: k })));
+    await Promise.all(events.map((e) => appendCustodyEvent(e)));
+    for (const k of keys) {
+      const { ok, chain } = await verifyKey(k);
+      expect(ok).toBe(true);
+      expect(chain.entries).toBe(6);
+    }
+  });
+
+  it('does not care about delivery order (a late event is simply appended later)', async () => {
+    const keyId = newKey();
+    const [early, late] = [
+      custodyEvent({ key_id: keyId, ended_at: '2025-01-15T12:00:01.000Z' }),
+      custodyEvent({ key_id: keyId, ended_at: '2025-01-15T12:00:09.000Z' }),
+    ];
+    await appendCustodyEvent(late);
+    await appendCustodyEvent(early);
+    expect((await entriesOf(keyId)).map((i) => i.request_id)).toEqual([late.request_id, early.request_id]);
+    expect((await verifyKey(keyId)).ok).toBe(true);
+  });
+
+  it('two processes (separate head caches) appending to one chain stay linear', async () => {
+    const keyId = newKey();
+    const [a, b] = writerProcesses(2);
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).appendCustodyEvent(custodyEvent({ key_id: keyId }))));
+    }
+    const { ok, chain } = await verifyKey(keyId);
+    expect(ok).toBe(true);
+    expect(chain.entries).toBe(24);
+  });
+
+  it('does not record a request id already recorded for another key', async () => {
+    const event = custodyEvent({ key_id: newKey() });
+    await appendCustodyEvent(event);
+    const other = newKey();
+    expect((await appendCustodyEvent({ ...event, key_id: other })).status).toBe('conflict');
+    expect(await entriesOf(other)).toHaveLength(0);
+  });
+});
+
+describe('crash recovery', () => {
+  const putMarker = (requestId: string, keyId: string, seq: number) =>
+    ddb().send(new PutCommand({ TableName: TABLE, Item: { pk: `request#${requestId}`, sk: 'entry', request_id: requestId, key_id: keyId, seq } }));
+
+  it('a writer that died after claiming the next slot: in flight, then completed by the redelivery', async () => {
+    const keyId = newKey();
+    await appendCustodyEvent(custodyEvent({ key_id: keyId }));
+    const crashed = custodyEvent({ key_id: keyId });
+    await putMarker(crashed.request_id, keyId, 2);
+    expect((await verifyLedger()).chains.find((c) => c.key_id === keyId)).toMatchObject({ ok: true, in_flight: 1 });
+    expect(await getReceipt(crashed.request_id, keyId)).toBeNull();
+    expect(await appendCustodyEvent(crashed)).toMatchObject({ status: 'appended', seq: 2 });
+    expect((await verifyLedger()).chains.find((c) => c.key_id === keyId)).toMatchObject({ ok: true, in_flight: 0, entries: 2 });
+  });
+
+  it('a writer that died after claiming a slot another request then took: the redelivery moves on', async () => {
+    const keyId = newKey();
+    const crashed = custodyEvent({ key_id: keyId });
+    await putMarker(crashed.request_id, keyId, 1);
+    await appendCustodyEvent(custodyEvent({ key_id: keyId })); // takes seq 1
+    await appendCustodyEvent(custodyEvent({ key_id: keyId })); // seq 2
+    expect(await appendCustodyEvent(crashed)).toMatchObject({ status: 'appended', seq: 3 });
+    expect(await appendCustodyEvent(crashed)).toMatchObject({ status: 'duplicate', seq: 3 });
+    expect((await verifyKey(keyId)).ok).toBe(true);
+  });
+
+  it('a checkpoint lost after the entry was committed is signed by the redelivery', async () => {
+    const keyId = newKey();
+    const event = custodyEvent({ key_id: keyId });
+    const broken: LedgerSigner = { ...ledgerSigner(), sign: () => Promise.reject(new Error('KMS unavailable')) };
+    expect(await appendCustodyEvent(event, { signer: broken })).toMatchObject({ status: 'appended', seq: 1, checkpoint: null });
+    expect((await verifyKey(keyId)).chain).toMatchObject({ ok: true, checkpoints: 0 });
+    expect(await appendCustodyEvent(event)).toMatchObject({ status: 'duplicate', seq: 1, checkpoint: 1 });
+    expect(await appendCustodyEvent(event)).toMatchObject({ status: 'duplicate', checkpoint: null });
+    expect((await verifyKey(keyId)).chain).toMatchObject({ ok: true, checkpoints: 1 });
+  });
+
+  it('a stale head cache (the table changed behind this process) costs a retry, not a fork', async () => {
+    const keyId = newKey();
+    await appendCustodyEvent(custodyEvent({ key_id: keyId }));
+    const [other] = writerProcesses(1);
+    for (let i = 0; i < 3; i++) await other.appendCustodyEvent(custodyEvent({ key_id: keyId }));
+    expect(await appendCustodyEvent(custodyEvent({ key_id: keyId }))).toMatchObject({ status: 'appended', seq: 5 });
+    expect((await verifyKey(keyId)).ok).toBe(true);
+  });
+});
+
+describe('writer handler', () => {
+  it('records an EventBridge event, and throws on an invalid one so EventBridge retries', async () => {
+    const event = custodyEvent({ key_id: newKey() });
+    await handler(envelope(event));
+    await handler(envelope(event));
+    expect(await entriesOf(event.key_id)).toHaveLength(1);
+    await expect(handler(envelope({ ...event, cost_micro_cad: -1 }))).rejects.toThrow(/invalid custody event/);
+  });
+
+  it('records SQS fallback records (detail or envelope bodies) and returns the failed ones', async () => {
+    const keyId = newKey();
+    const [a, b] = [custodyEvent({ key_id: keyId }), custodyEvent({ key_id: keyId })];
+    const event: SQSEvent = {
+      Records: [
+        sqsRecord('m1', JSON.stringify(a)),
+        sqsRecord('m2', JSON.stringify(envelope(b))),
+        sqsRecord('m3', JSON.stringify(a)), // duplicate
+        sqsRecord('m4', '{"not":"a custody event"}'),
+        sqsRecord('m5', 'not json'),
+      ],
+    };
+    expect(await handler(event)).toEqual({ batchItemFailures: [{ itemIdentifier: 'm4' }, { itemIdentifier: 'm5' }] });
+    expect((await entriesOf(keyId)).map((i) => i.request_id).sort()).toEqual([a.request_id, b.request_id].sort());
+  });
+});
+
+describe('receipts', () => {
+  it("returns the entry, its link and the latest covering checkpoint to the owner, null to another key", async () => {
+    const keyId = newKey();
+    const events = Array.from({ length: 6 }, () => custodyEvent({ key_id: keyId }));
+    for (const e of events) await appendCustodyEvent(e);
+    const r = (await getReceipt(events[2].request_id, keyId)) as any;
+    expect(r).toMatchObject({ request_id: events[2].request_id, key_id: keyId, entry: { seq: 3 }, checkpoint: { seq: 5, key_id: keyId } });
+    expect(entryHash(r.entry)).toBe(r.hash);
+    const items = await entriesOf(keyId);
+    expect(r.entry.prev_hash).toBe(items[1].hash);
+    expect(canonicalJson(r.entry.event)).toBe(canonicalJson(events[2]));
+    // Not yet covered by a checkpoint: entry 6 (next one due at 10).
+    expect(await getReceipt(events[5].request_id, keyId)).toMatchObject({ entry: { seq: 6 }, checkpoint: null });
+    expect(await getReceipt(events[2].request_id, newKey())).toBeNull();
+    expect(await getReceipt('req_unknown', keyId)).toBeNull();
+  });
+});
+
+describe('tamper detection', () => {
+  async function intactChain(n = 8) {
+    const keyId = newKey();
+    const events: CustodyEvent[] = [];
+    for (let i = 0; i < n; i++) {
+      const e = custodyEvent({ key_id: keyId });
+      events.push(e);
+      await appendCustodyEvent(e);
+    }
+    expect((await verifyKey(keyId)).ok).toBe(true);
+    return keyId;
+  }
+  const entryKey = (keyId: string, seq: number) => ({ pk: `chain#${keyId}`, sk: `entry#${String(seq).padStart(12, '0')}` });
+  const getEntryItem = async (keyId: string, seq: number) => (await ddb().send(new GetCommand({ TableName: TABLE, Key: entryKey(keyId, seq) }))).Item!;
+  const firstProblem = async (keyId: string) => (await verifyKey(keyId)).first_problem;
+
+  it('an untampered chain passes, also in the full scan', async () => {
+    const keyId = await intactChain();
+    expect((await verifyLedger()).chains.find((c) => c.key_id === keyId)?.ok).toBe(true);
+  });
+
+  it('a modified field', async () => {
+    const keyId = await intactChain();
+    await ddb().send(new UpdateCommand({
+      TableName: TABLE, Key: entryKey(keyId, 4), UpdateExpression: 'SET #e.cost_micro_cad = :c',
+      ExpressionAttributeNames: { '#e': 'event' }, ExpressionAttributeValues: { ':c': 1 },
+    }));
+    expect(await firstProblem(keyId)).toEqual({ key_id: keyId, seq: 4, problem: expect.stringContaining('entry modified') });
+  });
+
+  it('a deleted entry', async () => {
+    const keyId = await intactChain();
+    await ddb().send(new DeleteCommand({ TableName: TABLE, Key: entryKey(keyId, 3) }));
+    expect(await firstProblem(keyId)).toMatchObject({ seq: 3, problem: expect.stringContaining('missing') });
+  });
+
+  it('a deleted tail (after the last checkpoint) is caught by the orphaned markers in a full scan', async () => {
+    const keyId = await intactChain(8);
+    for (const seq of [7, 8]) await ddb().send(new DeleteCommand({ TableName: TABLE, Key: entryKey(keyId, seq) }));
+    const chain = (await verifyLedger()).chains.find((c) => c.key_id === keyId)!;
+    expect(chain.problems[0]).toMatchObject({ seq: 8, problem: expect.stringContaining('entries deleted') });
+  });
+
+  it('a forged entry inserted, mid-chain (later entries shifted up) or appended with a correct link', async () => {
+    const keyId = await intactChain(6);
+    for (let seq = 6; seq >= 3; seq--) {
+      const item = await getEntryItem(keyId, seq);
+      await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...item, ...entryKey(keyId, seq + 1) } }));
+    }
+    const prev = await getEntryItem(keyId, 2);
+    const forged = newEntry(custodyEvent({ key_id: keyId }), 3, prev.hash, new Date());
+    await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...entryKey(keyId, 3), key_id: keyId, request_id: forged.event.request_id, ...forged } }));
+    // Even with a forged idempotency marker, the shifted entry no longer fits the chain.
+    const rid = forged.event.request_id;
+    await ddb().send(new PutCommand({ TableName: TABLE, Item: { pk: `request#${rid}`, sk: 'entry', request_id: rid, key_id: keyId, seq: 3 } }));
+    expect(await firstProblem(keyId)).toMatchObject({ seq: 4, problem: expect.stringContaining('moved or reordered') });
+
+    const other = await intactChain(3);
+    const head = await getEntryItem(other, 3);
+    const tail = newEntry(custodyEvent({ key_id: other }), 4, head.hash, new Date());
+    await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...entryKey(other, 4), key_id: other, request_id: tail.event.request_id, ...tail } }));
+    expect(await firstProblem(other)).toMatchObject({ seq: 4, problem: expect.stringContaining('no idempotency marker') });
+  });
+
+  it('two entries swapped', async () => {
+    const keyId = await intactChain();
+    const [a, b] = [await getEntryItem(keyId, 5), await getEntryItem(keyId, 6)];
+    await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...b, ...entryKey(keyId, 5) } }));
+    await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...a, ...entryKey(keyId, 6) } }));
+    expect(await firstProblem(keyId)).toMatchObject({ seq: 5, problem: expect.stringContaining('moved or reordered') });
+  });
+
+  it('the whole chain rewritten consistently (every hash recomputed) is caught by the signed checkpoints', async () => {
+    const keyId = await intactChain(8);
+    const items = await entriesOf(keyId);
+    let prev = GENESIS_HASH;
+    for (const item of items) {
+      const event = item.seq === 2 ? { ...item.event, model: 'a-cheaper-model', cost_micro_cad: 1 } : item.event;
+      const entry = { v: item.v, seq: item.seq, prev_hash: prev, recorded_at: item.recorded_at, event };
+      const hash = entryHash(entry);
+      await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...item, ...entry, hash } }));
+      prev = hash;
+    }
+    expect(await firstProblem(keyId)).toMatchObject({ seq: 5, problem: expect.stringContaining('history rewritten') });
+  });
+});
