@@ -1,3 +1,6 @@
+// Tests assert on behaviour, not on log lines: keep the output readable (a test that checks logs sets its own level).
+process.env.NI_LOG_LEVEL ??= 'ERROR';
+
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
