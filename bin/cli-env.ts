@@ -27,17 +27,36 @@ export function parseFlags<const S extends FlagSpec>(argv: string[], spec: S) {
   }
 }
 
+/** How a command is called: its usage text (first line: the synopsis) and its own flags. */
+export interface CommandSpec<S extends FlagSpec> {
+  usage: string;
+  flags: S;
+  /** `ni <command> help` prints the usage too (commands whose first argument is a subcommand). */
+  helpSubcommand?: boolean;
+}
+
 /**
- * Runs a command body: UsageError → its message and the usage synopsis (first line) on stderr, exit 2; any
- * other error → its message, exit 1.
+ * Runs a command: parses argv (parseFlags) and answers --help with the usage on stdout, exit 0; otherwise the
+ * body's exit code. UsageError → its message and the synopsis on stderr, exit 2; any other error → its message,
+ * exit 1.
  */
-export async function runCommand(usage: string, body: () => Promise<number>): Promise<number> {
+export async function runCommand<const S extends FlagSpec>(
+  spec: CommandSpec<S>,
+  argv: string[],
+  body: (parsed: ReturnType<typeof parseFlags<S>>) => Promise<number>,
+): Promise<number> {
   try {
-    return await body();
+    const parsed = parseFlags(argv, spec.flags);
+    const { help } = parsed.values as { help?: boolean }; // COMMON_FLAGS: TypeScript cannot see it through a generic spec
+    if (help || (spec.helpSubcommand && parsed.positionals[0] === 'help')) {
+      console.log(spec.usage);
+      return 0;
+    }
+    return await body(parsed);
   } catch (err) {
     console.error(err instanceof Error ? err.message : String(err));
     if (err instanceof UsageError) {
-      console.error(`${usage.split('\n')[0]}  (--help for all options)`);
+      console.error(`${spec.usage.split('\n')[0]}  (--help for all options)`);
       return 2;
     }
     return 1;

@@ -1,6 +1,6 @@
 import { BedrockClient, ListFoundationModelsCommand, paginateListInferenceProfiles } from '@aws-sdk/client-bedrock';
 import { type Catalog, catalog, inferenceProfile, type Route } from '../../lambdas/core/catalog';
-import { parseFlags, runCommand, UsageError } from '../cli-env';
+import { runCommand, UsageError } from '../cli-env';
 
 export const USAGE = `usage: ni catalog check [--region REGION] [--endpoint URL] [--json]
 
@@ -98,12 +98,7 @@ async function listRegion(region: string, endpoint: string | undefined): Promise
 }
 
 export function run(argv: string[]): Promise<number> {
-  return runCommand(USAGE, async () => {
-    const { values: flags, positionals } = parseFlags(argv, FLAGS);
-    if (flags.help) {
-      console.log(USAGE);
-      return 0;
-    }
+  return runCommand({ usage: USAGE, flags: FLAGS }, argv, async ({ values: flags, positionals }) => {
     if (positionals[0] !== 'check' || positionals.length > 1) {
       throw new UsageError(positionals[0] && positionals[0] !== 'check' ? `unknown subcommand '${positionals[0]}'` : 'usage: ni catalog check');
     }

@@ -3,7 +3,7 @@ import { formatCad, parseCad } from '../../lambdas/core/pricing';
 import { DEFAULT_TIMEZONE, PiiMode } from '../../lambdas/core/principal';
 import { DEFAULT_TIER, Tier } from '../../lambdas/core/tiers';
 import { createKey, getById, listKeys, revokeKey } from '../../lambdas/store/keys';
-import { parseFlags, resolveCliEnv, runCommand, UsageError } from '../cli-env';
+import { resolveCliEnv, runCommand, UsageError } from '../cli-env';
 
 const REVOCATION_BOUND_S = AUTHORIZER_CACHE_TTL_SECONDS + Math.ceil(DEFAULT_KEY_CACHE_TTL_MS / 1000);
 
@@ -47,13 +47,8 @@ const FLAG_OF: Record<string, string> = {
 const CREATE_ONLY = Object.keys(FLAGS).filter((f) => f !== 'json');
 
 export function run(argv: string[]): Promise<number> {
-  return runCommand(USAGE, async () => {
-    const { values: flags, positionals } = parseFlags(argv, FLAGS);
+  return runCommand({ usage: USAGE, flags: FLAGS, helpSubcommand: true }, argv, async ({ values: flags, positionals }) => {
     const [sub, ...args] = positionals;
-    if (flags.help || sub === 'help') {
-      console.log(USAGE);
-      return 0;
-    }
     if (!sub || !['create', 'list', 'show', 'revoke'].includes(sub)) {
       throw new UsageError(sub ? `unknown subcommand '${sub}'` : 'missing subcommand');
     }

@@ -1,6 +1,6 @@
 import { outboxFile, redriveOutbox } from '../../lambdas/store/custody-events';
 import { appendCustodyEvent, verifyLedger, type LedgerReport } from '../../lambdas/store/ledger';
-import { parseFlags, resolveCliEnv, runCommand, UsageError } from '../cli-env';
+import { resolveCliEnv, runCommand, UsageError } from '../cli-env';
 
 export const USAGE = `usage: ni ledger <verify|redrive> [options]
 
@@ -20,13 +20,8 @@ export const USAGE = `usage: ni ledger <verify|redrive> [options]
 const FLAGS = { key: { type: 'string' }, json: { type: 'boolean' } } as const;
 
 export function run(argv: string[]): Promise<number> {
-  return runCommand(USAGE, async () => {
-    const { values: flags, positionals } = parseFlags(argv, FLAGS);
+  return runCommand({ usage: USAGE, flags: FLAGS, helpSubcommand: true }, argv, async ({ values: flags, positionals }) => {
     const [sub, ...rest] = positionals;
-    if (flags.help || sub === 'help') {
-      console.log(USAGE);
-      return 0;
-    }
     if (sub !== 'verify' && sub !== 'redrive') throw new UsageError(sub ? `unknown subcommand '${sub}'` : 'missing subcommand');
     if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'`);
     if (sub === 'redrive' && flags.key !== undefined) throw new UsageError('--key only applies to ni ledger verify');

@@ -3,7 +3,7 @@ import { formatCad } from '../../lambdas/core/pricing';
 import { isDay, shiftDay, spendDay } from '../../lambdas/core/spend-day';
 import { getById, listKeys } from '../../lambdas/store/keys';
 import { type DayUsage, type Granularity, queryUsage, type RequestUsage } from '../../lambdas/store/usage';
-import { parseFlags, resolveCliEnv, runCommand, UsageError } from '../cli-env';
+import { resolveCliEnv, runCommand, UsageError } from '../cli-env';
 
 export const USAGE = `usage: ni usage [--key ID] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--granularity day|request]
                 [--limit N] [--json] [--region REGION --stack STACK]
@@ -37,12 +37,7 @@ interface KeyUsage {
 }
 
 export function run(argv: string[]): Promise<number> {
-  return runCommand(USAGE, async () => {
-    const { values: flags, positionals } = parseFlags(argv, FLAGS);
-    if (flags.help) {
-      console.log(USAGE);
-      return 0;
-    }
+  return runCommand({ usage: USAGE, flags: FLAGS }, argv, async ({ values: flags, positionals }) => {
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     const granularity = (flags.granularity ?? 'day') as Granularity;
     if (granularity !== 'day' && granularity !== 'request') throw new UsageError('--granularity must be day or request');

@@ -1,9 +1,8 @@
 import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { generateSecret, hashSecret } from '../../lambdas/core/keys';
 import { fromAuthorizerContext } from '../../lambdas/core/principal';
-import { resetDdb } from '../../lambdas/store/ddb';
 import { createKey, revokeKey } from '../../lambdas/store/keys';
-import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../local/dynamo';
+import { useEmbeddedDynamo } from '../support/dynamo';
 
 type AuthorizerModule = typeof import('../../lambdas/handlers/authorizer');
 
@@ -17,14 +16,12 @@ const event = (headers: Record<string, string> | null): APIGatewayRequestAuthori
   requestContext: {} as APIGatewayRequestAuthorizerEvent['requestContext'],
 });
 
-let db: EmbeddedDynamo;
 let mod: AuthorizerModule;
 let logs: string[] = [];
 
+useEmbeddedDynamo();
+
 beforeAll(async () => {
-  db = await startEmbeddedDynamo();
-  db.applyEnv();
-  resetDdb();
   // Read when the handler module loads: debug logs on (so the no-secret check sees every line), no cache.
   process.env.NI_LOG_LEVEL = 'DEBUG';
   process.env.NI_KEY_CACHE_TTL_MS = '0';
@@ -42,10 +39,8 @@ beforeAll(async () => {
   }
 });
 
-afterAll(async () => {
+afterAll(() => {
   jest.restoreAllMocks();
-  resetDdb();
-  await db.close();
 });
 
 describe('authorizer', () => {

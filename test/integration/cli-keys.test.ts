@@ -3,16 +3,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashSecret, KEY_PREFIX } from '../../lambdas/core/keys';
-import { resetDdb } from '../../lambdas/store/ddb';
 import { findByHash } from '../../lambdas/store/keys';
-import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../local/dynamo';
+import { useEmbeddedDynamo } from '../support/dynamo';
 
 const ROOT = join(__dirname, '..', '..');
 const CLI = join(ROOT, 'bin', 'ni.js');
 
 jest.setTimeout(120_000); // each call spawns node + tsx
 
-let db: EmbeddedDynamo;
 let dataDir: string;
 
 /** The child must find the store through NI_DATA_DIR/dynamodb-endpoint only, as after `npm start`. */
@@ -25,17 +23,14 @@ function ni(args: string[], dir = dataDir): Promise<{ code: number; stdout: stri
   });
 }
 
-beforeAll(async () => {
-  db = await startEmbeddedDynamo();
-  db.applyEnv();
-  resetDdb();
+const db = useEmbeddedDynamo();
+
+beforeAll(() => {
   dataDir = mkdtempSync(join(tmpdir(), 'ni-cli-keys-'));
-  writeFileSync(join(dataDir, 'dynamodb-endpoint'), `${db.endpoint}\n`);
+  writeFileSync(join(dataDir, 'dynamodb-endpoint'), `${db().endpoint}\n`);
 });
 
-afterAll(async () => {
-  resetDdb();
-  await db.close();
+afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 

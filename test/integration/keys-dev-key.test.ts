@@ -1,22 +1,16 @@
 import { generateSecret, hashSecret } from '../../lambdas/core/keys';
-import { resetDdb } from '../../lambdas/store/ddb';
 import { findByHash, getById, revokeKey } from '../../lambdas/store/keys';
 import { ensureDevKey } from '../../local/dev-key';
-import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../local/dynamo';
+import { useEmbeddedDynamo } from '../support/dynamo';
 
-let db: EmbeddedDynamo;
-
-beforeEach(async () => {
+beforeEach(() => {
   delete process.env.NI_DEV_API_KEY;
-  db = await startEmbeddedDynamo();
-  db.applyEnv();
-  resetDdb();
 });
 
-afterEach(async () => {
+useEmbeddedDynamo({ perTest: true });
+
+afterEach(() => {
   delete process.env.NI_DEV_API_KEY;
-  resetDdb();
-  await db.close();
 });
 
 describe('ensureDevKey', () => {

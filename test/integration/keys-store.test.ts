@@ -1,25 +1,14 @@
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { hashSecret, KEY_PREFIX } from '../../lambdas/core/keys';
-import { ddb, resetDdb } from '../../lambdas/store/ddb';
+import { ddb } from '../../lambdas/store/ddb';
 import {
   createKey, findByHash, getById, KeyIdTakenError, listKeys, registerKey, revokeKey,
 } from '../../lambdas/store/keys';
-import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../local/dynamo';
+import { useEmbeddedDynamo } from '../support/dynamo';
 
-let db: EmbeddedDynamo;
+const db = useEmbeddedDynamo();
 
-beforeAll(async () => {
-  db = await startEmbeddedDynamo();
-  db.applyEnv();
-  resetDdb();
-});
-
-afterAll(async () => {
-  resetDdb();
-  await db.close();
-});
-
-const scanAll = async () => (await ddb().send(new ScanCommand({ TableName: db.tables.keys }))).Items ?? [];
+const scanAll = async () => (await ddb().send(new ScanCommand({ TableName: db().tables.keys }))).Items ?? [];
 
 describe('keys store', () => {
   it('creates a key findable by the hash of its secret and by id', async () => {

@@ -12,13 +12,12 @@ import { METRIC } from '../../lambdas/core/metrics';
 import { handler } from '../../lambdas/handlers/ledger-writer';
 import { metrics } from '../../lambdas/observability';
 import { emitCustodyEvent, redriveOutbox } from '../../lambdas/store/custody-events';
-import { ddb, resetDdb } from '../../lambdas/store/ddb';
+import { ddb } from '../../lambdas/store/ddb';
 import { appendCustodyEvent, resetLedgerCache, verifyLedger } from '../../lambdas/store/ledger';
 import { startLocalEventBridge, type BusEvent, type LocalEventBridge } from '../../local/bus';
-import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../local/dynamo';
-import { custodyEvent } from '../ledger-fixtures';
+import { custodyEvent } from '../support/custody';
+import { useEmbeddedDynamo } from '../support/dynamo';
 
-let db: EmbeddedDynamo;
 let bus: LocalEventBridge;
 let dir: string;
 /** Every envelope the bus handed to the writer, and a switch to make the writer fail. */
@@ -26,6 +25,14 @@ const delivered: BusEvent[] = [];
 let failNextDeliveries = 0;
 let keyCounter = 0;
 const newKey = () => `key_bus${Date.now().toString(36)}${keyCounter++}`;
+
+// Registered before the store's hooks so it runs before the store stops: closing the bus flushes deliveries
+// that still write to the ledger.
+afterAll(async () => {
+  await bus.close();
+});
+
+useEmbeddedDynamo();
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ni-bus-'));
@@ -35,9 +42,6 @@ beforeAll(async () => {
   process.env.NI_METRICS = 'off';
   delete process.env.NI_CUSTODY_FALLBACK_QUEUE_URL;
   delete process.env.NI_LEDGER_SIGNING_KEY_ID;
-  db = await startEmbeddedDynamo();
-  db.applyEnv();
-  resetDdb();
   resetLedgerCache();
   bus = await startLocalEventBridge({
     retryBaseMs: 5,
@@ -57,10 +61,7 @@ afterEach(() => {
   jest.restoreAllMocks();
 });
 
-afterAll(async () => {
-  await bus.close();
-  resetDdb();
-  await db.close();
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 

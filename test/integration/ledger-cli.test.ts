@@ -3,28 +3,24 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../bin/commands/ledger';
-import { ddb, resetDdb } from '../../lambdas/store/ddb';
+import { ddb } from '../../lambdas/store/ddb';
 import { appendCustodyEvent, resetLedgerCache } from '../../lambdas/store/ledger';
-import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../local/dynamo';
-import { custodyEvent } from '../ledger-fixtures';
+import { custodyEvent } from '../support/custody';
+import { useEmbeddedDynamo } from '../support/dynamo';
 
-let db: EmbeddedDynamo;
 let dataDir: string;
 
-beforeAll(async () => {
+const db = useEmbeddedDynamo();
+
+beforeAll(() => {
   dataDir = mkdtempSync(join(tmpdir(), 'ni-ledger-cli-'));
   for (const v of ['NI_LEDGER_SIGNING_KEY_FILE', 'NI_LEDGER_SIGNING_KEY_ID', 'NI_CUSTODY_OUTBOX', 'NI_LEDGER_CHECKPOINT_EVERY']) delete process.env[v];
   process.env.NI_DATA_DIR = dataDir;
-  db = await startEmbeddedDynamo();
-  writeFileSync(join(dataDir, 'dynamodb-endpoint'), db.endpoint); // what npm start writes
-  db.applyEnv();
-  resetDdb();
+  writeFileSync(join(dataDir, 'dynamodb-endpoint'), db().endpoint); // what npm start writes
   resetLedgerCache();
 });
 
-afterAll(async () => {
-  resetDdb();
-  await db.close();
+afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 

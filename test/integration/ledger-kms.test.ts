@@ -1,11 +1,10 @@
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resetDdb } from '../../lambdas/store/ddb';
 import { appendCustodyEvent, resetLedgerCache, verifyLedger } from '../../lambdas/store/ledger';
 import { ledgerSigner } from '../../lambdas/store/signer';
-import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../local/dynamo';
-import { custodyEvent } from '../ledger-fixtures';
+import { custodyEvent } from '../support/custody';
+import { useEmbeddedDynamo } from '../support/dynamo';
 
 /**
  * The AWS signer path through the real @aws-sdk/client-kms: a stand-in speaking KMS's JSON protocol for Sign
@@ -40,24 +39,19 @@ const kms = http.createServer((req, res) => {
   });
 });
 
-let db: EmbeddedDynamo;
+useEmbeddedDynamo();
 
 beforeAll(async () => {
   await new Promise<void>((r) => kms.listen(0, '127.0.0.1', r));
   process.env.NI_KMS_ENDPOINT = `http://127.0.0.1:${(kms.address() as AddressInfo).port}`;
   process.env.NI_LEDGER_SIGNING_KEY_ID = KEY_ID;
   process.env.NI_LEDGER_CHECKPOINT_EVERY = '3';
-  db = await startEmbeddedDynamo();
-  db.applyEnv();
-  resetDdb();
   resetLedgerCache();
 });
 
 afterAll(async () => {
   delete process.env.NI_LEDGER_SIGNING_KEY_ID;
   delete process.env.NI_KMS_ENDPOINT;
-  resetDdb();
-  await db.close();
   await new Promise((r) => kms.close(r));
 });
 

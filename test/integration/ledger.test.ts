@@ -6,32 +6,28 @@ import { join } from 'node:path';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE, type CustodyEvent } from '../../lambdas/core/custody';
 import { canonicalJson, entryHash, GENESIS_HASH, newEntry } from '../../lambdas/core/ledger';
 import { handler } from '../../lambdas/handlers/ledger-writer';
-import { ddb, resetDdb } from '../../lambdas/store/ddb';
+import { ddb } from '../../lambdas/store/ddb';
 import { appendCustodyEvent, getReceipt, resetLedgerCache, verifyLedger } from '../../lambdas/store/ledger';
 import { ledgerSigner, type LedgerSigner } from '../../lambdas/store/signer';
-import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../local/dynamo';
-import { custodyEvent } from '../ledger-fixtures';
+import { custodyEvent } from '../support/custody';
+import { useEmbeddedDynamo } from '../support/dynamo';
 
-let db: EmbeddedDynamo;
 let dir: string;
 const TABLE = 'ni-ledger';
 let keyCounter = 0;
 const newKey = () => `key_it${Date.now().toString(36)}${keyCounter++}`;
 
-beforeAll(async () => {
+useEmbeddedDynamo();
+
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'ni-ledger-'));
   process.env.NI_LEDGER_SIGNING_KEY_FILE = join(dir, 'signing-key.pem');
   process.env.NI_LEDGER_CHECKPOINT_EVERY = '5';
   delete process.env.NI_LEDGER_SIGNING_KEY_ID;
-  db = await startEmbeddedDynamo();
-  db.applyEnv();
-  resetDdb();
   resetLedgerCache();
 });
 
-afterAll(async () => {
-  resetDdb();
-  await db.close();
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,6 +1,7 @@
 import type { CustodyEvent } from '../../lambdas/core/custody';
 import type { Principal } from '../../lambdas/core/principal';
 import type { Reservation } from '../../lambdas/store/spend';
+import { custodyEvent as validCustodyEvent } from '../support/custody';
 
 /** Shared by the spend and usage tests. */
 export function principal(keyId: string, maxSpendPerDay: number | null, timezone = 'America/Toronto'): Principal {
@@ -10,8 +11,7 @@ export function principal(keyId: string, maxSpendPerDay: number | null, timezone
 /** The custody event the gateway would build for a settled reservation. */
 export function custodyEvent(r: Reservation, cost: number, over: Partial<CustodyEvent> = {}, endedAt = new Date()): CustodyEvent {
   const started = new Date(endedAt.getTime() - 1500);
-  return {
-    schema_version: 1,
+  return validCustodyEvent({
     request_id: r.requestId,
     key_id: r.keyId,
     started_at: started.toISOString(),
@@ -24,13 +24,9 @@ export function custodyEvent(r: Reservation, cost: number, over: Partial<Custody
     custody_path: ['ni-gateway@ca-central-1'],
     usage: { input_tokens: 10 * cost, output_tokens: cost, cache_read_tokens: 1, cache_write_tokens: 2 },
     cost_micro_cad: cost,
-    status: 'ok',
-    http_status: 200,
-    finish_reason: 'stop',
-    error_code: null,
     pii_substitutions: {},
     request_sha256: null,
     response_sha256: '0'.repeat(64),
     ...over,
-  };
+  });
 }

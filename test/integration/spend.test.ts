@@ -1,24 +1,16 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { GatewayError } from '../../lambdas/core/errors';
 import { spendDay } from '../../lambdas/core/spend-day';
-import { ddb, resetDdb } from '../../lambdas/store/ddb';
+import { ddb } from '../../lambdas/store/ddb';
 import { reserve, RESERVATION_TTL_SECONDS, settle } from '../../lambdas/store/spend';
 import { RESERVATION_PREFIX } from '../../lambdas/store/usage';
-import { type EmbeddedDynamo, startEmbeddedDynamo } from '../../local/dynamo';
+import { useEmbeddedDynamo } from '../support/dynamo';
 import { custodyEvent, principal } from './spend.fixtures';
 
-let db: EmbeddedDynamo;
+const db = useEmbeddedDynamo();
 
-beforeAll(async () => {
+beforeAll(() => {
   process.env.NI_METRICS = 'off';
-  db = await startEmbeddedDynamo();
-  db.applyEnv();
-  resetDdb();
-});
-
-afterAll(async () => {
-  resetDdb();
-  await db.close();
 });
 
 const MODEL = 'anthropic/claude-haiku-4.5';
@@ -27,7 +19,7 @@ const nextKey = () => `key_spend${++seq}`;
 const requestId = (n: number | string) => `req_${seq}_${n}`;
 
 async function dayItem(keyId: string, day: string) {
-  const { Item } = await ddb().send(new GetCommand({ TableName: db.tables.usage, Key: { pk: `spend#${keyId}`, sk: day }, ConsistentRead: true }));
+  const { Item } = await ddb().send(new GetCommand({ TableName: db().tables.usage, Key: { pk: `spend#${keyId}`, sk: day }, ConsistentRead: true }));
   return Item ?? {};
 }
 const reservations = (item: Record<string, unknown>) => Object.keys(item).filter((k) => k.startsWith(RESERVATION_PREFIX));

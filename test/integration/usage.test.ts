@@ -6,29 +6,24 @@ import { run as usageCli } from '../../bin/commands/usage';
 import { toAuthorizerContext } from '../../lambdas/core/principal';
 import { shiftDay, spendDay } from '../../lambdas/core/spend-day';
 import { handler } from '../../lambdas/handlers/usage';
-import { resetDdb } from '../../lambdas/store/ddb';
 import { createKey } from '../../lambdas/store/keys';
 import { type Reservation, reserve, settle } from '../../lambdas/store/spend';
 import { type DayUsage, queryUsage, type RequestUsage, REQUEST_RETENTION_DAYS, DAY_RETENTION_DAYS } from '../../lambdas/store/usage';
-import { type EmbeddedDynamo, startEmbeddedDynamo } from '../../local/dynamo';
+import { useEmbeddedDynamo } from '../support/dynamo';
 import { custodyEvent, principal } from './spend.fixtures';
 
-let db: EmbeddedDynamo;
 let dataDir: string;
 
-beforeAll(async () => {
+const db = useEmbeddedDynamo();
+
+beforeAll(() => {
   process.env.NI_METRICS = 'off';
-  db = await startEmbeddedDynamo();
-  db.applyEnv();
-  resetDdb();
   dataDir = mkdtempSync(join(tmpdir(), 'ni-usage-'));
-  writeFileSync(join(dataDir, 'dynamodb-endpoint'), db.endpoint);
+  writeFileSync(join(dataDir, 'dynamodb-endpoint'), db().endpoint);
   process.env.NI_DATA_DIR = dataDir;
 });
 
-afterAll(async () => {
-  resetDdb();
-  await db.close();
+afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { CUSTODY_SCHEMA_VERSION, type CustodyEvent } from '../lambdas/core/custody';
+import { CUSTODY_SCHEMA_VERSION, type CustodyEvent } from '../../lambdas/core/custody';
 
-/** A valid custody event for ledger tests; `over` replaces fields. */
+/** A valid custody event for tests (and the benchmarks: no jest code here); `over` replaces fields. */
 export function custodyEvent(over: Partial<CustodyEvent> = {}): CustodyEvent {
   const started = new Date(Date.UTC(2025, 0, 15, 12, 0, 0));
   return {
