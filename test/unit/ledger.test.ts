@@ -3,7 +3,7 @@ import {
   canonicalJson, checkpointDue, checkpointPayload, entryHash, GENESIS_HASH, newEntry, verifyChain,
   type StoredCheckpoint, type StoredEntry, type StoredMarker,
 } from '../../lambdas/core/ledger';
-import { custodyEvent } from '../ledger-fixtures';
+import { custodyEvent } from '../support/custody';
 
 describe('canonicalJson', () => {
   it('sorts keys by code unit at every level, drops undefined, keeps array order, no whitespace', () => {
