@@ -1,0 +1,48 @@
+import OpenAI from 'openai';
+import { startTestGateway, type TestGateway } from '../support/gateway';
+
+/*
+ * What the gateway logs, at its most verbose, while it serves prompts full of personal data: structured JSON
+ * lines carrying request ids — never prompt or completion text, personal data, keys or Authorization headers.
+ */
+
+let gw: TestGateway;
+const lines: string[] = [];
+let restore: () => void;
+
+beforeAll(async () => {
+  process.env.NI_LOG_LEVEL = 'DEBUG';
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    lines.push(...String(chunk).split('\n').filter(Boolean));
+    return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stdout.write;
+  restore = () => {
+    process.stdout.write = write;
+  };
+  gw = await startTestGateway();
+});
+afterAll(async () => {
+  restore();
+  process.env.NI_LOG_LEVEL = 'ERROR';
+  await gw.close();
+});
+
+test('log lines are JSON with request ids and hold no prompt, completion, PII or key', async () => {
+  const { openai, secret } = await gw.client({ tier: 'global' });
+  const prompt = 'logcheck ni-standin:echo Call Jane Tremblay at (613) 555-0142 or jane.tremblay@northwind.ca about the maple syrup';
+  const { response } = await openai.chat.completions.create({ model: 'meta/llama-3-70b', messages: [{ role: 'user', content: prompt }] }).withResponse();
+  const stream = await openai.chat.completions.create({ model: 'anthropic/claude-sonnet-4.5', stream: true, messages: [{ role: 'user', content: `${prompt} ni-standin:fail_mid_stream` }] });
+  await expect((async () => { for await (const _ of stream) void _; })()).rejects.toThrow();
+  await new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'ni_live_' + 'x'.repeat(43), maxRetries: 0 }).models.list().catch(() => undefined);
+  await gw.bus.flush();
+  await new Promise((r) => setTimeout(r, 200));
+
+  const json = lines.filter((l) => l.startsWith('{'));
+  expect(json.length).toBeGreaterThan(0);
+  const requestId = response.headers.get('x-request-id')!;
+  expect(json.some((l) => l.includes(requestId))).toBe(true);
+  for (const l of json) expect(() => JSON.parse(l)).not.toThrow();
+  const forbidden = ['maple syrup', 'Jane Tremblay', '555-0142', 'jane.tremblay@northwind.ca', 'Hello from the Bedrock stand-in', secret, secret.slice(8), 'Bearer', 'ni_live_xxxx'];
+  for (const l of lines) for (const f of forbidden) expect(l).not.toContain(f);
+});
