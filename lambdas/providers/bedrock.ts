@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Route } from '../core/catalog';
+import { loopbackClientConfig } from '../loopback';
 import type { ConverseStreamEvent } from '../core/converse';
 import { UpstreamError, type Provider } from './types';
 
@@ -17,12 +18,10 @@ const clients = new Map<string, BedrockRuntimeClient>();
 function client(region: string): BedrockRuntimeClient {
   let c = clients.get(region);
   if (!c) {
-    const endpoint = process.env.NI_BEDROCK_ENDPOINT;
     c = new BedrockRuntimeClient({
       region,
       maxAttempts: 1,
-      ...(endpoint ? { endpoint } : {}),
-      ...(simulated() ? { credentials: { accessKeyId: 'standin', secretAccessKey: 'standin' } } : {}),
+      ...loopbackClientConfig(process.env.NI_BEDROCK_ENDPOINT, 'bedrock'),
       requestHandler: new NodeHttpHandler({
         httpAgent: new Agent({ keepAlive: true, maxSockets: 256 }),
         httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 256 }),

@@ -3,6 +3,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { loopbackClientConfig } from '../loopback';
 
 let doc: DynamoDBDocumentClient | undefined;
 
@@ -12,9 +13,8 @@ let doc: DynamoDBDocumentClient | undefined;
  */
 export function ddb(): DynamoDBDocumentClient {
   if (!doc) {
-    const endpoint = process.env.NI_DYNAMODB_ENDPOINT;
     const client = new DynamoDBClient({
-      ...(endpoint ? { endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+      ...loopbackClientConfig(process.env.NI_DYNAMODB_ENDPOINT, 'dynamodb'),
       region: process.env.AWS_REGION ?? 'ca-central-1',
       requestHandler: new NodeHttpHandler({
         httpAgent: new Agent({ keepAlive: true, maxSockets: 64 }),
