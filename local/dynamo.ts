@@ -1,11 +1,35 @@
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { mkdirSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { KEY_SCHEMA, TABLES } from '../lambdas/store/tables';
 
-// dynalite ships no types.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const dynalite: (opts: { path?: string; createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => import('node:http').Server = require('dynalite');
+/**
+ * dynalite runs in a worker thread: the gateway's clients reach it over loopback HTTP as they would reach
+ * DynamoDB, and the store's own CPU (LevelDB, number parsing) stays off the thread that serves requests.
+ */
+const DYNALITE_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const server = require(workerData.dynalite)({ path: workerData.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+server.once('error', (err) => parentPort.postMessage({ error: err.message }));
+server.listen(workerData.port, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));
+parentPort.on('message', () => { server.close(() => parentPort.close()); server.closeAllConnections(); });
+`;
+
+async function startDynaliteWorker(path: string | undefined, port: number): Promise<{ port: number; stop(): Promise<void> }> {
+  const worker = new Worker(DYNALITE_WORKER, { eval: true, workerData: { dynalite: require.resolve('dynalite'), path, port } });
+  const ready = await new Promise<{ port?: number; error?: string }>((resolve, reject) => worker.once('message', resolve).once('error', reject));
+  if (ready.error !== undefined) {
+    await worker.terminate();
+    throw new Error(`embedded DynamoDB failed to start: ${ready.error}`);
+  }
+  return {
+    port: ready.port!,
+    stop: () => new Promise<void>((resolve) => {
+      worker.once('exit', () => resolve());
+      worker.postMessage('close');
+    }),
+  };
+}
 
 export interface EmbeddedDynamo {
   endpoint: string;
@@ -22,9 +46,8 @@ export interface EmbeddedDynamo {
  */
 export async function startEmbeddedDynamo(opts: { dataDir?: string; port?: number } = {}): Promise<EmbeddedDynamo> {
   if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
-  const server = dynalite({ path: opts.dataDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(opts.port ?? 0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = await startDynaliteWorker(opts.dataDir, opts.port ?? 0);
+  const endpoint = `http://127.0.0.1:${server.port}`;
   const client = new DynamoDBClient({ endpoint, region: 'ca-central-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   const tables = Object.fromEntries(Object.entries(TABLES).map(([role, t]) => [role, t.local])) as EmbeddedDynamo['tables'];
   for (const name of Object.values(tables)) {
@@ -53,6 +76,6 @@ export async function startEmbeddedDynamo(opts: { dataDir?: string; port?: numbe
       process.env.NI_DYNAMODB_ENDPOINT = endpoint;
       for (const [role, t] of Object.entries(TABLES)) process.env[t.env] = tables[role as keyof typeof TABLES];
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => server.stop(),
   };
 }

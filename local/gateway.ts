@@ -57,8 +57,6 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
     standIn = await startBedrockStandIn({ quiet: true });
     process.env.NI_BEDROCK_ENDPOINT = standIn.url;
     process.env.NI_BEDROCK_SIMULATED = '1';
-  } else {
-    delete process.env.NI_BEDROCK_SIMULATED;
   }
 
   // Handlers are loaded only now: they read the environment set above when first used.
@@ -81,7 +79,7 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
     dynamo,
     standIn,
     bus,
-    bedrock: { endpoint: process.env.NI_BEDROCK_ENDPOINT ?? 'AWS Bedrock Runtime (per route region)', simulated: useStandIn },
+    bedrock: { endpoint: process.env.NI_BEDROCK_ENDPOINT ?? 'AWS Bedrock Runtime (per route region)', simulated: process.env.NI_BEDROCK_SIMULATED === '1' },
     devKey,
     async close() {
       await server.close();
