@@ -1,0 +1,286 @@
+/**
+ * Gateway overhead: the same streamed requests (a) straight to the Bedrock stand-in with the AWS SDK and (b) through
+ * the local gateway with the official openai client, every stage on (authorizer, spend reservation, PII scan,
+ * usage settle, custody event → local EventBridge → ledger writer). Stand-in, gateway and this load generator are
+ * three processes on loopback, the stand-in answering with no artificial delay.
+ *
+ * BENCH_CPU_PROF=<dir> runs the gateway child with --cpu-prof and leaves its profile in <dir>.
+ */
+import { BedrockRuntimeClient, ConverseStreamCommand, type ConverseStreamCommandInput } from '@aws-sdk/client-bedrock-runtime';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import OpenAI from 'openai';
+import { catalog, resolveModel } from '../lambdas/core/catalog';
+import { toConverseInput } from '../lambdas/core/converse';
+import { parseChatRequest } from '../lambdas/core/openai';
+import { closedLoop, cpuMsOf, memoryOf, sampleRss, sequential, summarize, type Sample } from './load';
+
+const MODEL = 'meta/llama-3-70b';
+const TIER = 'global';
+const PII_PROMPT = 'ni-standin:echo Please email jane.tremblay@northwind.ca or call (613) 555-0142 today.';
+const PROMPTS = {
+  short: { prompt: 'Say hello.', reply: 'Hello from the Bedrock stand-in.' },
+  long: { prompt: 'Say hello. ni-standin:words=200', reply: null },
+  // Substitution on: two values replaced going up, restored in the echoed stream coming back.
+  pii: { prompt: PII_PROMPT, reply: PII_PROMPT },
+} as const;
+type PromptName = keyof typeof PROMPTS;
+
+const CONFIG = { warmup: 200, sequential: 1000, spaced: 300, spacedPauseMs: 20, concurrency: 32, loadSeconds: 10 };
+
+/** Measured elsewhere (Portkey's published numbers for its open-source gateway); printed for comparison only. */
+const REFERENCE = {
+  name: 'Portkey open-source gateway (published, other hardware)',
+  addedLatencyMs: { p50: 1.15, p99: 5.3 },
+  requestsPerSecondAt32: 1300,
+  rssMB: 225,
+};
+const TARGETS = { addedP50Ms: 1, addedP99Ms: 3, ttftOverheadMs: 1 };
+
+const log = (msg: string) => process.stderr.write(`[bench:gateway] ${msg}\n`);
+
+interface Child {
+  proc: ChildProcess;
+  info: Record<string, string | number>;
+}
+
+/** Forks `serve.ts <mode>` under tsx and waits for its ready line. */
+function startChild(mode: 'standin' | 'gateway', env: NodeJS.ProcessEnv, extraExecArgv: string[] = []): Promise<Child> {
+  const tsx = pathToFileURL(require.resolve('tsx')).href;
+  const proc = fork(join(__dirname, 'serve.ts'), [mode], {
+    execArgv: ['--import', tsx, ...extraExecArgv],
+    env,
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  return new Promise((resolveReady, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolveReady({ proc, info: JSON.parse(out.slice(0, nl)) });
+    });
+    proc.once('exit', (code) => reject(new Error(`bench ${mode} exited with ${code} before it was ready`)));
+  });
+}
+
+/** Sends an IPC command to the gateway child and waits for its answer. */
+function ask<T>(proc: ChildProcess, cmd: string): Promise<T> {
+  return new Promise((resolveAnswer, reject) => {
+    proc.once('message', (m: { stats?: T; drained?: true; error?: string }) => (m.error ? reject(new Error(m.error)) : resolveAnswer((m.stats ?? m) as T)));
+    proc.send({ cmd });
+  });
+}
+
+function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    proc.once('exit', () => done());
+    if (proc.connected) proc.send({ cmd: 'stop' });
+    else proc.kill('SIGTERM');
+  });
+}
+
+const ms = (t0: number) => performance.now() - t0;
+const round = (n: number) => Math.round(n * 1000) / 1000;
+
+/** Gateway (b) against direct (a): the added latency and TTFT overhead, with the targets. */
+function compare(a: ReturnType<typeof summarize>, b: ReturnType<typeof summarize>) {
+  const added = { p50: round(b.total.p50 - a.total.p50), p99: round(b.total.p99 - a.total.p99) };
+  const ttftOverhead = { p50: round(b.ttft.p50 - a.ttft.p50), p99: round(b.ttft.p99 - a.ttft.p99) };
+  return {
+    directMs: a,
+    gatewayMs: b,
+    addedLatencyMs: added,
+    ttftOverheadMs: ttftOverhead,
+    targets: {
+      addedP50: { targetMs: TARGETS.addedP50Ms, measuredMs: added.p50, pass: added.p50 <= TARGETS.addedP50Ms },
+      addedP99: { targetMs: TARGETS.addedP99Ms, measuredMs: added.p99, pass: added.p99 <= TARGETS.addedP99Ms },
+      ttftOverheadP50: { targetMs: TARGETS.ttftOverheadMs, measuredMs: ttftOverhead.p50, pass: ttftOverhead.p50 <= TARGETS.ttftOverheadMs },
+    },
+  };
+}
+
+export async function gatewayBench(): Promise<Record<string, unknown>> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ni-bench-'));
+  const profDir = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined;
+  let standIn: Child | undefined;
+  let gw: Child | undefined;
+  try {
+    standIn = await startChild('standin', { ...process.env });
+    const standInUrl = String(standIn.info.url);
+    gw = await startChild('gateway', {
+      ...process.env,
+      NI_BEDROCK_ENDPOINT: standInUrl,
+      NI_BEDROCK_SIMULATED: '1',
+      NI_LOG_LEVEL: 'WARN',
+      NI_METRICS: 'off',
+      NI_DATA_DIR: dataDir,
+    }, profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
+    const gwPid = Number(gw.info.pid);
+    log(`stand-in ${standInUrl} (pid ${standIn.info.pid}), gateway ${gw.info.url} (pid ${gwPid})`);
+
+    // (a) straight to the stand-in: the request body the gateway would send, over HTTP/1.1 keep-alive.
+    const { model, routes } = resolveModel(catalog(), MODEL, TIER);
+    const route = routes[0];
+    const bedrock = new BedrockRuntimeClient({
+      region: route.region,
+      endpoint: standInUrl,
+      credentials: { accessKeyId: 'standin', secretAccessKey: 'standin' },
+      maxAttempts: 1,
+      requestHandler: new NodeHttpHandler({ httpAgent: new Agent({ keepAlive: true, maxSockets: 256 }) }),
+    });
+    const converseInputs = Object.fromEntries(Object.entries(PROMPTS).map(([name, p]) => {
+      const chat = parseChatRequest(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: p.prompt }], stream: true }));
+      return [name, toConverseInput(chat, route.upstream_id, model.max_output_tokens) as unknown as ConverseStreamCommandInput];
+    })) as Record<PromptName, ConverseStreamCommandInput>;
+
+    const direct = async (name: PromptName, collect?: string[]): Promise<Sample> => {
+      const t0 = performance.now();
+      let ttftMs = NaN;
+      const out = await bedrock.send(new ConverseStreamCommand(converseInputs[name]));
+      for await (const event of out.stream!) {
+        if (event.contentBlockDelta) {
+          if (Number.isNaN(ttftMs)) ttftMs = ms(t0);
+          collect?.push(event.contentBlockDelta.delta?.text ?? '');
+        }
+      }
+      return { totalMs: ms(t0), ttftMs };
+    };
+
+    // (b) through the gateway with the openai client.
+    const openai = new OpenAI({ baseURL: `${gw.info.url}/v1`, apiKey: String(gw.info.secret), maxRetries: 0 });
+    const viaGateway = async (name: PromptName, collect?: string[]): Promise<Sample> => {
+      const t0 = performance.now();
+      let ttftMs = NaN;
+      const stream = await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: PROMPTS[name].prompt }], stream: true });
+      for await (const chunk of stream) {
+        const content = chunk.choices[0]?.delta?.content;
+        if (content) {
+          if (Number.isNaN(ttftMs)) ttftMs = ms(t0);
+          collect?.push(content);
+        }
+      }
+      return { totalMs: ms(t0), ttftMs };
+    };
+
+    // Both paths must return the same text, or the comparison means nothing.
+    for (const name of Object.keys(PROMPTS) as PromptName[]) {
+      const a: string[] = [];
+      const b: string[] = [];
+      await direct(name, a);
+      await viaGateway(name, b);
+      const expected = PROMPTS[name].reply ?? a.join('');
+      if (a.join('') !== expected || b.join('') !== expected) throw new Error(`the ${name} reply differs between the stand-in and the gateway`);
+    }
+    let gatewayRequests = 2;
+
+    const drain = () => ask(gw!.proc, 'drain');
+    const sequentialResults = {} as Record<PromptName | 'shortSpaced', ReturnType<typeof compare> & { prompt: string; pauseMs?: number; gatewayCpuMsPerRequest?: number }>;
+    for (const name of Object.keys(PROMPTS) as PromptName[]) {
+      log(`sequential ${name}: warm-up ${CONFIG.warmup} + ${CONFIG.sequential} requests per path`);
+      await sequential(CONFIG.warmup, () => direct(name));
+      const a = summarize(await sequential(CONFIG.sequential, () => direct(name)));
+      await sequential(CONFIG.warmup, () => viaGateway(name));
+      await drain();
+      const cpu0 = cpuMsOf(gwPid);
+      const b = summarize(await sequential(CONFIG.sequential, () => viaGateway(name)));
+      gatewayRequests += CONFIG.warmup + CONFIG.sequential;
+      await drain();
+      const gatewayCpuMsPerRequest = round((cpuMsOf(gwPid) - cpu0) / CONFIG.sequential);
+      sequentialResults[name] = { prompt: PROMPTS[name].prompt, ...compare(a, b), gatewayCpuMsPerRequest };
+    }
+    // Back to back, each request arrives while the previous one's after-response work (usage settle, custody
+    // event, ledger append, the embedded store serving them) still runs in the same process; on Lambda that
+    // work finishes inside the invocation before the environment takes another request. Spaced requests show
+    // the request path alone.
+    log(`spaced: ${CONFIG.spaced} short requests per path, ${CONFIG.spacedPauseMs} ms apart`);
+    const spacedA = summarize(await sequential(CONFIG.spaced, () => direct('short'), CONFIG.spacedPauseMs));
+    const spacedB = summarize(await sequential(CONFIG.spaced, () => viaGateway('short'), CONFIG.spacedPauseMs));
+    gatewayRequests += CONFIG.spaced;
+    await drain();
+    sequentialResults.shortSpaced = { prompt: PROMPTS.short.prompt, pauseMs: CONFIG.spacedPauseMs, ...compare(spacedA, spacedB) };
+
+    log(`throughput: ${CONFIG.concurrency} concurrent for ${CONFIG.loadSeconds} s, direct then gateway`);
+    const loadMs = CONFIG.loadSeconds * 1000;
+    const directLoad = await closedLoop(CONFIG.concurrency, loadMs, () => direct('short'));
+    const rssBefore = memoryOf(gwPid);
+    const stopSampling = sampleRss(gwPid);
+    const cpu0 = cpuMsOf(gwPid);
+    const gatewayLoad = await closedLoop(CONFIG.concurrency, loadMs, () => viaGateway('short'));
+    const rssDuringMaxMB = stopSampling();
+    gatewayRequests += gatewayLoad.requests;
+
+    log('draining the custody bus');
+    const drainStart = performance.now();
+    await drain();
+    const drainMs = Math.round(ms(drainStart));
+    // With the after-response work the load left queued.
+    const gatewayCpuMsPerRequest = round((cpuMsOf(gwPid) - cpu0) / gatewayLoad.requests);
+    const store = await ask<Record<string, number | object>>(gw.proc, 'stats');
+    const rssAfter = memoryOf(gwPid);
+    bedrock.destroy();
+
+    const lost = {
+      ledgerEntries: gatewayRequests - Number(store.ledgerEntries),
+      usageRecords: gatewayRequests - Number(store.usageRecords),
+    };
+    const short = sequentialResults.short;
+    return {
+      // The headline: short prompt, back to back (the spaced figure beside it: see the comment above).
+      summary: {
+        addedLatencyMs: short.addedLatencyMs,
+        addedLatencySpacedMs: sequentialResults.shortSpaced.addedLatencyMs,
+        ttftOverheadMs: short.ttftOverheadMs,
+        ttftOverheadWithPiiSubstitutionMs: sequentialResults.pii.ttftOverheadMs,
+        requestsPerSecondAt32: gatewayLoad.requestsPerSecond,
+        gatewayCpuMsPerRequest,
+        peakRssMB: rssAfter.peakRssMB,
+        targets: {
+          ...short.targets,
+          noErrorsUnderLoad: { pass: gatewayLoad.errors === 0 },
+          nothingLost: { pass: lost.ledgerEntries === 0 && lost.usageRecords === 0 && store.outstandingReservations === 0 },
+        },
+        reference: REFERENCE,
+      },
+      setup: {
+        model: MODEL,
+        upstream: route.upstream_id,
+        tier: TIER,
+        transport: 'loopback; stand-in, gateway and load generator in three processes',
+        direct: 'AWS SDK BedrockRuntimeClient ConverseStream, NodeHttpHandler HTTP/1.1 keep-alive, maxAttempts 1',
+        gateway: 'openai client, stream: true; authorizer + spend reservation + PII scan + usage settle + custody bus + ledger writer',
+        ...CONFIG,
+        cpuProfileDir: profDir ?? null,
+      },
+      sequential: sequentialResults,
+      throughput: {
+        direct: directLoad,
+        gateway: { ...gatewayLoad, gatewayCpuMsPerRequest },
+        noErrors: gatewayLoad.errors === 0,
+      },
+      gatewayMemoryMB: {
+        beforeLoad: rssBefore.rssMB,
+        duringLoadMax: rssDuringMaxMB,
+        afterDrain: rssAfter.rssMB,
+        peakVmHWM: rssAfter.peakRssMB,
+        note: 'the whole local runtime under tsx: handlers, embedded DynamoDB (in memory, growing with every usage record and ledger entry), bus, ledger writer, TypeScript loader thread; the handler alone: bundle.gateway.rssAfterRequireMB',
+      },
+      custody: {
+        requestsSent: gatewayRequests,
+        drainAfterLoadMs: drainMs,
+        ...store,
+        lost,
+        nothingLost: lost.ledgerEntries === 0 && lost.usageRecords === 0 && store.outstandingReservations === 0,
+      },
+    };
+  } finally {
+    if (gw) await stop(gw.proc);
+    if (standIn) await stop(standIn.proc);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Child-process entries of the gateway benchmark, each printing one JSON line on stdout when ready:
+ *   serve.ts standin   the Bedrock stand-in (nothing recorded, quiet)                 → {url, pid}
+ *   serve.ts gateway   the whole local gateway (authorizer, spend, PII, settle, custody bus, ledger writer)
+ *                      against NI_BEDROCK_ENDPOINT, with one uncapped key             → {url, secret, keyId, pid}
+ * The gateway child answers IPC messages: {cmd: 'drain'} (waits for the custody bus), {cmd: 'stats'} (drains,
+ * then counts what the store holds) and {cmd: 'stop'} (closes everything and exits, which also writes a
+ * --cpu-prof profile).
+ */
+import { QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { readFileSync } from 'node:fs';
+import { startBedrockStandIn } from '../local/bedrock-standin';
+import { startLocalGateway, type LocalGateway } from '../local/gateway';
+
+const ready = (info: object) => process.stdout.write(`${JSON.stringify(info)}\n`);
+
+async function count(input: QueryCommandInput): Promise<number> {
+  const { ddb } = await import('../lambdas/store/ddb');
+  let n = 0;
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await ddb().send(new QueryCommand({ ...input, Select: 'COUNT', ExclusiveStartKey: start }));
+    n += page.Count ?? 0;
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return n;
+}
+
+/** What reached the store for `keyId`, once every accepted custody event has been delivered. */
+async function stats(gw: LocalGateway, keyId: string) {
+  await gw.bus.flush();
+  const { tableName } = await import('../lambdas/store/tables');
+  const { requestPk, spendPk, RESERVATION_PREFIX } = await import('../lambdas/store/usage');
+  const { ddb } = await import('../lambdas/store/ddb');
+  const ledgerEntries = await count({
+    TableName: tableName('ledger'),
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :e)',
+    ExpressionAttributeValues: { ':pk': `chain#${keyId}`, ':e': 'entry#' },
+  });
+  const usageRecords = await count({
+    TableName: tableName('usage'), KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': requestPk(keyId) },
+  });
+  const days = (await ddb().send(new QueryCommand({
+    TableName: tableName('usage'), KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': spendPk(keyId) }, ConsistentRead: true,
+  }))).Items ?? [];
+  const { outboxFile } = await import('../lambdas/store/custody-events');
+  let outboxEvents = 0;
+  try {
+    outboxEvents = readFileSync(outboxFile(), 'utf8').split('\n').filter(Boolean).length;
+  } catch {
+    // no outbox file: nothing fell back
+  }
+  return {
+    ledgerEntries,
+    usageRecords,
+    spendDayRequests: days.reduce((a, d) => a + Number(d.requests ?? 0), 0),
+    outstandingReservations: days.reduce((a, d) => a + Object.keys(d).filter((k) => k.startsWith(RESERVATION_PREFIX)).length, 0),
+    bus: { ...gw.bus.stats, deadLetters: gw.bus.deadLetters.length },
+    outboxEvents,
+  };
+}
+
+async function gateway(): Promise<void> {
+  const gw = await startLocalGateway({ forceStandIn: false });
+  const { createKey } = await import('../lambdas/store/keys');
+  const { record, secret } = await createKey({ name: 'bench', tier: 'global', pii_mode: 'substitute', max_spend_per_day: null });
+  process.on('message', (m: { cmd: string }) => {
+    if (m.cmd === 'stats') {
+      stats(gw, record.id).then((s) => process.send!({ stats: s }), (err) => process.send!({ error: String(err) }));
+    } else if (m.cmd === 'drain') {
+      gw.bus.flush().then(() => process.send!({ drained: true }), (err) => process.send!({ error: String(err) }));
+    } else if (m.cmd === 'stop') {
+      gw.close().finally(() => process.exit(0));
+    }
+  });
+  process.once('disconnect', () => process.exit(0));
+  ready({ url: gw.url, secret, keyId: record.id, pid: process.pid });
+}
+
+async function standIn(): Promise<void> {
+  const s = await startBedrockStandIn({ quiet: true, recordLimit: 0 });
+  const stop = () => void s.close().then(() => process.exit(0));
+  process.once('SIGTERM', stop);
+  process.on('message', (m: { cmd: string }) => m.cmd === 'stop' && stop());
+  process.once('disconnect', () => process.exit(0));
+  ready({ url: s.url, pid: process.pid });
+}
+
+const mode = process.argv[2];
+(mode === 'gateway' ? gateway() : mode === 'standin' ? standIn() : Promise.reject(new Error(`usage: serve.ts standin|gateway`)))
+  .catch((err) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
