@@ -14,7 +14,7 @@ import type { Tier } from '../core/tiers';
 import { logger } from '../observability';
 import { callUpstream, type Attempted } from '../providers/upstream';
 import { emitCustodyEvent } from '../store/custody-events';
-import { reserve, settle, type Reservation } from '../store/spend';
+import { reserve, settle, unreserved, type Reservation } from '../store/spend';
 import { flushMetrics, recordRequestMetrics } from '../telemetry';
 import { MAX_REQUEST_BODY_BYTES, requestHeaders, sendJson, type HttpRequest, type ResponseSink } from './http';
 
@@ -182,19 +182,16 @@ export async function chatCompletions(req: HttpRequest, principal: Principal, si
   await finish(t);
 }
 
-/** Reserves the worst-case cost and calls the provider; the rejected request never reaches the provider when the key has a cap. */
+/**
+ * Admission. A key with a cap reserves the worst case in one conditional write before anything goes upstream,
+ * so a rejected request never reaches the provider. A key without a cap has nothing to refuse: it writes
+ * nothing on the hot path and its cost is recorded when the request settles.
+ */
 async function admitAndCall(t: Trace, amount: number, modelId: string, call: () => Promise<Attempted>): Promise<Attempted> {
-  const reservation = () => reserve(t.principal, t.requestId, amount, modelId, t.tier);
-  if (t.principal.maxSpendPerDay !== null) {
-    t.reservation = await reservation();
-    return call();
-  }
-  // Uncapped: the one store write overlaps the provider call.
-  const [reserved, called] = await Promise.allSettled([reservation(), call()]);
-  if (reserved.status === 'fulfilled') t.reservation = reserved.value;
-  if (reserved.status === 'rejected') throw reserved.reason;
-  if (called.status === 'rejected') throw called.reason;
-  return called.value;
+  t.reservation = t.principal.maxSpendPerDay === null
+    ? unreserved(t.principal, t.requestId, modelId, t.tier)
+    : await reserve(t.principal, t.requestId, amount, modelId, t.tier);
+  return call();
 }
 
 /** Feeds provider events to the sink; records usage and the finish reason, or throws on a broken stream. */

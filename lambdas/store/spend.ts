@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { CustodyEvent } from '../core/custody';
 import { GatewayError } from '../core/errors';
 import { formatCad } from '../core/pricing';
@@ -40,6 +40,8 @@ export interface Reservation {
   amount: number;
   model: string;
   tier: Tier;
+  /** false: nothing was written at admission (key without a cap), so settle only adds. */
+  reserved: boolean;
 }
 
 const epochSeconds = (d: Date) => Math.floor(d.getTime() / 1000);
@@ -113,7 +115,7 @@ async function releaseExpired(keyId: string, day: string, now: Date): Promise<nu
  */
 export async function reserve(p: Principal, requestId: string, amount: number, model: string, tier: Tier, now = new Date()): Promise<Reservation> {
   const { day, resetsAt } = spendDay(p.timezone, now);
-  const r: Reservation = { keyId: p.keyId, day, requestId, amount, model, tier };
+  const r: Reservation = { keyId: p.keyId, day, requestId, amount, model, tier, reserved: true };
   const cap = p.maxSpendPerDay;
   if (cap === null) {
     await tryReserve(r, null, now);
@@ -127,6 +129,14 @@ export async function reserve(p: Principal, requestId: string, amount: number, m
   }
   recordSpendCapRejection(model, tier);
   throw capExceeded(cap, amount, resetsAt);
+}
+
+/**
+ * Admission for a key without a cap: nothing to enforce, so nothing is written; settle() adds the actual cost
+ * to the spend day of admission.
+ */
+export function unreserved(p: Principal, requestId: string, model: string, tier: Tier, now = new Date()): Reservation {
+  return { keyId: p.keyId, day: spendDay(p.timezone, now).day, requestId, amount: 0, model, tier, reserved: false };
 }
 
 const sumCounts = (counts: Record<string, number | undefined>) => Object.values(counts).reduce((a: number, n) => a + (n ?? 0), 0);
@@ -159,79 +169,213 @@ function usageRecord(r: Reservation, e: CustodyEvent): RequestUsage {
   };
 }
 
-/** ADD clauses shared by the key's day totals and the per-model totals. */
-function counters(e: CustodyEvent) {
+/** One settle() call waiting for (or riding in) a flush. */
+interface Settlement {
+  r: Reservation;
+  e: CustodyEvent;
+  /** The usage record item, built at settle() so a malformed event fails its own call only. */
+  item: Record<string, unknown>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+const MAX_FLUSH = 100;
+const MAX_REMOVALS = 50; // reservations per day update: keeps the UpdateExpression far below DynamoDB's 4 KB
+const BATCH_WRITE_MAX = 25; // DynamoDB's BatchWriteItem limit
+const BATCH_WRITE_ATTEMPTS = 6;
+
+/** ADD clauses shared by the key's day totals and the per-model totals, summed over a group of requests. */
+const COUNTERS = 'requests :n, errors :err, input_tokens :in, output_tokens :out, cache_read_tokens :cr, cache_write_tokens :cw';
+function counterValues(group: Settlement[]) {
+  const sum = (f: (e: CustodyEvent) => number) => group.reduce((a, s) => a + f(s.e), 0);
   return {
-    expression: 'requests :one, errors :err, input_tokens :in, output_tokens :out, cache_read_tokens :cr, cache_write_tokens :cw',
-    values: {
-      ':one': 1,
-      ':err': e.status === 'error' ? 1 : 0,
-      ':in': e.usage.input_tokens,
-      ':out': e.usage.output_tokens,
-      ':cr': e.usage.cache_read_tokens,
-      ':cw': e.usage.cache_write_tokens,
-    },
+    ':n': group.length,
+    ':err': sum((e) => (e.status === 'error' ? 1 : 0)),
+    ':in': sum((e) => e.usage.input_tokens),
+    ':out': sum((e) => e.usage.output_tokens),
+    ':cr': sum((e) => e.usage.cache_read_tokens),
+    ':cw': sum((e) => e.usage.cache_write_tokens),
+    ':cost': sum((e) => e.cost_micro_cad),
   };
 }
 
 /**
- * After the response (completed, failed after admission, or cancelled): turns the reservation into the actual
- * cost, then writes the request's usage record and the per-model day totals. If the reservation was already
- * released as expired, the cost is added to the day instead (released amount out, actual cost in). A repeated
- * settle of the same reservation and event after the first completed changes nothing.
+ * One update of a (key, day) item for a group of its requests: removes their reservations (conditioned on all
+ * of them existing, so it applies to all or none) and adds the actual costs, `committed` net of the removed
+ * reservations. `afterRelease`: the reservation is already gone and its amount already subtracted, so the cost
+ * is simply added.
  */
-export async function settle(r: Reservation, e: CustodyEvent): Promise<void> {
-  const TableName = tableName('usage');
-  const cost = e.cost_micro_cad;
-  const c = counters(e);
-  const record = usageRecord(r, e);
-  const now = new Date();
-  const recordItem = {
-    pk: requestPk(r.keyId), sk: requestSk(record.ended_at, r.requestId), ...record,
-    expires_at: retentionEnd(now, REQUEST_RETENTION_DAYS),
-  };
+function dayUpdate(group: Settlement[], now: Date, afterRelease = false): UpdateCommand {
+  const held = afterRelease ? [] : group.filter((s) => s.r.reserved);
+  const refs = held.map((_, i) => `#r${i}`);
+  const values = counterValues(group);
+  return new UpdateCommand({
+    TableName: tableName('usage'),
+    Key: dayKey(group[0].r.keyId, group[0].r.day),
+    // if_not_exists: an unreserved request may be the first write of the day.
+    UpdateExpression: `SET expires_at = if_not_exists(expires_at, :ttl) ${refs.length ? `REMOVE ${refs.join(', ')} ` : ''}ADD committed :delta, spent :cost, ${COUNTERS}`,
+    ...(refs.length ? {
+      ConditionExpression: refs.map((ref) => `attribute_exists(${ref})`).join(' AND '),
+      ExpressionAttributeNames: Object.fromEntries(held.map((s, i) => [refs[i], RESERVATION_PREFIX + s.r.requestId])),
+    } : {}),
+    ExpressionAttributeValues: {
+      ...values,
+      ':delta': values[':cost'] - held.reduce((a, s) => a + s.r.amount, 0),
+      ':ttl': retentionEnd(now, DAY_RETENTION_DAYS),
+    },
+  });
+}
 
-  let reservationHeld = true;
-  try {
-    await ddb().send(new UpdateCommand({
-      TableName,
-      Key: dayKey(r.keyId, r.day),
-      UpdateExpression: `REMOVE #r ADD committed :delta, spent :cost, ${c.expression}`,
-      ConditionExpression: 'attribute_exists(#r)',
-      ExpressionAttributeNames: { '#r': RESERVATION_PREFIX + r.requestId },
-      ExpressionAttributeValues: { ':delta': cost - r.amount, ':cost': cost, ...c.values },
-    }));
-  } catch (err) {
-    if (!isConditionFailure(err)) throw err;
-    reservationHeld = false;
-  }
-
-  const writes: Promise<unknown>[] = [];
-  if (reservationHeld) {
-    writes.push(ddb().send(new PutCommand({ TableName, Item: recordItem })));
-  } else {
-    // Released as expired, or settled before. The record decides: only the first writer adds to the day.
-    try {
-      await ddb().send(new PutCommand({ TableName, Item: recordItem, ConditionExpression: 'attribute_not_exists(pk)' }));
-    } catch (err) {
-      if (!isConditionFailure(err)) throw err;
-      logger.warn('settle repeated for an already settled request', { requestId: r.requestId, keyId: r.keyId });
-      return;
-    }
-    logger.warn('settled a request whose reservation had expired', { requestId: r.requestId, keyId: r.keyId, day: r.day });
-    writes.push(ddb().send(new UpdateCommand({
-      TableName,
-      Key: dayKey(r.keyId, r.day),
-      UpdateExpression: `SET expires_at = if_not_exists(expires_at, :ttl) ADD committed :cost, spent :cost, ${c.expression}`,
-      ExpressionAttributeValues: { ':cost': cost, ':ttl': retentionEnd(now, DAY_RETENTION_DAYS), ...c.values },
-    })));
-  }
-  writes.push(ddb().send(new UpdateCommand({
-    TableName,
-    Key: { pk: dayModelPk(r.keyId), sk: dayModelSk(r.day, r.model) },
-    UpdateExpression: `SET #day = :day, #model = :model, expires_at = if_not_exists(expires_at, :ttl) ADD cost_micro_cad :cost, ${c.expression}`,
+/** The per-model day totals of a group of requests of one (key, day, model). */
+function modelUpdate(group: Settlement[], now: Date): UpdateCommand {
+  const { keyId, day, model } = group[0].r;
+  return new UpdateCommand({
+    TableName: tableName('usage'),
+    Key: { pk: dayModelPk(keyId), sk: dayModelSk(day, model) },
+    UpdateExpression: `SET #day = :day, #model = :model, expires_at = if_not_exists(expires_at, :ttl) ADD cost_micro_cad :cost, ${COUNTERS}`,
     ExpressionAttributeNames: { '#day': 'day', '#model': 'model' },
-    ExpressionAttributeValues: { ':day': r.day, ':model': r.model, ':cost': cost, ':ttl': retentionEnd(now, DAY_RETENTION_DAYS), ...c.values },
-  })));
-  await Promise.all(writes);
+    ExpressionAttributeValues: { ':day': day, ':model': model, ':ttl': retentionEnd(now, DAY_RETENTION_DAYS), ...counterValues(group) },
+  });
+}
+
+/** Usage records, 25 per BatchWriteItem; unprocessed items (throttling) are retried with jittered backoff. */
+async function putRecords(items: Record<string, unknown>[]): Promise<void> {
+  const TableName = tableName('usage');
+  let pending = items.map((Item) => ({ PutRequest: { Item } }));
+  for (let attempt = 1; ; attempt++) {
+    const { UnprocessedItems } = await ddb().send(new BatchWriteCommand({ RequestItems: { [TableName]: pending } }));
+    pending = (UnprocessedItems?.[TableName] ?? []) as typeof pending;
+    if (pending.length === 0) return;
+    if (attempt === BATCH_WRITE_ATTEMPTS) throw new Error(`${pending.length} usage records still unprocessed after ${attempt} attempts`);
+    await new Promise((done) => setTimeout(done, Math.random() * 25 * 2 ** attempt));
+  }
+}
+
+/** Runs a conditional write: false when its condition failed (nothing was written). */
+async function applied(write: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await write();
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+/**
+ * One request on its own: the path of a group whose combined condition failed. If its reservation is gone
+ * (released as expired, or this request was settled before), the record decides: only its first writer adds
+ * the cost to the day, so nothing is counted twice.
+ */
+async function settleAlone(s: Settlement, now: Date): Promise<void> {
+  const TableName = tableName('usage');
+  const { r } = s;
+  if (await applied(() => ddb().send(dayUpdate([s], now)))) {
+    await Promise.all([ddb().send(new PutCommand({ TableName, Item: s.item })), ddb().send(modelUpdate([s], now))]);
+    return;
+  }
+  if (!(await applied(() => ddb().send(new PutCommand({ TableName, Item: s.item, ConditionExpression: 'attribute_not_exists(pk)' }))))) {
+    logger.warn('settle repeated for an already settled request', { requestId: r.requestId, keyId: r.keyId });
+    return;
+  }
+  logger.warn('settled a request whose reservation had expired', { requestId: r.requestId, keyId: r.keyId, day: r.day });
+  await Promise.all([ddb().send(dayUpdate([s], now, true)), ddb().send(modelUpdate([s], now))]);
+}
+
+function groupBy<T>(items: T[], key: (t: T) => string): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const t of items) {
+    const k = key(t);
+    const group = groups.get(k);
+    if (group) group.push(t);
+    else groups.set(k, [t]);
+  }
+  return [...groups.values()];
+}
+
+function slices<T>(items: T[], size: number): T[][] {
+  return Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+}
+
+/**
+ * Writes one batch of settlements and settles each one's promise (this function itself never rejects).
+ *
+ * (a) runs first, and (b) and (c) only for the groups it committed: a committed group's reservations were all
+ * removed by that one update, so each of its requests is counted exactly once and its record can be put
+ * unconditionally (a repeat would write the same item). A group whose condition failed wrote nothing and goes
+ * through settleAlone(), whose conditional record put is what tells an expired reservation from a repeated
+ * settle; writing the batch's records concurrently with (a) would defeat that check.
+ */
+async function flush(batch: Settlement[], now = new Date()): Promise<void> {
+  const together: Settlement[] = [];
+  const alone: Promise<void>[] = [];
+  // (a) one update per (key, day), at most MAX_REMOVALS requests each
+  const dayGroups = groupBy(batch, (s) => `${s.r.keyId}\n${s.r.day}`).flatMap((g) => slices(g, MAX_REMOVALS));
+  await Promise.all(dayGroups.map(async (g) => {
+    try {
+      if (await applied(() => ddb().send(dayUpdate(g, now)))) together.push(...g);
+      else alone.push(...g.map((s) => settleAlone(s, now).then(s.resolve, s.reject)));
+    } catch (err) {
+      for (const s of g) s.reject(err);
+    }
+  }));
+  // (b) records and (c) per-model totals; each request resolves once every write carrying it succeeded.
+  const writes = new Map<Settlement, Promise<unknown>[]>(together.map((s) => [s, []]));
+  const carry = (group: Settlement[], write: Promise<unknown>) => group.forEach((s) => writes.get(s)!.push(write));
+  for (const g of slices(together, BATCH_WRITE_MAX)) carry(g, putRecords(g.map((s) => s.item)));
+  for (const g of groupBy(together, (s) => `${s.r.keyId}\n${s.r.day}\n${s.r.model}`)) carry(g, ddb().send(modelUpdate(g, now)));
+  await Promise.all([...alone, ...[...writes].map(([s, w]) => Promise.all(w).then(() => s.resolve(), s.reject))]);
+}
+
+let queue: Settlement[] = [];
+let flushing = false;
+
+/** Up to MAX_FLUSH queued settlements; a second settle of a request already taken waits for the next flush. */
+function take(): Settlement[] {
+  const batch: Settlement[] = [];
+  const ids = new Set<string>();
+  const rest = queue.filter((s) => {
+    const id = `${s.r.keyId}\n${s.r.requestId}`;
+    if (batch.length === MAX_FLUSH || ids.has(id)) return true;
+    ids.add(id);
+    batch.push(s);
+    return false;
+  });
+  queue = rest;
+  return batch;
+}
+
+async function drain(): Promise<void> {
+  while (queue.length > 0) {
+    const batch = take();
+    // flush() settles every promise itself; this only guards against a bug leaving some pending forever.
+    await flush(batch).catch((err) => batch.forEach((s) => s.reject(err)));
+  }
+  flushing = false;
+}
+
+/**
+ * After the response (completed, failed after admission, or cancelled): turns the reservation into the actual
+ * cost, writes the request's usage record and adds to the per-model day totals; resolves once all of it is
+ * written. If the reservation was already released as expired, the cost is added to the day instead (released
+ * amount out, actual cost in). A repeated settle of the same reservation and event after the first completed
+ * changes nothing (an unreserved request has no reservation to tell, so it must be settled once).
+ *
+ * Group commit: settles arriving while a flush is in flight are queued and written together by the next one
+ * (one update per spend day, batched records, one update per model), so under load the store sees a few calls
+ * per flush instead of three per request. With nothing in flight the flush starts at once.
+ */
+export function settle(r: Reservation, e: CustodyEvent): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const record = usageRecord(r, e);
+    const item = {
+      pk: requestPk(r.keyId), sk: requestSk(record.ended_at, r.requestId), ...record,
+      expires_at: retentionEnd(new Date(), REQUEST_RETENTION_DAYS),
+    };
+    queue.push({ r, e, item, resolve, reject });
+    if (flushing) return;
+    flushing = true;
+    // A microtask, not a timer: no added delay, yet settles started in the same tick share the first flush.
+    queueMicrotask(() => void drain());
+  });
 }

@@ -1,9 +1,9 @@
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { GatewayError } from '../../lambdas/core/errors';
 import { spendDay } from '../../lambdas/core/spend-day';
 import { ddb } from '../../lambdas/store/ddb';
-import { reserve, RESERVATION_TTL_SECONDS, settle } from '../../lambdas/store/spend';
-import { RESERVATION_PREFIX } from '../../lambdas/store/usage';
+import { type Reservation, reserve, RESERVATION_TTL_SECONDS, settle, unreserved } from '../../lambdas/store/spend';
+import { queryUsage, RESERVATION_PREFIX } from '../../lambdas/store/usage';
 import { useEmbeddedDynamo } from '../support/dynamo';
 import { custodyEvent, principal } from './spend.fixtures';
 
@@ -166,5 +166,129 @@ describe('daily spend cap', () => {
     const r = await reserve(principal(keyId, 1_000_000), requestId(1), 800_000, MODEL, 'global', new Date());
     await settle(r, custodyEvent(r, 7, { status: 'cancelled', http_status: 200, finish_reason: null }));
     expect(await dayItem(keyId, r.day)).toMatchObject({ committed: 7, spent: 7, requests: 1, errors: 0 });
+  });
+});
+
+describe('keys without a cap', () => {
+  it('admits without a write and settles on the key\'s local day', async () => {
+    const keyId = nextKey();
+    const p = principal(keyId, null);
+    const spy = jest.spyOn(ddb(), 'send');
+    let r: Reservation;
+    try {
+      r = unreserved(p, requestId(1), MODEL, 'global', new Date('2025-01-15T04:59:00Z')); // 23:59 in Toronto
+      expect(spy).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(r).toMatchObject({ keyId, day: '2025-01-14', amount: 0, reserved: false });
+    await settle(r, custodyEvent(r, 4_321));
+    const item = await dayItem(keyId, '2025-01-14');
+    expect(item).toMatchObject({ committed: 4_321, spent: 4_321, requests: 1, expires_at: expect.any(Number) });
+    expect(reservations(item)).toEqual([]);
+  });
+});
+
+describe('group commit of settles', () => {
+  const OTHER_MODEL = 'meta/llama-3-8b';
+  const sum = (xs: number[]) => xs.reduce((a, n) => a + n, 0);
+
+  /** `n` admissions for one key on one day: even ones reserved, odd ones unreserved, alternating two models. */
+  async function admit(keyId: string, n: number, now: Date, amount = 50_000): Promise<Reservation[]> {
+    const p = principal(keyId, null);
+    return Promise.all(Array.from({ length: n }, (_, i) => {
+      const model = i % 3 ? MODEL : OTHER_MODEL;
+      return i % 2 ? Promise.resolve(unreserved(p, requestId(i), model, 'global', now)) : reserve(p, requestId(i), amount, model, 'global', now);
+    }));
+  }
+
+  async function expectTotals(keyId: string, day: string, settled: Reservation[], costs: number[]) {
+    const [{ data: days }, { data: records }] = await Promise.all([
+      queryUsage(keyId, { from: day, to: day, granularity: 'day', limit: 10 }),
+      queryUsage(keyId, { from: day, to: day, granularity: 'request', limit: 1_000 }),
+    ]);
+    expect(records.map((x) => x.request_id).sort()).toEqual(settled.map((r) => r.requestId).sort());
+    expect(days).toHaveLength(1);
+    expect(days[0]).toMatchObject({ requests: settled.length, cost_micro_cad: sum(costs), output_tokens: sum(costs), reserved_micro_cad: 0 });
+    for (const m of days[0].models) {
+      const mine = settled.flatMap((r, i) => (r.model === m.model ? [costs[i]] : []));
+      expect(m).toMatchObject({ requests: mine.length, cost_micro_cad: sum(mine) });
+    }
+    expect(sum(days[0].models.map((m) => m.requests))).toBe(settled.length);
+    expect(reservations(await dayItem(keyId, day))).toEqual([]);
+  }
+
+  it('totals many concurrent settles of reserved and unreserved requests exactly, with every record', async () => {
+    const keyId = nextKey();
+    const now = new Date();
+    const admitted = await admit(keyId, 230, now); // more than one flush, and more than one update per day
+    const costs = admitted.map((_, i) => 1_000 + i);
+    await Promise.all(admitted.map((r, i) => settle(r, custodyEvent(r, costs[i], i % 7 ? {} : { status: 'error', http_status: 502, error_code: 'upstream_error' }))));
+    await expectTotals(keyId, admitted[0].day, admitted, costs);
+    expect(await dayItem(keyId, admitted[0].day)).toMatchObject({ committed: sum(costs), spent: sum(costs), errors: Math.ceil(230 / 7) });
+  });
+
+  it('writes 64 concurrent settles for one key in far fewer calls than three per request', async () => {
+    const keyId = nextKey();
+    const now = new Date();
+    const p = principal(keyId, 100_000_000);
+    const admitted = await Promise.all(Array.from({ length: 64 }, (_, i) => reserve(p, requestId(i), 50_000, MODEL, 'global', now)));
+    const spy = jest.spyOn(ddb(), 'send');
+    try {
+      // The first settle flushes alone at once; the other 63 arrive while it is in flight and share the next flush.
+      const first = settle(admitted[0], custodyEvent(admitted[0], 10));
+      await new Promise(setImmediate);
+      await Promise.all([first, ...admitted.slice(1).map((r) => settle(r, custodyEvent(r, 10)))]);
+      // 3 for the lone one; then 2 day updates (50 reservations each at most), 3 batch writes, 1 model update.
+      expect(spy.mock.calls.length).toBeLessThanOrEqual(9);
+    } finally {
+      spy.mockRestore();
+    }
+    await expectTotals(keyId, admitted[0].day, admitted, admitted.map(() => 10));
+  });
+
+  it('falls back to one by one when a reservation in the group was released as expired, counting nothing twice', async () => {
+    const keyId = nextKey();
+    const t0 = new Date('2025-06-10T15:00:00Z');
+    const later = new Date(t0.getTime() + (RESERVATION_TTL_SECONDS + 1) * 1000);
+    const late = await reserve(principal(keyId, 1_000_000), requestId('late'), 900_000, MODEL, 'global', t0);
+    // At the cap after the TTL: admitting `fresh` releases `late`.
+    const others = [
+      await reserve(principal(keyId, 1_000_000), requestId('fresh'), 200_000, MODEL, 'global', later),
+      unreserved(principal(keyId, null), requestId('free'), MODEL, 'global', later),
+    ];
+    expect(reservations(await dayItem(keyId, '2025-06-10'))).toEqual([`${RESERVATION_PREFIX}${requestId('fresh')}`]);
+
+    const group = [others[0], late, others[1]]; // the released one not first: every reservation is checked
+    const costs = [30_000, 40_000, 20_000];
+    const at = later; // records sort by end time
+    await Promise.all(group.map((r, i) => settle(r, custodyEvent(r, costs[i], {}, at)))); // one flush, one group
+    expect(await dayItem(keyId, '2025-06-10')).toMatchObject({ committed: 90_000, spent: 90_000, requests: 3 });
+
+    // Settled again (retries), alongside a new request settled twice at once: repeats change nothing.
+    const more = await reserve(principal(keyId, 1_000_000), requestId('more'), 100_000, MODEL, 'global', later);
+    await Promise.all([
+      settle(late, custodyEvent(late, 40_000, {}, at)),
+      settle(others[0], custodyEvent(others[0], 30_000, {}, at)),
+      settle(more, custodyEvent(more, 5_000, {}, at)),
+      settle(more, custodyEvent(more, 5_000, {}, at)),
+    ]);
+    const records = await queryUsage(keyId, { from: '2025-06-10', to: '2025-06-10', granularity: 'request', limit: 10 });
+    expect(records.data.map((x) => x.request_id).sort()).toEqual([...group, more].map((r) => r.requestId).sort());
+    const { data: [day] } = await queryUsage(keyId, { from: '2025-06-10', to: '2025-06-10', granularity: 'day', limit: 10, now: later });
+    expect(day).toMatchObject({ requests: 4, cost_micro_cad: 95_000, reserved_micro_cad: 0, models: [expect.objectContaining({ requests: 4, cost_micro_cad: 95_000 })] });
+  });
+
+  it('rejects exactly the settles of a write that failed, and completes the rest', async () => {
+    const [good, bad] = [nextKey(), nextKey()];
+    const now = new Date();
+    const ok = await admit(good, 4, now);
+    const doomed = await admit(bad, 3, now);
+    // A day item whose counter is not a number: DynamoDB refuses to ADD to it.
+    await ddb().send(new PutCommand({ TableName: db().tables.usage, Item: { ...await dayItem(bad, doomed[0].day), committed: 'corrupt' } }));
+    const results = await Promise.allSettled([...ok, ...doomed].map((r) => settle(r, custodyEvent(r, 100))));
+    expect(results.slice(0, 4).map((x) => x.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect(results.slice(4).map((x) => x.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    await expectTotals(good, ok[0].day, ok, ok.map(() => 100));
   });
 });

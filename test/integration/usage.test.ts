@@ -7,7 +7,7 @@ import { toAuthorizerContext } from '../../lambdas/core/principal';
 import { shiftDay, spendDay } from '../../lambdas/core/spend-day';
 import { handler } from '../../lambdas/handlers/usage';
 import { createKey } from '../../lambdas/store/keys';
-import { type Reservation, reserve, settle } from '../../lambdas/store/spend';
+import { type Reservation, reserve, settle, unreserved } from '../../lambdas/store/spend';
 import { type DayUsage, queryUsage, type RequestUsage, REQUEST_RETENTION_DAYS, DAY_RETENTION_DAYS } from '../../lambdas/store/usage';
 import { useEmbeddedDynamo } from '../support/dynamo';
 import { custodyEvent, principal } from './spend.fixtures';
@@ -32,9 +32,14 @@ const LLAMA = 'meta/llama-3-8b';
 const KEY = 'key_usageA';
 const OTHER = 'key_usageB';
 
-/** Admits and settles one request at `when` (its spend day follows the key's Toronto time zone). */
-async function request(keyId: string, id: string, model: string, cost: number, when: string, status: 'ok' | 'error' = 'ok'): Promise<Reservation> {
-  const r = await reserve(principal(keyId, null), id, cost * 10, model, 'global', new Date(when));
+/**
+ * Admits and settles one request at `when` (its spend day follows the key's Toronto time zone). The keys here
+ * have no cap, so like the gateway this admits without a reservation, except for `reserved` (capped keys).
+ */
+async function request(keyId: string, id: string, model: string, cost: number, when: string, status: 'ok' | 'error' = 'ok', reserved = false): Promise<Reservation> {
+  const r = reserved
+    ? await reserve(principal(keyId, cost * 10), id, cost * 10, model, 'global', new Date(when))
+    : unreserved(principal(keyId, null), id, model, 'global', new Date(when));
   await settle(r, custodyEvent(r, cost, status === 'error' ? { status, http_status: 502, error_code: 'upstream_error' } : {}, new Date(when)));
   return r;
 }
@@ -46,7 +51,7 @@ const range = { from: D0, to: shiftDay(D0, 15) };
 
 beforeAll(async () => {
   // Three spend days in Toronto; 03:00Z on D3 is still D2 there.
-  await request(KEY, 'req_a1', HAIKU, 100, `${D1}T15:00:00Z`);
+  await request(KEY, 'req_a1', HAIKU, 100, `${D1}T15:00:00Z`, 'ok', true);
   await request(KEY, 'req_a2', LLAMA, 20, `${D1}T16:00:00Z`);
   await request(KEY, 'req_a3', HAIKU, 300, `${D1}T17:00:00Z`, 'error');
   await request(KEY, 'req_a4', HAIKU, 40, `${D3}T03:00:00Z`);
