@@ -7,7 +7,8 @@
  * region, resources, detail); entries matching the rule (source + detail-type, as the stack's rule) are
  * delivered to `deliver` asynchronously, like an EventBridge → Lambda target: accepted first, invoked later,
  * re-invoked with backoff when the handler throws, then set aside as dead letters. Faults for tests:
- * duplicate deliveries, reordering, failing PutEvents (whole call, or per entry via FailedEntryCount).
+ * duplicate deliveries, reordering, failing PutEvents (whole call, every entry or chosen entries via
+ * FailedEntryCount).
  */
 import type { EventBridgeEvent } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
@@ -28,6 +29,8 @@ export interface BusFaults {
    * InternalException, `partial` answers 200 with every entry failed (FailedEntryCount > 0).
    */
   failPutEvents?: { mode: 'error' | 'partial'; count?: number } | null;
+  /** Reject single entries (ErrorCode in the answer, the call's other entries accepted) whose detail it picks. */
+  rejectEntry?: ((detail: unknown) => boolean) | null;
 }
 
 export interface LocalEventBridgeOptions extends BusFaults {
@@ -70,7 +73,7 @@ export async function startLocalEventBridge(opts: LocalEventBridgeOptions): Prom
     faults = { ...faults, ...f };
     if (f.failPutEvents !== undefined) failuresLeft = f.failPutEvents ? f.failPutEvents.count ?? Infinity : 0;
   };
-  setFaults({ duplicate: opts.duplicate, reorder: opts.reorder, failPutEvents: opts.failPutEvents });
+  setFaults({ duplicate: opts.duplicate, reorder: opts.reorder, failPutEvents: opts.failPutEvents, rejectEntry: opts.rejectEntry });
   const stats = { putEventsCalls: 0, accepted: 0, rejected: 0, invocations: 0, handlerErrors: 0 };
   const deadLetters: BusEvent[] = [];
 
@@ -129,6 +132,7 @@ export async function startLocalEventBridge(opts: LocalEventBridgeOptions): Prom
       if (fail) return { ErrorCode: 'InternalFailure', ErrorMessage: 'injected entry failure' };
       const error = entryError(entry);
       if (error) return error;
+      if (faults.rejectEntry?.(JSON.parse(entry.Detail))) return { ErrorCode: 'InternalFailure', ErrorMessage: 'injected entry failure' };
       const event: BusEvent = {
         version: '0',
         id: randomUUID(),

@@ -1,13 +1,12 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { basename, dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE, CustodyEvent } from '../core/custody';
 import { METRIC } from '../core/metrics';
 import { logger, metrics } from '../observability';
@@ -18,6 +17,11 @@ import { flushMetrics } from '../telemetry';
  * EventBridge PutEvents (a few quick retries) → else the fallback SQS queue (AWS: the ledger writer consumes it
  * too) or, locally, a JSON-lines outbox that `redriveOutbox()` re-delivers → else an error log (ids only) and
  * the CustodyEmitFailures metric. Nothing is thrown into the caller: the client already has its response.
+ *
+ * Group commit: the SDK costs CPU per call, not per entry, so events emitted at about the same time share
+ * PutEvents calls. With no call in flight an event goes out at once (a lone request waits for nothing); while
+ * calls are in flight, events queue and go out together when the last one returns, at most 10 entries and
+ * 256 KB per call (EventBridge's limits). Only the entries a call rejected are retried.
  */
 
 /** Top-level strict: an unexpected field (a bug adding personal data) is dropped and named in a warning. */
@@ -26,6 +30,25 @@ const StrictCustodyEvent = CustodyEvent.strict();
 /** Pauses before each PutEvents retry (jittered to half..full); no retry starts after the budget is spent. */
 const RETRY_DELAYS_MS = [25, 100, 300];
 const RETRY_BUDGET_MS = 1_500;
+/** Per call, for PutEvents and SQS SendMessageBatch alike. */
+const MAX_BATCH_ENTRIES = 10;
+const MAX_BATCH_BYTES = 256 * 1024;
+
+/** The local runtime's bus checks no signatures: signing there is CPU spent for nothing. */
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+const isLoopback = (endpoint: string) => {
+  try {
+    return LOOPBACK_HOSTS.has(new URL(endpoint).hostname);
+  } catch {
+    return false;
+  }
+};
+/** "No auth" in the SDK's own terms: this scheme is selected, so no credentials are resolved and nothing is signed. */
+const NO_AUTH = 'smithy.api#noAuth';
+const unsigned = {
+  httpAuthSchemes: [{ schemeId: NO_AUTH, identityProvider: () => async () => ({}), signer: { sign: async <R>(request: R) => request } }],
+  httpAuthSchemeProvider: () => [{ schemeId: NO_AUTH }],
+};
 
 let eventBridgeClient: { endpoint: string; client: EventBridgeClient } | undefined;
 
@@ -38,7 +61,8 @@ function eventBridge(): EventBridgeClient {
       endpoint,
       client: new EventBridgeClient({
         region: process.env.AWS_REGION ?? 'ca-central-1',
-        ...(endpoint ? { endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+        ...(endpoint ? { endpoint } : {}),
+        ...(isLoopback(endpoint) ? unsigned : {}),
         maxAttempts: 1, // the retries are ours, bounded below
         requestHandler: new NodeHttpHandler({
           connectionTimeout: 500,
@@ -74,8 +98,8 @@ const ids = (e: unknown) => {
   return { requestId: typeof o.request_id === 'string' ? o.request_id : undefined, keyId: typeof o.key_id === 'string' ? o.key_id : undefined };
 };
 
-function countFailure(): void {
-  metrics.addMetric(METRIC.custodyEmitFailures, MetricUnit.Count, 1);
+function countFailures(count: number): void {
+  metrics.addMetric(METRIC.custodyEmitFailures, MetricUnit.Count, count);
   flushMetrics();
 }
 
@@ -87,41 +111,179 @@ function validate(e: unknown): CustodyEvent | undefined {
   const paths = strict.error.issues.map((i) => [...i.path, ...('keys' in i ? [i.keys.join('|')] : [])].join('.'));
   if (!lenient.success) {
     logger.error('invalid custody event not emitted', { ...ids(e), issues: paths });
-    countFailure();
+    countFailures(1);
     return undefined;
   }
   logger.warn('custody event carried fields outside its schema; they were dropped', { ...ids(e), fields: paths });
   return lenient.data;
 }
 
-async function putOnce(event: CustodyEvent): Promise<void> {
-  const bus = process.env.NI_EVENT_BUS_NAME;
-  if (!bus) throw new Error('NI_EVENT_BUS_NAME is not set');
-  const out = await eventBridge().send(new PutEventsCommand({
-    Entries: [{
-      EventBusName: bus,
-      Source: CUSTODY_EVENT_SOURCE,
-      DetailType: CUSTODY_DETAIL_TYPE,
-      Detail: JSON.stringify(event),
-      Time: new Date(event.ended_at),
-    }],
-  }));
-  if (out.FailedEntryCount) throw new Error(`PutEvents rejected the entry: ${out.Entries?.[0]?.ErrorCode ?? 'unknown'}`);
-}
-
-/** PutEvents with bounded, jittered retries (at most ~2.5 s in all, for a hung endpoint); throws the last error. */
-async function putWithRetry(event: CustodyEvent): Promise<void> {
-  const deadline = Date.now() + RETRY_BUDGET_MS;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await putOnce(event);
-    } catch (err) {
-      const delay = (RETRY_DELAYS_MS[attempt] ?? Infinity) * (0.5 + Math.random() / 2);
-      if (Date.now() + delay > deadline) throw err;
-      logger.warn('custody event PutEvents failed, retrying', { ...ids(event), attempt: attempt + 1, error: (err as Error).name });
-      await sleep(delay);
+/** Splits items, in order, into batches within the per-call limits (an oversized item goes alone). */
+function batches<T>(items: T[], bytes: (item: T) => number): T[][] {
+  const out: T[][] = [];
+  let size = Infinity;
+  for (const item of items) {
+    const b = bytes(item);
+    const last = out.at(-1);
+    if (!last || last.length >= MAX_BATCH_ENTRIES || size + b > MAX_BATCH_BYTES) {
+      out.push([item]);
+      size = b;
+    } else {
+      last.push(item);
+      size += b;
     }
   }
+  return out;
+}
+
+/** An event on its way to the bus. `done` settles its caller: no error once it is on the bus or persisted. */
+interface Outgoing {
+  event: CustodyEvent;
+  entry: Omit<PutEventsRequestEntry, 'EventBusName'>;
+  /** Its size as EventBridge counts it: Source, DetailType and Detail in UTF-8, 14 for Time. */
+  bytes: number;
+  /** Retries done so far, and when its retry budget ends. */
+  retries: number;
+  deadline: number;
+  /** When PutEvents gives up: to the fallback (emits), or back to the caller as an error (re-drives). */
+  persist: boolean;
+  done: (err?: Error) => void;
+}
+
+const queue: Outgoing[] = [];
+let callsInFlight = 0;
+let dispatchScheduled = false;
+
+/** Sends the queue once no call is in flight; deferred to a microtask so events emitted together share calls. */
+function dispatch(): void {
+  if (dispatchScheduled) return;
+  dispatchScheduled = true;
+  queueMicrotask(() => {
+    dispatchScheduled = false;
+    if (callsInFlight || !queue.length) return;
+    const calls = batches(queue.splice(0), (o) => o.bytes);
+    callsInFlight = calls.length;
+    for (const batch of calls) {
+      void putBatch(batch).finally(() => {
+        if (--callsInFlight === 0) dispatch();
+      });
+    }
+  });
+}
+
+function enqueue(event: CustodyEvent, persist: boolean): Promise<void> {
+  const detail = JSON.stringify(event);
+  return new Promise<void>((resolve, reject) => {
+    queue.push({
+      event,
+      entry: { Source: CUSTODY_EVENT_SOURCE, DetailType: CUSTODY_DETAIL_TYPE, Detail: detail, Time: new Date(event.ended_at) },
+      bytes: Buffer.byteLength(CUSTODY_EVENT_SOURCE) + Buffer.byteLength(CUSTODY_DETAIL_TYPE) + Buffer.byteLength(detail) + 14,
+      retries: 0,
+      deadline: Date.now() + RETRY_BUDGET_MS,
+      persist,
+      done: (err) => (err ? reject(err) : resolve()),
+    });
+    dispatch();
+  });
+}
+
+/** One PutEvents call; its rejected entries (by index in the answer) are retried or given up. Never throws. */
+async function putBatch(batch: Outgoing[]): Promise<void> {
+  let failed: Outgoing[] = [];
+  let error: Error | undefined;
+  try {
+    const bus = process.env.NI_EVENT_BUS_NAME;
+    if (!bus) throw new Error('NI_EVENT_BUS_NAME is not set');
+    const out = await eventBridge().send(new PutEventsCommand({ Entries: batch.map((o) => ({ ...o.entry, EventBusName: bus })) }));
+    if (out.FailedEntryCount) {
+      const results = out.Entries ?? [];
+      failed = batch.filter((_, i) => !results[i]?.EventId);
+      const code = results.find((r) => r.ErrorCode)?.ErrorCode ?? 'PutEventsEntryFailed';
+      error = Object.assign(new Error(`PutEvents rejected ${failed.length} of ${batch.length} entries`), { name: code });
+    }
+  } catch (err) {
+    failed = batch;
+    error = err as Error;
+  }
+  for (const o of batch) if (!failed.includes(o)) o.done();
+  if (error) settleFailed(failed, error);
+}
+
+/** Retries what still has budget (one timer per pause length), gives up the rest. */
+function settleFailed(failed: Outgoing[], error: Error): void {
+  const jitter = 0.5 + Math.random() / 2;
+  const retries = new Map<number, Outgoing[]>();
+  const exhausted: Outgoing[] = [];
+  for (const o of failed) {
+    const delay = (RETRY_DELAYS_MS[o.retries] ?? Infinity) * jitter;
+    if (Date.now() + delay > o.deadline) {
+      exhausted.push(o);
+    } else {
+      o.retries++;
+      retries.set(delay, [...(retries.get(delay) ?? []), o]);
+    }
+  }
+  if (retries.size) logger.warn('custody event PutEvents failed, retrying', { entries: failed.length - exhausted.length, error: error.name });
+  for (const [delay, items] of retries) {
+    setTimeout(() => {
+      queue.push(...items);
+      dispatch();
+    }, delay);
+  }
+  const toPersist = exhausted.filter((o) => o.persist);
+  for (const o of exhausted) if (!o.persist) o.done(error);
+  if (toPersist.length) {
+    logger.warn('custody event PutEvents failed, persisting it for re-delivery', { requestIds: toPersist.map((o) => o.event.request_id), error: error.name });
+    void persist(toPersist.map((o) => o.event)).finally(() => toPersist.forEach((o) => o.done()));
+  }
+}
+
+/** Sends events to the fallback queue; returns those it did not take (after one re-send of rejected entries). */
+async function sendToQueue(queueUrl: string, events: CustodyEvent[]): Promise<{ lost: CustodyEvent[]; error?: string }> {
+  const lost: CustodyEvent[] = [];
+  let error: string | undefined;
+  const bodies = events.map((e) => JSON.stringify(e));
+  await Promise.all(batches(bodies.map((_, i) => i), (i) => Buffer.byteLength(bodies[i])).map(async (batch) => {
+    let pending = batch;
+    for (let attempt = 0; attempt < 2 && pending.length; attempt++) {
+      try {
+        const out = await sqs().send(new SendMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: pending.map((i) => ({ Id: String(i), MessageBody: bodies[i] })),
+        }));
+        const rejected = new Set((out.Failed ?? []).map((f) => f.Id));
+        pending = pending.filter((i) => rejected.has(String(i)));
+        if (pending.length) error = out.Failed?.[0]?.Code;
+      } catch (err) {
+        error = (err as Error).name;
+        break; // the client already retried the call
+      }
+    }
+    lost.push(...pending.map((i) => events[i]));
+  }));
+  return { lost, error };
+}
+
+/** Persists events PutEvents did not take: the SQS queue in AWS, else the local outbox. Never throws. */
+async function persist(events: CustodyEvent[]): Promise<void> {
+  const queueUrl = process.env.NI_CUSTODY_FALLBACK_QUEUE_URL;
+  let lost: CustodyEvent[] = [];
+  let error: string | undefined;
+  if (queueUrl) {
+    ({ lost, error } = await sendToQueue(queueUrl, events));
+  } else {
+    try {
+      await appendOutbox(events);
+    } catch (err) {
+      lost = events;
+      error = (err as Error).name;
+    }
+  }
+  if (!lost.length) return;
+  logger.error('custody events lost: EventBridge and the fallback both failed', {
+    requestIds: lost.map((e) => e.request_id), fallback: queueUrl ? 'sqs' : 'outbox', error,
+  });
+  countFailures(lost.length);
 }
 
 async function appendOutbox(events: CustodyEvent[], file = outboxFile()): Promise<void> {
@@ -131,27 +293,14 @@ async function appendOutbox(events: CustodyEvent[], file = outboxFile()): Promis
   await appendFile(file, events.map((e) => `${JSON.stringify(e)}\n`).join(''), { mode: 0o600 });
 }
 
-/** Emits one request's custody event (see the module comment). Never throws. */
+/** Emits one request's custody event (see the module comment); resolves once it is on the bus or persisted. Never throws. */
 export async function emitCustodyEvent(e: CustodyEvent): Promise<void> {
   const event = validate(e);
-  if (!event) return;
-  try {
-    await putWithRetry(event);
-    return;
-  } catch (err) {
-    logger.warn('custody event PutEvents failed, persisting it for re-delivery', { ...ids(event), error: (err as Error).name });
-  }
-  const queueUrl = process.env.NI_CUSTODY_FALLBACK_QUEUE_URL;
-  try {
-    if (queueUrl) await sqs().send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(event) }));
-    else await appendOutbox([event]);
-  } catch (err) {
-    logger.error('custody event lost: EventBridge and the fallback both failed', {
-      ...ids(event), fallback: queueUrl ? 'sqs' : 'outbox', error: (err as Error).name,
-    });
-    countFailure();
-  }
+  if (event) await enqueue(event, true);
 }
+
+/** PutEvents through the same batches and retries; throws the last error instead of persisting. */
+const putEvent = (event: CustodyEvent) => enqueue(event, false);
 
 export interface RedriveResult {
   delivered: number;
@@ -205,7 +354,7 @@ async function claimBatches(file: string): Promise<string[]> {
  */
 export async function redriveOutbox(opts: { deliver?: (e: CustodyEvent) => Promise<unknown>; file?: string; concurrency?: number } = {}): Promise<RedriveResult> {
   const file = opts.file ?? outboxFile();
-  const deliver = opts.deliver ?? putWithRetry;
+  const deliver = opts.deliver ?? putEvent;
   const result: RedriveResult = { delivered: 0, failed: 0, invalid: 0 };
   for (const batch of await claimBatches(file)) {
     const events: CustodyEvent[] = [];

@@ -55,7 +55,7 @@ beforeAll(async () => {
 });
 
 afterEach(() => {
-  bus.setFaults({ duplicate: 0, reorder: false, failPutEvents: null });
+  bus.setFaults({ duplicate: 0, reorder: false, failPutEvents: null, rejectEntry: null });
   failNextDeliveries = 0;
   rmSync(process.env.NI_CUSTODY_OUTBOX!, { force: true });
   jest.restoreAllMocks();
@@ -73,13 +73,25 @@ async function requestIdsOf(keyId: string): Promise<string[]> {
   return (out.Items ?? []).map((i) => i.request_id);
 }
 
+/** How many times each request's event reached the writer, from the deliveries after `from`. */
+function deliveryCounts(from: number): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const d of delivered.slice(from)) {
+    const id = (d.detail as { request_id: string }).request_id;
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return counts;
+}
+
 const outboxLines = () => (existsSync(process.env.NI_CUSTODY_OUTBOX!) ? readFileSync(process.env.NI_CUSTODY_OUTBOX!, 'utf8').split('\n').filter(Boolean) : []);
 
 describe('gateway → EventBridge (real SDK client) → bus → ledger writer', () => {
   it('delivers the EventBridge envelope the rule matches', async () => {
     const event = custodyEvent({ key_id: newKey() });
     const before = delivered.length;
+    const calls = bus.stats.putEventsCalls;
     await emitCustodyEvent(event);
+    expect(bus.stats.putEventsCalls - calls).toBe(1);
     await bus.flush();
     const envelope = delivered.slice(before).find((d) => (d.detail as { request_id: string }).request_id === event.request_id)!;
     expect(envelope).toMatchObject({
@@ -97,11 +109,7 @@ describe('gateway → EventBridge (real SDK client) → bus → ledger writer', 
     const before = delivered.length;
     await Promise.all(events.map((e) => emitCustodyEvent(e)));
     await bus.flush();
-    const deliveries = new Map<string, number>();
-    for (const d of delivered.slice(before)) {
-      const id = (d.detail as { request_id: string }).request_id;
-      deliveries.set(id, (deliveries.get(id) ?? 0) + 1);
-    }
+    const deliveries = deliveryCounts(before);
     expect(events.every((e) => (deliveries.get(e.request_id) ?? 0) >= 3)).toBe(true);
     for (const k of keys) {
       const ids = await requestIdsOf(k);
@@ -240,43 +248,170 @@ describe('emit', () => {
   });
 });
 
+describe('group commit', () => {
+  const requestIdOf = (detail: unknown) => (detail as { request_id: string }).request_id;
+
+  it('sends events emitted together in few PutEvents calls, each delivered once', async () => {
+    const keyId = newKey();
+    const events = Array.from({ length: 50 }, () => custodyEvent({ key_id: keyId }));
+    const [before, calls, accepted] = [delivered.length, bus.stats.putEventsCalls, bus.stats.accepted];
+    await Promise.all(events.map((e) => emitCustodyEvent(e)));
+    // Called together, they leave together: 10 entries per call.
+    expect(bus.stats.putEventsCalls - calls).toBe(5);
+    expect(bus.stats.accepted - accepted).toBe(50);
+    await bus.flush();
+    const counts = deliveryCounts(before);
+    expect(events.map((e) => counts.get(e.request_id))).toEqual(events.map(() => 1));
+    expect((await requestIdsOf(keyId)).sort()).toEqual(events.map((e) => e.request_id).sort());
+  });
+
+  it('shares calls between events emitted while one is in flight', async () => {
+    const events = Array.from({ length: 40 }, () => custodyEvent({ key_id: newKey() }));
+    const [before, calls] = [delivered.length, bus.stats.putEventsCalls];
+    // Each emit starts on its own turn of the event loop, most of them while an earlier call is in flight.
+    await Promise.all(events.map(async (e, i) => {
+      for (let t = 0; t < i; t++) await new Promise((r) => setImmediate(r));
+      return emitCustodyEvent(e);
+    }));
+    expect(bus.stats.putEventsCalls - calls).toBeLessThan(events.length);
+    await bus.flush();
+    const counts = deliveryCounts(before);
+    expect(events.map((e) => counts.get(e.request_id))).toEqual(events.map(() => 1));
+  });
+
+  it('retries only the entries PutEvents rejected', async () => {
+    const events = Array.from({ length: 20 }, () => custodyEvent({ key_id: newKey() }));
+    const rejectOnce = new Set(events.filter((_, i) => i % 3 === 0).map((e) => e.request_id));
+    const attempts = new Map<string, number>();
+    bus.setFaults({
+      rejectEntry: (detail) => {
+        const id = requestIdOf(detail);
+        attempts.set(id, (attempts.get(id) ?? 0) + 1);
+        return rejectOnce.delete(id);
+      },
+    });
+    const before = delivered.length;
+    await Promise.all(events.map((e) => emitCustodyEvent(e)));
+    await bus.flush();
+    expect(events.map((e, i) => attempts.get(e.request_id) === (i % 3 === 0 ? 2 : 1))).toEqual(events.map(() => true));
+    const counts = deliveryCounts(before);
+    expect(events.map((e) => counts.get(e.request_id))).toEqual(events.map(() => 1));
+    expect(outboxLines()).toEqual([]);
+  });
+
+  it('persists each event PutEvents keeps rejecting once, and the re-drive delivers each once', async () => {
+    const keyId = newKey();
+    const events = Array.from({ length: 25 }, () => custodyEvent({ key_id: keyId }));
+    const doomed = new Set(events.filter((_, i) => i % 2).map((e) => e.request_id));
+    bus.setFaults({ rejectEntry: (detail) => doomed.has(requestIdOf(detail)) });
+    const [before, calls] = [delivered.length, bus.stats.putEventsCalls];
+    await Promise.all(events.map((e) => emitCustodyEvent(e)));
+    // 25 events at 4 attempts each, but the attempts are batched.
+    expect(bus.stats.putEventsCalls - calls).toBeLessThan(25);
+    await bus.flush();
+    expect(outboxLines().map((l) => JSON.parse(l).request_id).sort()).toEqual([...doomed].sort());
+    const counts = deliveryCounts(before);
+    expect([...counts.keys()].sort()).toEqual(events.filter((e) => !doomed.has(e.request_id)).map((e) => e.request_id).sort());
+    expect([...counts.values()].every((n) => n === 1)).toBe(true);
+
+    bus.setFaults({ rejectEntry: null });
+    const [redriven, redriveCalls] = [delivered.length, bus.stats.putEventsCalls];
+    expect(await redriveOutbox()).toEqual({ delivered: doomed.size, failed: 0, invalid: 0 });
+    expect(bus.stats.putEventsCalls - redriveCalls).toBeLessThan(doomed.size);
+    await bus.flush();
+    const again = deliveryCounts(redriven);
+    expect([...again.keys()].sort()).toEqual([...doomed].sort());
+    expect([...again.values()].every((n) => n === 1)).toBe(true);
+    expect(outboxLines()).toEqual([]);
+    expect((await requestIdsOf(keyId)).sort()).toEqual(events.map((e) => e.request_id).sort());
+  });
+});
+
+describe('signing', () => {
+  /** An EventBridge stand-in that records each PutEvents call's Authorization header and accepts every entry. */
+  async function startRecorder() {
+    const authorizations: (string | undefined)[] = [];
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c) => chunks.push(c)).on('end', () => {
+        authorizations.push(req.headers.authorization);
+        const entries = JSON.parse(Buffer.concat(chunks).toString('utf8')).Entries as unknown[];
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+        res.end(JSON.stringify({ FailedEntryCount: 0, Entries: entries.map(() => ({ EventId: randomUUID() })) }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { port: (server.address() as AddressInfo).port, authorizations, close: () => new Promise((r) => server.close(r)) };
+  }
+
+  it('sends unsigned PutEvents to a loopback endpoint and signs any other', async () => {
+    const recorder = await startRecorder();
+    process.env.AWS_ACCESS_KEY_ID = 'test'; // what a Lambda's role provides
+    process.env.AWS_SECRET_ACCESS_KEY = 'test';
+    try {
+      for (const host of ['127.0.0.1', 'localhost', '0.0.0.0']) { // 0.0.0.0: not a loopback name, yet it reaches the recorder
+        process.env.NI_EVENTBRIDGE_ENDPOINT = `http://${host}:${recorder.port}`;
+        await emitCustodyEvent(custodyEvent({ key_id: newKey() }));
+      }
+    } finally {
+      process.env.NI_EVENTBRIDGE_ENDPOINT = bus.endpoint;
+      for (const v of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) delete process.env[v];
+      await recorder.close();
+    }
+    expect(recorder.authorizations).toEqual([undefined, undefined, expect.stringMatching(/^AWS4-HMAC-SHA256 Credential=test\//)]);
+    expect(outboxLines()).toEqual([]);
+  });
+});
+
 describe('AWS fallback: SQS', () => {
-  /** A stand-in for the fallback queue: SQS's JSON protocol, SendMessage only (the SDK checks the MD5). */
+  /** A stand-in for the fallback queue: SQS's JSON protocol, SendMessageBatch only; rejects the first entry it sees once. */
   async function startQueue() {
     const bodies: string[] = [];
+    const calls: number[] = [];
     const server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c) => chunks.push(c)).on('end', () => {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-        if (req.headers['x-amz-target'] !== 'AmazonSQS.SendMessage') return res.end('{}');
-        bodies.push(body.MessageBody);
-        res.end(JSON.stringify({ MessageId: randomUUID(), MD5OfMessageBody: createHash('md5').update(body.MessageBody).digest('hex') }));
+        if (req.headers['x-amz-target'] !== 'AmazonSQS.SendMessageBatch') return res.end('{}');
+        const entries = body.Entries as { Id: string; MessageBody: string }[];
+        calls.push(entries.length);
+        const [rejected, taken] = calls.length === 1 ? [entries.slice(0, 1), entries.slice(1)] : [[], entries];
+        bodies.push(...taken.map((e) => e.MessageBody));
+        res.end(JSON.stringify({
+          // The SDK checks each MD5.
+          Successful: taken.map((e) => ({ Id: e.Id, MessageId: randomUUID(), MD5OfMessageBody: createHash('md5').update(e.MessageBody).digest('hex') })),
+          Failed: rejected.map((e) => ({ Id: e.Id, SenderFault: false, Code: 'InternalError' })),
+        }));
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/000000000000/ni-custody-fallback`, bodies, close: () => new Promise((r) => server.close(r)) };
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/000000000000/ni-custody-fallback`, bodies, calls, close: () => new Promise((r) => server.close(r)) };
   }
 
-  it('sends an event EventBridge will not take to the queue, whose records the writer appends', async () => {
+  it('sends events EventBridge will not take to the queue in batches, each once; the writer appends them', async () => {
     const queue = await startQueue();
     process.env.NI_CUSTODY_FALLBACK_QUEUE_URL = queue.url;
     process.env.AWS_ACCESS_KEY_ID = 'test'; // what a Lambda's role provides
     process.env.AWS_SECRET_ACCESS_KEY = 'test';
     bus.setFaults({ failPutEvents: { mode: 'error' } });
-    const event = custodyEvent({ key_id: newKey() });
+    const keyId = newKey();
+    const events = Array.from({ length: 12 }, () => custodyEvent({ key_id: keyId }));
     try {
-      await emitCustodyEvent(event);
+      await Promise.all(events.map((e) => emitCustodyEvent(e)));
     } finally {
       for (const v of ['NI_CUSTODY_FALLBACK_QUEUE_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) delete process.env[v];
       await queue.close();
     }
     expect(outboxLines()).toEqual([]);
-    expect(queue.bodies.map((b) => JSON.parse(b))).toEqual([event]);
+    // Two batches (10 + 2) and the re-send of the entry the queue rejected.
+    expect(queue.calls).toHaveLength(3);
+    const byId = (a: { request_id: string }, b: { request_id: string }) => a.request_id.localeCompare(b.request_id);
+    expect(queue.bodies.map((b) => JSON.parse(b)).sort(byId)).toEqual([...events].sort(byId));
     const sqsEvent = {
       Records: queue.bodies.map((body, i) => ({ messageId: `m${i}`, body, receiptHandle: 'r', attributes: {}, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn', awsRegion: 'ca-central-1' })),
     } as unknown as SQSEvent;
     expect(await handler(sqsEvent)).toEqual({ batchItemFailures: [] });
-    expect(await requestIdsOf(event.key_id)).toEqual([event.request_id]);
+    expect((await requestIdsOf(keyId)).sort()).toEqual(events.map((e) => e.request_id).sort());
   });
 });
