@@ -1,10 +1,13 @@
 import { resolve } from 'node:path';
-import { startLocalGateway } from './gateway';
+
+// Node 20 is supported for local use; the SDK's notice about its future Node 22 requirement is noise here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /** `npm start`: the gateway on this machine, no AWS account or Docker needed. */
 async function main(): Promise<void> {
   const dataDir = resolve(process.env.NI_DATA_DIR ?? '.ni-data');
   process.env.NI_DATA_DIR = dataDir;
+  const { startLocalGateway } = await import('./gateway');
   const gw = await startLocalGateway({
     port: Number(process.env.PORT ?? 8787),
     host: process.env.HOST ?? '127.0.0.1',
