@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CustodyEvent } from '../lambdas/core/custody';
-import { CUSTODY_SCHEMA_VERSION } from '../lambdas/core/custody';
+import { custodyEvent } from '../test/support/custody';
 
 const CHILD_FLAG = 'NI_LEDGER_BENCH_STORE';
 
@@ -39,29 +39,17 @@ function isolatedWriter(): Writer {
 }
 
 function event(keyId: string, n: number): CustodyEvent {
-  const t = new Date(Date.UTC(2025, 0, 15, 12, 0, 0) + n * 1000);
-  return {
-    schema_version: CUSTODY_SCHEMA_VERSION,
+  const t = new Date(Date.UTC(2025, 0, 15, 12, 0, 0) + n * 1000).toISOString();
+  return custodyEvent({
     request_id: `req_bench_${keyId}_${n}_${Math.random().toString(36).slice(2)}`,
     key_id: keyId,
-    started_at: t.toISOString(),
-    first_byte_at: t.toISOString(),
-    ended_at: t.toISOString(),
-    model: 'claude-sonnet-4',
-    privacy_tier: 'managed_canadian_cloud',
-    jurisdiction: 'CA',
-    route: { provider: 'bedrock', region: 'ca-central-1', upstream_id: 'anthropic.claude-sonnet-4' },
-    custody_path: ['ni-gateway@ca-central-1', 'bedrock@ca-central-1#anthropic.claude-sonnet-4'],
+    started_at: t,
+    first_byte_at: t,
+    ended_at: t,
     usage: { input_tokens: 1200, output_tokens: 300, cache_read_tokens: 0, cache_write_tokens: 0 },
     cost_micro_cad: 5400,
-    status: 'ok',
-    http_status: 200,
-    finish_reason: 'stop',
-    error_code: null,
     pii_substitutions: {},
-    request_sha256: 'a'.repeat(64),
-    response_sha256: 'b'.repeat(64),
-  };
+  });
 }
 
 async function scenario(writers: Writer[], events: CustodyEvent[], concurrency: number) {
