@@ -2,7 +2,9 @@
  * PII benchmark: scan throughput on prose and on code, per-type recall/precision on the labeled
  * corpus, and an echo round trip of 1,000 real source files. Returns the numbers, prints nothing.
  */
+import { parseChatRequest } from '../lambdas/core/openai';
 import { PII_TYPES, createPiiSession, detectPii, type PiiCounts } from '../lambdas/core/pii';
+import { protect } from '../lambdas/core/privacy';
 import { loadCorpus, realSourceFiles, scoreCorpus } from '../test/fixtures/pii-corpus/corpus';
 
 const TARGET_CHARS = 8_000_000;
@@ -30,6 +32,31 @@ function mbPerSecond(text: string, runs = 5): number {
   return Math.round((Buffer.byteLength(text) / 1e6 / (best / 1000)) * 10) / 10;
 }
 
+/**
+ * What substitution adds before the first token: protecting a Cursor-sized request (a system prompt, ten
+ * source excerpts and a question with personal data) — the scan, the substitution and the copy of the request.
+ */
+function addedTtft(files: readonly { text: string }[]): Record<string, number | boolean> {
+  const body = JSON.stringify({
+    model: 'anthropic/claude-sonnet-4.5',
+    messages: [
+      { role: 'system', content: 'You are a coding assistant. Answer concisely.' },
+      ...files.slice(0, 10).map((f) => ({ role: 'user', content: f.text.slice(0, 4000) })),
+      { role: 'user', content: 'Email the patch to jane.tremblay@northwind.ca and call (613) 555-0142 when done.' },
+    ],
+  });
+  const request = parseChatRequest(body);
+  const samples: number[] = [];
+  for (let i = 0; i < 1200; i++) {
+    const t0 = performance.now();
+    protect(request, 'substitute');
+    if (i >= 200) samples.push(performance.now() - t0); // after warm-up
+  }
+  samples.sort((a, b) => a - b);
+  const at = (q: number) => +samples[Math.floor(q * (samples.length - 1))].toFixed(3);
+  return { requestKB: Math.round(Buffer.byteLength(body) / 1024), p50: at(0.5), p99: at(0.99), targetMs: 1, pass: at(0.5) <= 1 };
+}
+
 export async function piiBench(): Promise<Record<string, unknown>> {
   const corpus = loadCorpus();
   const prose = fill([...corpus.map((e) => e.text), ...realSourceFiles(2000, /\.md$/).map((f) => f.text)]);
@@ -55,5 +82,6 @@ export async function piiBench(): Promise<Record<string, unknown>> {
     inputMB: { prose: +(Buffer.byteLength(prose) / 1e6).toFixed(1), code: +(Buffer.byteLength(code) / 1e6).toFixed(1) },
     corpus: { examples: corpus.length, positives: corpus.filter((e) => e.expected.length).length, byType: accuracy },
     echo: { files: files.length, identical, substitutions },
+    substitutionAddedTtftMs: addedTtft(files),
   };
 }
