@@ -1,4 +1,5 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { catalog } from './core/catalog';
 import type { CustodyEvent } from './core/custody';
 import { DIMENSION, METRIC, METRICS_NAMESPACE, SERVICE_NAME } from './core/metrics';
 import type { Tier } from './core/tiers';
@@ -35,6 +36,9 @@ function publish(dimensions: Record<string, string>, at: number, values: Value[]
   m.publishStoredMetrics();
 }
 
+/** The Model dimension takes catalog ids only: whatever else a client typed is neither bounded nor safe to publish. */
+const modelDimension = (model: string) => (catalog().byId.has(model) ? model : 'unknown');
+
 export interface RequestMetricsExtra {
   ttftMs: number | null;
   durationMs: number;
@@ -48,7 +52,7 @@ export function recordRequestMetrics(e: CustodyEvent, extra: RequestMetricsExtra
   if (!enabled()) return;
   const at = Date.parse(e.ended_at);
   const failed = e.status === 'error';
-  const byModel = { [DIMENSION.model]: e.model, [DIMENSION.tier]: e.privacy_tier };
+  const byModel = { [DIMENSION.model]: modelDimension(e.model), [DIMENSION.tier]: e.privacy_tier };
   const pii = Object.values(e.pii_substitutions).reduce((a: number, n) => a + (n ?? 0), 0);
   publish(byModel, at, [
     [METRIC.requests, MetricUnit.Count, 1],
@@ -72,7 +76,7 @@ export function recordRequestMetrics(e: CustodyEvent, extra: RequestMetricsExtra
 /** A request refused at admission because its key's daily spend cap is reached. */
 export function recordSpendCapRejection(model: string, tier: Tier): void {
   if (!enabled()) return;
-  publish({ [DIMENSION.model]: model, [DIMENSION.tier]: tier }, Date.now(), [[METRIC.spendCapRejections, MetricUnit.Count, 1]]);
+  publish({ [DIMENSION.model]: modelDimension(model), [DIMENSION.tier]: tier }, Date.now(), [[METRIC.spendCapRejections, MetricUnit.Count, 1]]);
 }
 
 /** Publishes what others buffered on the shared `metrics` instance (call once per invocation, at its end). */

@@ -25,6 +25,7 @@ class Trace {
   readonly startedAt = Date.now();
   firstByteAt: number | null = null;
   firstTokenAt: number | null = null;
+  /** The catalog id once resolved; empty for requests refused before. */
   model = '';
   tier: Tier;
   route: Route | null = null;
@@ -108,9 +109,10 @@ export async function chatCompletions(req: HttpRequest, principal: Principal, si
       throw new GatewayError(413, `Request body is ${bytes} bytes; the limit is ${MAX_REQUEST_BODY_BYTES}.`, 'invalid_request_error', 'request_too_large');
     }
     chat = parseChatRequest(req.body);
-    t.model = chat.model;
     t.tier = resolveTier(principal, chat.privacyTier ?? req.headers['x-ni-privacy-tier']);
     const { model, routes } = resolveModel(catalog(), chat.model, t.tier);
+    // Only a catalog id goes into records: an unknown model string is client text, possibly anything.
+    t.model = model.id;
     t.prices = model.prices;
     t.protection = protect(chat, principal.piiMode);
     const maxTokens = Math.min(chat.maxTokens ?? model.max_output_tokens, model.max_output_tokens);

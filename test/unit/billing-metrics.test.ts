@@ -59,6 +59,12 @@ beforeEach(() => {
 afterEach(() => jest.useRealTimers());
 
 describe('request metrics', () => {
+  it('publishes a model the catalog does not know as "unknown": clients choose that string', () => {
+    const [doc] = captured(() => recordRequestMetrics(event({ model: 'jane.tremblay@northwind.ca', status: 'error', http_status: 400 }), { ttftMs: null, durationMs: 1, upstreamThrottles: 0 }));
+    expect(doc.Model).toBe('unknown');
+    expect(JSON.stringify(doc)).not.toContain('northwind');
+  });
+
   it('writes one EMF document per request, dimensioned by model and tier, plus service totals', () => {
     const docs = captured(() => {
       recordRequestMetrics(event(), { ttftMs: 250, durationMs: 2000, upstreamThrottles: 1 });
