@@ -268,7 +268,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
         duringLoadMax: rssDuringMaxMB,
         afterDrain: rssAfter.rssMB,
         peakVmHWM: rssAfter.peakRssMB,
-        note: 'the whole local runtime under tsx: handlers, embedded DynamoDB (in memory, growing with every usage record and ledger entry), bus, ledger writer, TypeScript loader thread; the handler alone: bundle.gateway.rssAfterRequireMB',
+        note: 'the whole local runtime under tsx: handlers, embedded DynamoDB (its worker thread, LevelDB on disk as npm start runs it), bus, ledger writer, TypeScript loader thread; the handler alone: bundle.gateway.rssAfterRequireMB',
       },
       custody: {
         requestsSent: gatewayRequests,

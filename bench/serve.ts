@@ -61,7 +61,8 @@ async function stats(gw: LocalGateway, keyId: string) {
 }
 
 async function gateway(): Promise<void> {
-  const gw = await startLocalGateway({ forceStandIn: false });
+  // On disk, as `npm start` runs it (NI_DATA_DIR is a temporary folder here).
+  const gw = await startLocalGateway({ forceStandIn: false, dataDir: process.env.NI_DATA_DIR });
   const { createKey } = await import('../lambdas/store/keys');
   const { record, secret } = await createKey({ name: 'bench', tier: 'global', pii_mode: 'substitute', max_spend_per_day: null });
   process.on('message', (m: { cmd: string }) => {
