@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { resetDdb } from '../lambdas/store/ddb';
 import { TABLES, type TableName } from '../lambdas/store/tables';
+import { STACK_OUTPUTS } from '../lib/outputs';
 
 /** A mistake in how a command was called: the command prints it and exits 2. */
 export class UsageError extends Error {}
@@ -62,18 +63,6 @@ export async function runCommand<const S extends FlagSpec>(
     return 1;
   }
 }
-
-/** The names stack outputs carry (fixed by the CDK stack). */
-export const STACK_OUTPUTS = {
-  apiUrl: 'ApiUrl',
-  keysTable: 'KeysTableName',
-  usageTable: 'UsageTableName',
-  ledgerTable: 'LedgerTableName',
-  eventBusName: 'EventBusName',
-  custodyFallbackQueueUrl: 'CustodyFallbackQueueUrl',
-  ledgerSigningKeyId: 'LedgerSigningKeyId',
-  dashboardName: 'DashboardName',
-} as const;
 
 export interface CliEnv {
   mode: 'local' | 'stack';

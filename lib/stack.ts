@@ -4,6 +4,7 @@ import { Api } from './api';
 import { Custody } from './custody';
 import { Data } from './data';
 import { Observability } from './observability';
+import { STACK_OUTPUTS } from './outputs';
 
 export const STACK_NAME = 'NorthernInference';
 /** Data residency: the gateway, its tables, logs and keys live in Canada. */
@@ -32,17 +33,17 @@ export class NorthernInferenceStack extends Stack {
       fallbackDeadLetterQueue: custody.fallbackDeadLetterQueue,
     });
 
-    const outputs: Record<string, string> = {
-      ApiUrl: api.url,
-      KeysTableName: tables.keys.tableName,
-      UsageTableName: tables.usage.tableName,
-      LedgerTableName: tables.ledger.tableName,
-      EventBusName: custody.bus.eventBusName,
-      CustodyFallbackQueueUrl: custody.fallbackQueue.queueUrl,
-      LedgerSigningKeyId: custody.signingKey.keyId,
-      DashboardName: observability.dashboard.dashboardName,
+    const outputs: Record<keyof typeof STACK_OUTPUTS, string> = {
+      apiUrl: api.url,
+      keysTable: tables.keys.tableName,
+      usageTable: tables.usage.tableName,
+      ledgerTable: tables.ledger.tableName,
+      eventBusName: custody.bus.eventBusName,
+      custodyFallbackQueueUrl: custody.fallbackQueue.queueUrl,
+      ledgerSigningKeyId: custody.signingKey.keyId,
+      dashboardName: observability.dashboard.dashboardName,
     };
-    for (const [outputId, value] of Object.entries(outputs)) new CfnOutput(this, outputId, { value });
+    for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, STACK_OUTPUTS[name as keyof typeof STACK_OUTPUTS], { value });
   }
 }
 

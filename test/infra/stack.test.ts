@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { STACK_OUTPUTS } from '../../bin/cli-env';
+import { STACK_OUTPUTS } from '../../lib/outputs';
 import { catalog } from '../../lambdas/core/catalog';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../../lambdas/core/custody';
 import { AUTHORIZER_CACHE_TTL_SECONDS } from '../../lambdas/core/keys';
