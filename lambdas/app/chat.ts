@@ -116,10 +116,9 @@ export async function chatCompletions(req: HttpRequest, principal: Principal, si
     t.prices = model.prices;
     t.protection = protect(chat, principal.piiMode);
     const maxTokens = Math.min(chat.maxTokens ?? model.max_output_tokens, model.max_output_tokens);
-    const amount = reservationAmount(model, bytes, maxTokens);
     const protectedChat = t.protection.request;
     const call = () => callUpstream(routes, (r) => toConverseInput(protectedChat, r.upstream_id, maxTokens), abort.signal);
-    upstream = await admitAndCall(t, amount, model.id, call);
+    upstream = await admitAndCall(t, () => reservationAmount(model, bytes, maxTokens), model.id, call);
     t.route = upstream.route;
     t.throttles = upstream.throttles;
     t.simulated = upstream.stream.simulated;
@@ -189,10 +188,10 @@ export async function chatCompletions(req: HttpRequest, principal: Principal, si
  * so a rejected request never reaches the provider. A key without a cap has nothing to refuse: it writes
  * nothing on the hot path and its cost is recorded when the request settles.
  */
-async function admitAndCall(t: Trace, amount: number, modelId: string, call: () => Promise<Attempted>): Promise<Attempted> {
+async function admitAndCall(t: Trace, worstCase: () => number, modelId: string, call: () => Promise<Attempted>): Promise<Attempted> {
   t.reservation = t.principal.maxSpendPerDay === null
     ? unreserved(t.principal, t.requestId, modelId, t.tier)
-    : await reserve(t.principal, t.requestId, amount, modelId, t.tier);
+    : await reserve(t.principal, t.requestId, worstCase(), modelId, t.tier);
   return call();
 }
 
