@@ -100,7 +100,6 @@ class Trace {
  */
 export async function chatCompletions(req: HttpRequest, principal: Principal, sink: ResponseSink): Promise<void> {
   const t = new Trace(req.requestId, principal);
-  const abort = new AbortController();
   let upstream: Attempted;
   let chat: ChatRequest;
   try {
@@ -117,14 +116,13 @@ export async function chatCompletions(req: HttpRequest, principal: Principal, si
     t.protection = protect(chat, principal.piiMode);
     const maxTokens = Math.min(chat.maxTokens ?? model.max_output_tokens, model.max_output_tokens);
     const protectedChat = t.protection.request;
-    const call = () => callUpstream(routes, (r) => toConverseInput(protectedChat, r.upstream_id, maxTokens), abort.signal);
+    const call = () => callUpstream(routes, (r) => toConverseInput(protectedChat, r.upstream_id, maxTokens));
     upstream = await admitAndCall(t, () => reservationAmount(model, bytes, maxTokens), model.id, call);
     t.route = upstream.route;
     t.throttles = upstream.throttles;
     t.simulated = upstream.stream.simulated;
     t.requestSha256 = upstream.stream.requestSha256;
   } catch (err) {
-    abort.abort();
     const e = asGatewayError(err);
     if (e.code === 'upstream_throttled') t.throttles = Number(e.extra.upstream_throttles ?? 1);
     fail(t, e);

@@ -10,9 +10,14 @@ import { UpstreamError, type Provider } from './types';
 
 const clients = new Map<string, BedrockRuntimeClient>();
 
+/** SHA-256 of the serialized request body, by the output object `send` returns for it. */
+const requestHashes = new WeakMap<object, string>();
+
 /**
  * One client per region. HTTP/1.1 with keep-alive (ConverseStream works over it, and on loopback it costs half
  * of the default HTTP/2 handler); the SDK's own retries are off because the gateway retries by route.
+ * `cacheMiddleware` resolves the middleware stack once per command class instead of on every call, which is
+ * why nothing here adds per-command middleware or passes per-call options.
  * `NI_BEDROCK_ENDPOINT` redirects every region to a stand-in or a VPC endpoint.
  */
 function client(region: string): BedrockRuntimeClient {
@@ -21,12 +26,21 @@ function client(region: string): BedrockRuntimeClient {
     c = new BedrockRuntimeClient({
       region,
       maxAttempts: 1,
+      cacheMiddleware: true,
       ...loopbackClientConfig(process.env.NI_BEDROCK_ENDPOINT, 'bedrock'),
       requestHandler: new NodeHttpHandler({
         httpAgent: new Agent({ keepAlive: true, maxSockets: 256 }),
         httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 256 }),
       }),
     });
+    // The body hashed into the custody record is the serialized one, exactly as it leaves for the provider.
+    c.middlewareStack.add((next) => async (args) => {
+      const body = (args.request as { body?: string | Uint8Array }).body;
+      const hash = createHash('sha256').update(body ?? '').digest('hex');
+      const result = await next(args);
+      requestHashes.set(result.output as object, hash);
+      return result;
+    }, { step: 'finalizeRequest', name: 'niHashRequestBody' });
     clients.set(region, c);
   }
   return c;
@@ -59,19 +73,11 @@ function toUpstreamError(err: unknown): unknown {
 }
 
 export const bedrock: Provider = {
-  async converseStream(route: Route, input, signal) {
-    const command = new ConverseStreamCommand(input as unknown as ConverseStreamCommandInput);
-    let requestSha256 = '';
-    // The body hashed into the custody record is the serialized one, exactly as it leaves for the provider.
-    command.middlewareStack.add((next) => async (args) => {
-      const body = (args.request as { body?: string | Uint8Array }).body;
-      requestSha256 = createHash('sha256').update(body ?? '').digest('hex');
-      return next(args);
-    }, { step: 'finalizeRequest', name: 'niHashRequestBody' });
+  async converseStream(route: Route, input) {
     try {
-      const out = await client(route.region).send(command, { abortSignal: signal });
+      const out = await client(route.region).send(new ConverseStreamCommand(input as unknown as ConverseStreamCommandInput));
       if (!out.stream) throw new UpstreamError(502, 'The model provider returned no stream.', 'api_error', 'upstream_stream_error', false);
-      return { events: out.stream as AsyncIterable<ConverseStreamEvent>, requestSha256, simulated: simulated() };
+      return { events: out.stream as AsyncIterable<ConverseStreamEvent>, requestSha256: requestHashes.get(out) ?? '', simulated: simulated() };
     } catch (err) {
       throw toUpstreamError(err);
     }

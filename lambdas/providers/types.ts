@@ -5,7 +5,7 @@ import { GatewayError } from '../core/errors';
 /** One upstream API (Bedrock today) behind the interface the chat flow uses. */
 export interface Provider {
   /** Resolves once the provider accepted the request (headers received); events then stream. */
-  converseStream(route: Route, input: ConverseInput, signal: AbortSignal): Promise<UpstreamStream>;
+  converseStream(route: Route, input: ConverseInput): Promise<UpstreamStream>;
 }
 
 export interface UpstreamStream {

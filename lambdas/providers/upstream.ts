@@ -17,32 +17,28 @@ export interface Attempted {
   throttles: number;
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-  });
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Calls the first route, retrying retryable failures (throttling, transient 5xx) with bounded exponential
  * backoff and full jitter. Retries rotate through `routes`, which the resolver has limited to one
  * jurisdiction, so a retry can land on another endpoint but never in a wider jurisdiction.
  */
-export async function callUpstream(routes: Route[], input: (route: Route) => ConverseInput, signal: AbortSignal): Promise<Attempted> {
+export async function callUpstream(routes: Route[], input: (route: Route) => ConverseInput): Promise<Attempted> {
   let throttles = 0;
   for (let attempt = 0; ; attempt++) {
     const route = routes[attempt % routes.length];
     const provider = PROVIDERS[route.provider];
     if (!provider) throw new GatewayError(500, `No provider for route ${route.provider}`, 'server_error', 'provider_unavailable');
     try {
-      return { stream: await provider.converseStream(route, input(route), signal), route, throttles };
+      return { stream: await provider.converseStream(route, input(route)), route, throttles };
     } catch (err) {
-      if (!(err instanceof UpstreamError) || !err.retryable || attempt + 1 >= MAX_ATTEMPTS || signal.aborted) {
+      if (!(err instanceof UpstreamError) || !err.retryable || attempt + 1 >= MAX_ATTEMPTS) {
         if (err instanceof UpstreamError && err.throttled) Object.assign(err.extra, { upstream_throttles: throttles + 1 });
         throw err;
       }
       if (err.throttled) throttles++;
-      await sleep(Math.random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt), signal);
+      await sleep(Math.random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt));
     }
   }
 }
