@@ -30,10 +30,12 @@ export class LocalResponseStream extends Writable {
 
   override _write(chunk: string | Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
     this.head();
-    // Deltas written in the same tick leave in one packet rather than one syscall each.
+    // Deltas written in the same turn of the event loop leave in one packet rather than one syscall each. The
+    // uncork waits for the check phase, after process.nextTick: an end() in the same turn (a short answer
+    // relayed from one upstream read) then flushes the data and the final chunk together.
     if (this.res.writableCorked === 0) {
       this.res.cork();
-      process.nextTick(() => this.res.uncork());
+      setImmediate(() => this.res.uncork());
     }
     if (this.res.write(chunk)) done();
     else this.res.once('drain', () => done());
