@@ -11,6 +11,7 @@ import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE, CustodyEvent } from '../core
 import { METRIC } from '../core/metrics';
 import { logger, metrics } from '../observability';
 import { flushMetrics } from '../telemetry';
+import { afterWindow } from './group-commit';
 
 /**
  * Custody events leave the gateway here, after the client's stream has ended, and are never lost:
@@ -19,7 +20,8 @@ import { flushMetrics } from '../telemetry';
  * the CustodyEmitFailures metric. Nothing is thrown into the caller: the client already has its response.
  *
  * Group commit: the SDK costs CPU per call, not per entry, so events emitted at about the same time share
- * PutEvents calls. With no call in flight an event goes out at once (a lone request waits for nothing); while
+ * PutEvents calls. With no call in flight an event goes out after the group-commit window (group-commit.ts: at
+ * once on Lambda, where a lone request waits for nothing); while
  * calls are in flight, events queue and go out together when the last one returns, at most 10 entries and
  * 256 KB per call (EventBridge's limits). Only the entries a call rejected are retried.
  */
@@ -64,6 +66,7 @@ function eventBridge(): EventBridgeClient {
         ...(endpoint ? { endpoint } : {}),
         ...(isLoopback(endpoint) ? unsigned : {}),
         maxAttempts: 1, // the retries are ours, bounded below
+        cacheMiddleware: true, // the middleware stack resolved once, not per call (no per-call options here)
         requestHandler: new NodeHttpHandler({
           connectionTimeout: 500,
           requestTimeout: 1_000, // PutEvents answers in tens of ms: a hung call must not hold the Lambda
@@ -154,11 +157,11 @@ const queue: Outgoing[] = [];
 let callsInFlight = 0;
 let dispatchScheduled = false;
 
-/** Sends the queue once no call is in flight; deferred to a microtask so events emitted together share calls. */
+/** Sends the queue once no call is in flight, after the group-commit window so events emitted together share calls. */
 function dispatch(): void {
   if (dispatchScheduled) return;
   dispatchScheduled = true;
-  queueMicrotask(() => {
+  afterWindow(() => {
     dispatchScheduled = false;
     if (callsInFlight || !queue.length) return;
     const calls = batches(queue.splice(0), (o) => o.bytes);

@@ -9,6 +9,7 @@ import type { Tier } from '../core/tiers';
 import { logger } from '../observability';
 import { recordSpendCapRejection } from '../telemetry';
 import { ddb } from './ddb';
+import { afterWindow } from './group-commit';
 import { tableName } from './tables';
 import {
   DAY_RETENTION_DAYS, dayModelPk, dayModelSk, REQUEST_RETENTION_DAYS, requestPk, requestSk, RESERVATION_PREFIX,
@@ -363,7 +364,8 @@ async function drain(): Promise<void> {
  *
  * Group commit: settles arriving while a flush is in flight are queued and written together by the next one
  * (one update per spend day, batched records, one update per model), so under load the store sees a few calls
- * per flush instead of three per request. With nothing in flight the flush starts at once.
+ * per flush instead of three per request. With nothing in flight the flush starts after the group-commit
+ * window (group-commit.ts: at once on Lambda).
  */
 export function settle(r: Reservation, e: CustodyEvent): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -375,7 +377,6 @@ export function settle(r: Reservation, e: CustodyEvent): Promise<void> {
     queue.push({ r, e, item, resolve, reject });
     if (flushing) return;
     flushing = true;
-    // A microtask, not a timer: no added delay, yet settles started in the same tick share the first flush.
-    queueMicrotask(() => void drain());
+    afterWindow(() => void drain());
   });
 }

@@ -247,6 +247,28 @@ describe('group commit of settles', () => {
     await expectTotals(keyId, admitted[0].day, admitted, admitted.map(() => 10));
   });
 
+  it('with a group-commit window, settles arriving apart within it share one flush (the local runtime\'s setting)', async () => {
+    const keyId = nextKey();
+    const admitted = await admit(keyId, 6, new Date());
+    const spy = jest.spyOn(ddb(), 'send');
+    process.env.NI_GROUP_COMMIT_MS = '200';
+    try {
+      const settling: Promise<void>[] = [];
+      for (const r of admitted) {
+        settling.push(settle(r, custodyEvent(r, 10)));
+        await new Promise((done) => setTimeout(done, 5)); // back-to-back requests finishing a few ms apart
+      }
+      expect(spy).not.toHaveBeenCalled(); // still inside the window
+      await Promise.all(settling);
+      // One flush: one day update, one batch of records, one update per model (two models).
+      expect(spy.mock.calls.length).toBe(4);
+    } finally {
+      delete process.env.NI_GROUP_COMMIT_MS;
+      spy.mockRestore();
+    }
+    await expectTotals(keyId, admitted[0].day, admitted, admitted.map(() => 10));
+  });
+
   it('falls back to one by one when a reservation in the group was released as expired, counting nothing twice', async () => {
     const keyId = nextKey();
     const t0 = new Date('2025-06-10T15:00:00Z');
