@@ -28,7 +28,7 @@ async function count(input: QueryCommandInput): Promise<number> {
 
 /** What reached the store for `keyId`, once every accepted custody event has been delivered. */
 async function stats(gw: LocalGateway, keyId: string) {
-  await gw.bus.flush();
+  await gw.flush();
   const { tableName } = await import('../lambdas/store/tables');
   const { requestPk, spendPk, RESERVATION_PREFIX } = await import('../lambdas/store/usage');
   const { ddb } = await import('../lambdas/store/ddb');
@@ -69,7 +69,7 @@ async function gateway(): Promise<void> {
     if (m.cmd === 'stats') {
       stats(gw, record.id).then((s) => process.send!({ stats: s }), (err) => process.send!({ error: String(err) }));
     } else if (m.cmd === 'drain') {
-      gw.bus.flush().then(() => process.send!({ drained: true }), (err) => process.send!({ error: String(err) }));
+      gw.flush().then(() => process.send!({ drained: true }), (err) => process.send!({ error: String(err) }));
     } else if (m.cmd === 'stop') {
       gw.close().finally(() => process.exit(0));
     }

@@ -6,16 +6,27 @@ import { KEY_SCHEMA, TABLES } from '../lambdas/store/tables';
 /**
  * dynalite runs in a worker thread: the gateway's clients reach it over loopback HTTP as they would reach
  * DynamoDB, and the store's own CPU (LevelDB, number parsing) stays off the thread that serves requests.
+ * The local runtime also loads its ledger writer onto this thread (`{type: 'load'}`, see ledger-thread.ts):
+ * that writer's store calls then never cross threads.
  */
 const DYNALITE_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const server = require(workerData.dynalite)({ path: workerData.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
 server.once('error', (err) => parentPort.postMessage({ error: err.message }));
 server.listen(workerData.port, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));
-parentPort.on('message', () => { server.close(() => parentPort.close()); server.closeAllConnections(); });
+parentPort.on('message', (m) => {
+  if (m.type === 'close') {
+    server.close(() => parentPort.close());
+    server.closeAllConnections();
+  } else if (m.type === 'load') {
+    Object.assign(process.env, m.env);
+    if (m.tsx) require(m.tsx).register();
+    require(m.entry);
+  }
+});
 `;
 
-async function startDynaliteWorker(path: string | undefined, port: number): Promise<{ port: number; stop(): Promise<void> }> {
+async function startDynaliteWorker(path: string | undefined, port: number): Promise<{ port: number; thread: Worker; stop(): Promise<void> }> {
   const worker = new Worker(DYNALITE_WORKER, { eval: true, workerData: { dynalite: require.resolve('dynalite'), path, port } });
   const ready = await new Promise<{ port?: number; error?: string }>((resolve, reject) => worker.once('message', resolve).once('error', reject));
   if (ready.error !== undefined) {
@@ -24,9 +35,10 @@ async function startDynaliteWorker(path: string | undefined, port: number): Prom
   }
   return {
     port: ready.port!,
+    thread: worker,
     stop: () => new Promise<void>((resolve) => {
       worker.once('exit', () => resolve());
-      worker.postMessage('close');
+      worker.postMessage({ type: 'close' });
     }),
   };
 }
@@ -37,6 +49,8 @@ export interface EmbeddedDynamo {
   tables: Record<keyof typeof TABLES, string>;
   /** Sets NI_DYNAMODB_ENDPOINT and NI_*_TABLE for this process. */
   applyEnv(): void;
+  /** The thread dynalite runs on. */
+  thread: Worker;
   close(): Promise<void>;
 }
 
@@ -76,6 +90,7 @@ export async function startEmbeddedDynamo(opts: { dataDir?: string; port?: numbe
       process.env.NI_DYNAMODB_ENDPOINT = endpoint;
       for (const [role, t] of Object.entries(TABLES)) process.env[t.env] = tables[role as keyof typeof TABLES];
     },
+    thread: server.thread,
     close: () => server.stop(),
   };
 }

@@ -165,16 +165,21 @@ export interface LocalServer {
   url: string;
   port: number;
   server: Server;
+  /** Resolves once no handler is running: every answered request's after-response work is done. */
+  idle(): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startServer(opts: { port?: number; host?: string } = {}): Promise<LocalServer> {
+  // Handlers still running, after-response work included (the client may already have its answer).
+  const running = new Set<Promise<void>>();
   const server = createServer((req, res) => {
-    handle(req, res).catch((err) => {
+    const run: Promise<void> = handle(req, res).catch((err) => {
       const e = err instanceof GatewayError ? err : new GatewayError(500, 'The gateway failed to process the request.', 'server_error', 'internal_error');
       if (!res.headersSent) sendError(res, e, newRequestId());
       else res.destroy();
-    });
+    }).finally(() => running.delete(run));
+    running.add(run);
   });
   server.keepAliveTimeout = 65_000;
   const host = opts.host ?? '127.0.0.1';
@@ -184,6 +189,9 @@ export async function startServer(opts: { port?: number; host?: string } = {}): 
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     server,
+    async idle() {
+      while (running.size) await Promise.all([...running]);
+    },
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());

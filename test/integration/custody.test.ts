@@ -62,7 +62,7 @@ test('each request leaves one ledger entry with hashes of exactly what went upst
   const { secret, keyId } = await gw.client();
   const prompt = 'custody receipt: the secret recipe is maple syrup';
   const { text, id } = await chat(secret, prompt);
-  await gw.bus.flush();
+  await gw.flush();
   const { status, body } = await receipt(secret, id);
   expect(status).toBe(200);
   expect(body.request_id).toBe(id);
@@ -94,7 +94,7 @@ test('errors and cancelled streams are recorded too', async () => {
   let cancelled: Receipt | undefined;
   for (let i = 0; i < 100 && !cancelled; i++) {
     await new Promise((r) => setTimeout(r, 50));
-    await gw.bus.flush();
+    await gw.flush();
     const r = await receipt(secret, cancelledId);
     if (r.status === 200) cancelled = r.body;
   }
@@ -106,7 +106,7 @@ test('errors and cancelled streams are recorded too', async () => {
 test('duplicated and reordered deliveries from concurrent requests: one entry each, chains intact', async () => {
   const { secret, keyId } = await gw.client();
   const ids = (await Promise.all(Array.from({ length: 24 }, (_, i) => chat(secret, `burst ${i}`)))).map((r) => r.id);
-  await gw.bus.flush();
+  await gw.flush();
   expect(gw.bus.stats.invocations).toBeGreaterThan(gw.bus.stats.accepted); // duplicates were delivered
   const seqs = await Promise.all(ids.map(async (id) => (await receipt(secret, id)).body.entry.seq));
   expect([...seqs].sort((a, b) => a - b)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
@@ -128,6 +128,6 @@ test('when PutEvents keeps failing the event is kept durably and re-driven, neve
   expect(persisted()).toBe(true);
   expect((await receipt(secret, id)).status).toBe(404);
   await redriveOutbox();
-  await gw.bus.flush();
+  await gw.flush();
   expect((await receipt(secret, id)).status).toBe(200);
 });

@@ -108,7 +108,7 @@ describe('daily spend caps', () => {
     for (const r of ok) expect(r.text.endsWith('data: [DONE]\n\n')).toBe(true);
     // Only admitted requests went upstream.
     expect(gw.standIn!.requests.filter((r) => r.raw.includes('cap test')).length - before).toBe(ok.length);
-    await gw.bus.flush();
+    await gw.flush();
     const usage = await usageOf(secret, 'granularity=request&limit=1000');
     expect(usage.key_id).toBe(keyId);
     const billed = usage.data.filter((r) => r.status === 'ok');

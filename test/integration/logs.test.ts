@@ -35,7 +35,7 @@ test('log lines are JSON with request ids and hold no prompt, completion, PII or
   const stream = await openai.chat.completions.create({ model: 'anthropic/claude-sonnet-4.5', stream: true, messages: [{ role: 'user', content: `${prompt} ni-standin:fail_mid_stream` }] });
   await expect((async () => { for await (const _ of stream) void _; })()).rejects.toThrow();
   await new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'ni_live_' + 'x'.repeat(43), maxRetries: 0 }).models.list().catch(() => undefined);
-  await gw.bus.flush();
+  await gw.flush();
   await new Promise((r) => setTimeout(r, 200));
 
   const json = lines.filter((l) => l.startsWith('{'));
