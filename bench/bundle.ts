@@ -1,5 +1,5 @@
 /**
- * The Lambda artifacts as the stack builds them (esbuildOptionsFor from lib/bundling.ts): size of each handler's
+ * The Lambda artifacts as the stack builds them (esbuildOptionsFor from lib/esbuild.ts): size of each handler's
  * bundle, and for the gateway the time `require()` of the bundle adds to a fresh node process (cold start share).
  */
 import { spawnSync } from 'node:child_process';
@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { esbuildOptionsFor, handlerEntry, HANDLERS, type HandlerName } from '../lib/bundling';
+import { handlerEntry, HANDLERS, type HandlerName } from '../lib/bundling';
+import { esbuildOptionsFor } from '../lib/esbuild';
 import { percentiles } from './load';
 
 const RUNS = 20;
@@ -58,7 +59,7 @@ export async function bundleBench(): Promise<Record<string, unknown>> {
     const bundleMs = percentiles(withBundle).p50;
     const requireMs = Math.round((bundleMs - bareMs) * 10) / 10;
     return {
-      options: 'esbuildOptionsFor() from lib/bundling.ts (minified, AWS SDK bundled, platform node, target node22, cjs)',
+      options: 'esbuildOptionsFor() from lib/esbuild.ts (minified, AWS SDK bundled, platform node, target node22, cjs)',
       sizesKB,
       gateway: {
         sizeKB: sizesKB.gateway,

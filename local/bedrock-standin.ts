@@ -860,7 +860,8 @@ async function main(argv: string[]): Promise<void> {
   process.once('SIGTERM', shutdown);
 }
 
-if (require.main === module) {
+// Run as a script from its source (the check keeps it quiet inside the local runtime's bundle).
+if (require.main === module && __filename.endsWith('bedrock-standin.ts')) {
   main(process.argv.slice(2)).catch((err) => {
     process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
     process.exit(1);

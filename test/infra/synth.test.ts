@@ -4,7 +4,8 @@ import { builtinModules } from 'node:module';
 import * as path from 'node:path';
 import { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { build, stop } from 'esbuild';
-import { esbuildOptionsFor, handlerEntry, HANDLERS } from '../../lib/bundling';
+import { handlerEntry, HANDLERS } from '../../lib/bundling';
+import { esbuildOptionsFor } from '../../lib/esbuild';
 import { HandlerFunction } from '../../lib/function';
 import { removeAssembly, testApp } from './fixture';
 

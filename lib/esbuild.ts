@@ -1,0 +1,25 @@
+import type { BuildOptions } from 'esbuild';
+
+/*
+ * The esbuild side of how the Lambdas are built, free of CDK imports so that tools which only bundle (the bench,
+ * the local runtime's build) load it without aws-cdk-lib. bundling.ts passes the same settings to NodejsFunction.
+ */
+
+export const NODE_TARGET = 'node22';
+/** Prefer the ESM builds of dependencies: esbuild can only tree-shake what it sees as ES modules. */
+export const MAIN_FIELDS = ['module', 'main'];
+
+/** The esbuild options NodejsFunction derives from BUNDLING (bundling.ts), for building the same bundle outside CDK. */
+export function esbuildOptionsFor(entry: string): BuildOptions {
+  return {
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    target: NODE_TARGET,
+    format: 'cjs',
+    minify: true,
+    sourcemap: false,
+    mainFields: MAIN_FIELDS,
+    external: [],
+  };
+}

@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { LOCAL_BUILD_ROOT } from '../../local/build';
+
+/*
+ * The Quickstart's `npm start`, as a new user runs it: local/start.js builds the local runtime into its bundle
+ * and runs it; the banner's base URL and development key then serve the official openai client, and the
+ * custody receipt shows the ledger writer (its own bundle, on the store's thread) recorded the request.
+ */
+
+const ROOT = join(__dirname, '..', '..');
+let proc: ChildProcess;
+let dataDir: string;
+let banner = '';
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'ni-start-'));
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', NI_DATA_DIR: dataDir, NI_LOG_LEVEL: 'ERROR' };
+  // No AWS credentials and no NI_BEDROCK_ENDPOINT: the stand-in serves Bedrock, as on a fresh machine.
+  proc = spawn(process.execPath, [join(ROOT, 'local', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stderr!.on('data', (c: Buffer) => { banner += c.toString('utf8'); });
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout!.on('data', (c: Buffer) => {
+      banner += c.toString('utf8');
+      if (/Development API key/.test(banner)) resolve();
+    });
+    proc.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${banner}`)));
+  });
+}, 60_000);
+
+afterAll(async () => {
+  if (proc.exitCode === null) {
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGTERM');
+    await exited;
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('the banner\'s base URL and key serve a streamed completion, recorded in the ledger', async () => {
+  expect(existsSync(join(LOCAL_BUILD_ROOT, 'start', 'main.js'))).toBe(true);
+  expect(existsSync(join(LOCAL_BUILD_ROOT, 'start', 'ledger-writer-thread.js'))).toBe(true);
+  const baseURL = /OpenAI base URL:\s+(\S+)/.exec(banner)![1];
+  const apiKey = /(ni_live_[A-Za-z0-9]+)/.exec(banner)![1];
+  expect(banner).toMatch(/Bedrock:\s+SIMULATED/);
+
+  const openai = new OpenAI({ baseURL, apiKey, maxRetries: 0 });
+  const { data: stream, response } = await openai.chat.completions.create({ model: 'meta/llama-3-70b', stream: true, messages: [{ role: 'user', content: 'Say hello.' }] }).withResponse();
+  let text = '';
+  for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+  expect(text).toBe('Hello from the Bedrock stand-in.');
+  const id = response.headers.get('x-ni-request-id')!;
+
+  // Recorded after the response, within the group-commit window and the bus's delivery.
+  let receipt: Response | undefined;
+  for (let i = 0; i < 50 && receipt?.status !== 200; i++) {
+    await new Promise((done) => setTimeout(done, 100));
+    receipt = await fetch(`${baseURL}/custody/${id}`, { headers: { authorization: `Bearer ${apiKey}` } });
+  }
+  expect(receipt!.status).toBe(200);
+  expect(await receipt!.json()).toMatchObject({ request_id: id, entry: { seq: 1, event: { status: 'ok', model: 'meta/llama-3-70b' } } });
+});
