@@ -4,7 +4,8 @@
  * usage settle, custody event → local EventBridge → ledger writer). Stand-in, gateway and this load generator are
  * three processes on loopback, the stand-in answering with no artificial delay.
  *
- * BENCH_CPU_PROF=<dir> runs the gateway child with --cpu-prof and leaves its profile in <dir>.
+ * BENCH_CPU_PROF=<dir> runs the gateway child with --cpu-prof and leaves its profile in <dir>; BENCH_QUICK=1 sends
+ * fewer requests (for trying a change).
  */
 import { BedrockRuntimeClient, ConverseStreamCommand, type ConverseStreamCommandInput } from '@aws-sdk/client-bedrock-runtime';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -13,11 +14,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import OpenAI from 'openai';
 import { catalog, resolveModel } from '../lambdas/core/catalog';
 import { toConverseInput } from '../lambdas/core/converse';
 import { parseChatRequest } from '../lambdas/core/openai';
+import { buildLocalRuntime, LOCAL_BUILD_ROOT } from '../local/build';
 import { closedLoop, cpuMsOf, memoryOf, sampleRss, sequential, summarize, type Sample } from './load';
 
 const MODEL = 'meta/llama-3-70b';
@@ -31,7 +32,9 @@ const PROMPTS = {
 } as const;
 type PromptName = keyof typeof PROMPTS;
 
-const CONFIG = { warmup: 200, sequential: 1000, spaced: 300, spacedPauseMs: 20, concurrency: 32, loadSeconds: 10 };
+const CONFIG = process.env.BENCH_QUICK // fewer requests, for trying a change; the figures to quote come without it
+  ? { warmup: 100, sequential: 300, spaced: 100, spacedPauseMs: 20, concurrency: 32, loadSeconds: 5 }
+  : { warmup: 200, sequential: 1000, spaced: 300, spacedPauseMs: 20, concurrency: 32, loadSeconds: 10 };
 
 /** Measured elsewhere (Portkey's published numbers for its open-source gateway); printed for comparison only. */
 const REFERENCE = {
@@ -49,11 +52,10 @@ interface Child {
   info: Record<string, string | number>;
 }
 
-/** Forks `serve.ts <mode>` under tsx and waits for its ready line. */
-function startChild(mode: 'standin' | 'gateway', env: NodeJS.ProcessEnv, extraExecArgv: string[] = []): Promise<Child> {
-  const tsx = pathToFileURL(require.resolve('tsx')).href;
-  const proc = fork(join(__dirname, 'serve.ts'), [mode], {
-    execArgv: ['--import', tsx, ...extraExecArgv],
+/** Forks the bundled `serve.ts <mode>` (bundled as `npm start` runs the gateway) and waits for its ready line. */
+function startChild(serveJs: string, mode: 'standin' | 'gateway', env: NodeJS.ProcessEnv, extraExecArgv: string[] = []): Promise<Child> {
+  const proc = fork(serveJs, [mode], {
+    execArgv: extraExecArgv,
     env,
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
@@ -111,9 +113,10 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
   let standIn: Child | undefined;
   let gw: Child | undefined;
   try {
-    standIn = await startChild('standin', { ...process.env });
+    const serveJs = await buildLocalRuntime(join(__dirname, 'serve.ts'), join(LOCAL_BUILD_ROOT, 'bench'));
+    standIn = await startChild(serveJs, 'standin', { ...process.env });
     const standInUrl = String(standIn.info.url);
-    gw = await startChild('gateway', {
+    gw = await startChild(serveJs, 'gateway', {
       ...process.env,
       NI_BEDROCK_ENDPOINT: standInUrl,
       NI_BEDROCK_SIMULATED: '1',
@@ -207,11 +210,26 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
 
     log(`throughput: ${CONFIG.concurrency} concurrent for ${CONFIG.loadSeconds} s, direct then gateway`);
     const loadMs = CONFIG.loadSeconds * 1000;
+    // CPU per request of each process: what the 2 cores are shared between.
+    const standInPid = Number(standIn.info.pid);
+    const cpuOf = () => ({ loadGenerator: process.cpuUsage(), standIn: cpuMsOf(standInPid), gateway: cpuMsOf(gwPid) });
+    const cpuPerRequest = (from: ReturnType<typeof cpuOf>, requests: number) => {
+      const own = process.cpuUsage(from.loadGenerator);
+      return {
+        loadGenerator: round((own.user + own.system) / 1000 / requests),
+        standIn: round((cpuMsOf(standInPid) - from.standIn) / requests),
+        gateway: round((cpuMsOf(gwPid) - from.gateway) / requests),
+      };
+    };
+    let cpuFrom = cpuOf();
     const directLoad = await closedLoop(CONFIG.concurrency, loadMs, () => direct('short'));
+    const directCpuMsPerRequest = cpuPerRequest(cpuFrom, directLoad.requests);
     const rssBefore = memoryOf(gwPid);
     const stopSampling = sampleRss(gwPid);
     const cpu0 = cpuMsOf(gwPid);
+    cpuFrom = cpuOf();
     const gatewayLoad = await closedLoop(CONFIG.concurrency, loadMs, () => viaGateway('short'));
+    const gatewayLoadCpu = cpuPerRequest(cpuFrom, gatewayLoad.requests);
     const rssDuringMaxMB = stopSampling();
     gatewayRequests += gatewayLoad.requests;
 
@@ -259,8 +277,8 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
       },
       sequential: sequentialResults,
       throughput: {
-        direct: directLoad,
-        gateway: { ...gatewayLoad, gatewayCpuMsPerRequest },
+        direct: { ...directLoad, cpuMsPerRequestDuringLoad: directCpuMsPerRequest },
+        gateway: { ...gatewayLoad, cpuMsPerRequestDuringLoad: gatewayLoadCpu, gatewayCpuMsPerRequest },
         noErrors: gatewayLoad.errors === 0,
       },
       gatewayMemoryMB: {
@@ -268,7 +286,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
         duringLoadMax: rssDuringMaxMB,
         afterDrain: rssAfter.rssMB,
         peakVmHWM: rssAfter.peakRssMB,
-        note: 'the whole local runtime under tsx: handlers, embedded DynamoDB (its worker thread, LevelDB on disk as npm start runs it), bus, ledger writer, TypeScript loader thread; the handler alone: bundle.gateway.rssAfterRequireMB',
+        note: 'the whole local runtime, bundled as npm start runs it: handlers, bus, embedded DynamoDB (LevelDB on disk) with the ledger writer on its thread; the handler alone: bundle.gateway.rssAfterRequireMB',
       },
       custody: {
         requestsSent: gatewayRequests,
