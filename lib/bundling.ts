@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { OutputFormat, type BundlingOptions, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { MAIN_FIELDS, NODE_TARGET } from './esbuild';
+import { MAIN_FIELDS, NODE_TARGET, PROJECT_ROOT } from './esbuild';
 
 /**
  * How every Lambda is built. `npm run bench` bundles with `esbuildOptionsFor()` (esbuild.ts) so it measures the
@@ -10,7 +10,6 @@ import { MAIN_FIELDS, NODE_TARGET } from './esbuild';
 export const HANDLERS = ['gateway', 'authorizer', 'billing', 'usage', 'ledger-writer'] as const;
 export type HandlerName = (typeof HANDLERS)[number];
 
-export const PROJECT_ROOT = path.resolve(__dirname, '..');
 export const handlerEntry = (name: HandlerName): string => path.join(PROJECT_ROOT, 'lambdas', 'handlers', `${name}.ts`);
 
 export const BUNDLING = {

@@ -1,9 +1,12 @@
+import { resolve } from 'node:path';
 import type { BuildOptions } from 'esbuild';
 
 /*
  * The esbuild side of how the Lambdas are built, free of CDK imports so that tools which only bundle (the bench,
  * the local runtime's build) load it without aws-cdk-lib. bundling.ts passes the same settings to NodejsFunction.
  */
+
+export const PROJECT_ROOT = resolve(__dirname, '..');
 
 export const NODE_TARGET = 'node22';
 /** Prefer the ESM builds of dependencies: esbuild can only tree-shake what it sees as ES modules. */

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
-import { MAIN_FIELDS } from '../lib/esbuild';
+import { MAIN_FIELDS, PROJECT_ROOT } from '../lib/esbuild';
 
 /*
  * The local runtime runs bundled, as the Lambdas do: one file per thread, dependencies included. Besides being
@@ -9,7 +9,6 @@ import { MAIN_FIELDS } from '../lib/esbuild';
  * call) and whose loader thread costs memory.
  */
 
-const PROJECT_ROOT = resolve(__dirname, '..');
 /** Inside node_modules so the bundle resolves `dynalite` (kept external: it loads a native LevelDB binding). */
 export const LOCAL_BUILD_ROOT = join(PROJECT_ROOT, 'node_modules', '.cache', 'ni-local');
 

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../../lib/app';
-import { PROJECT_ROOT } from '../../lib/bundling';
+import { PROJECT_ROOT } from '../../lib/esbuild';
 import type { NorthernInferenceStack } from '../../lib/stack';
 
 export const TEST_ACCOUNT = '123456789012';
