@@ -346,13 +346,18 @@ function take(): Settlement[] {
   return batch;
 }
 
+/**
+ * One flush, then the next: at once when a full batch is still waiting, else after the window again, so that
+ * settles arriving during a flush form a group as the first ones did (rather than a train of small flushes
+ * whenever the store is slow to answer).
+ */
 async function drain(): Promise<void> {
-  while (queue.length > 0) {
-    const batch = take();
-    // flush() settles every promise itself; this only guards against a bug leaving some pending forever.
-    await flush(batch).catch((err) => batch.forEach((s) => s.reject(err)));
-  }
-  flushing = false;
+  const batch = take();
+  // flush() settles every promise itself; this only guards against a bug leaving some pending forever.
+  await flush(batch).catch((err) => batch.forEach((s) => s.reject(err)));
+  if (queue.length >= MAX_FLUSH) void drain();
+  else if (queue.length > 0) afterWindow(() => void drain());
+  else flushing = false;
 }
 
 /**
@@ -364,8 +369,8 @@ async function drain(): Promise<void> {
  *
  * Group commit: settles arriving while a flush is in flight are queued and written together by the next one
  * (one update per spend day, batched records, one update per model), so under load the store sees a few calls
- * per flush instead of three per request. With nothing in flight the flush starts after the group-commit
- * window (group-commit.ts: at once on Lambda).
+ * per flush instead of three per request. Each flush starts after the group-commit window (group-commit.ts: at
+ * once on Lambda), unless a full batch is already waiting.
  */
 export function settle(r: Reservation, e: CustodyEvent): Promise<void> {
   return new Promise((resolve, reject) => {

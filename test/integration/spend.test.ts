@@ -269,6 +269,33 @@ describe('group commit of settles', () => {
     await expectTotals(keyId, admitted[0].day, admitted, admitted.map(() => 10));
   });
 
+  it('with a group-commit window, settles arriving during a flush wait for the window again rather than flushing one by one', async () => {
+    const keyId = nextKey();
+    const admitted = await admit(keyId, 40, new Date());
+    const spy = jest.spyOn(ddb(), 'send');
+    const windowMs = 50;
+    process.env.NI_GROUP_COMMIT_MS = String(windowMs);
+    const t0 = Date.now();
+    let flushes = 0;
+    try {
+      const settling: Promise<void>[] = [];
+      for (const r of admitted) {
+        settling.push(settle(r, custodyEvent(r, 10)));
+        await new Promise((done) => setTimeout(done, 3)); // a steady stream, some arriving while a flush runs
+      }
+      await Promise.all(settling);
+      // A flush is one update of the key's spend day.
+      flushes = spy.mock.calls.filter(([cmd]) => String((cmd.input as { Key?: { pk?: string } }).Key?.pk).startsWith('spend#')).length;
+    } finally {
+      delete process.env.NI_GROUP_COMMIT_MS;
+      spy.mockRestore();
+    }
+    // At most one per window that passed, plus the last one.
+    expect(flushes).toBeGreaterThan(0);
+    expect(flushes).toBeLessThanOrEqual(Math.ceil((Date.now() - t0) / windowMs) + 1);
+    await expectTotals(keyId, admitted[0].day, admitted, admitted.map(() => 10));
+  });
+
   it('falls back to one by one when a reservation in the group was released as expired, counting nothing twice', async () => {
     const keyId = nextKey();
     const t0 = new Date('2025-06-10T15:00:00Z');
