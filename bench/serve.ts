@@ -32,11 +32,8 @@ async function stats(gw: LocalGateway, keyId: string) {
   const { tableName } = await import('../lambdas/store/tables');
   const { requestPk, spendPk, RESERVATION_PREFIX } = await import('../lambdas/store/usage');
   const { ddb } = await import('../lambdas/store/ddb');
-  const ledgerEntries = await count({
-    TableName: tableName('ledger'),
-    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :e)',
-    ExpressionAttributeValues: { ':pk': `chain#${keyId}`, ':e': 'entry#' },
-  });
+  const { chainEntries } = await import('../lambdas/store/ledger');
+  const ledgerEntries = (await chainEntries(keyId)).length;
   const usageRecords = await count({
     TableName: tableName('usage'), KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': requestPk(keyId) },
   });

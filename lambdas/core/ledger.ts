@@ -87,13 +87,13 @@ export interface CheckpointPolicy {
 export const DEFAULT_CHECKPOINT_POLICY: CheckpointPolicy = { every: 100, intervalMs: 3_600_000 };
 
 /**
- * Whether appending entry `seq` (recorded at `recordedAt`, the previous one at `prevRecordedAt`) should sign a
- * checkpoint. Decided from the two entries alone so the writer needs no extra read: the chain's first entry,
- * every N-th, and the first entry in a new time bucket (so no entry waits longer than one bucket plus the next
- * append for a signature covering it).
+ * Whether appending entries first..last together (recorded at `recordedAt`, the chain's previous entry at
+ * `prevRecordedAt`) should sign a checkpoint at `last`. Decided from the two appends alone so the writer needs no
+ * extra read: the chain's first append, one that reaches a multiple of N, and the first in a new time bucket (so
+ * no entry waits longer than one bucket plus the next append for a signature covering it).
  */
-export function checkpointDue(p: CheckpointPolicy, seq: number, recordedAt: string, prevRecordedAt: string | null): boolean {
-  if (seq === 1 || seq % p.every === 0 || prevRecordedAt === null) return true;
+export function checkpointDue(p: CheckpointPolicy, first: number, last: number, recordedAt: string, prevRecordedAt: string | null): boolean {
+  if (first === 1 || Math.floor(last / p.every) > Math.floor((first - 1) / p.every) || prevRecordedAt === null) return true;
   return Math.floor(Date.parse(recordedAt) / p.intervalMs) !== Math.floor(Date.parse(prevRecordedAt) / p.intervalMs);
 }
 
@@ -102,7 +102,9 @@ export function checkpointDue(p: CheckpointPolicy, seq: number, recordedAt: stri
 
 /** An entry as read back from the store (hash and request_id are stored beside the hashed fields). */
 export interface StoredEntry extends LedgerEntry {
+  /** The seq its place in the store says it has, and the first seq of the block holding it. */
   sk_seq: number | null;
+  block: number | null;
   key_id: string;
   request_id: string;
   hash: string;
@@ -116,11 +118,11 @@ export interface StoredCheckpoint extends CheckpointBody {
   signature: string;
 }
 
-/** The idempotency marker of a request: which chain slot it was appended to (or is being appended to). */
+/** The idempotency marker of a request: the block (its first seq) it was appended in, or is being appended in. */
 export interface StoredMarker {
   request_id: string;
   key_id: string;
-  seq: number;
+  block: number;
 }
 
 export interface Problem {
@@ -189,7 +191,7 @@ export function verifyChain(input: ChainInput): ChainReport {
     if (ok && markers) {
       const m = markers.get(e.request_id);
       if (!m) bad(at, `no idempotency marker for request ${e.request_id} (entry not written by the ledger writer)`);
-      else if (m.key_id !== keyId || m.seq !== e.seq) bad(at, `idempotency marker of request ${e.request_id} points to ${m.key_id} seq ${m.seq}`);
+      else if (m.key_id !== keyId || m.block !== e.block) bad(at, `idempotency marker of request ${e.request_id} points to ${m.key_id} block ${m.block}`);
     }
     chainIntact &&= ok;
     if (chainIntact) goodHash.set(e.seq, e.hash);
@@ -215,15 +217,15 @@ export function verifyChain(input: ChainInput): ChainReport {
     else if (goodHash.has(c.seq) && goodHash.get(c.seq) !== c.hash) flag(c.seq, 'signed checkpoint hash does not match the chain (history rewritten)');
   }
 
-  // Orphan markers: only judged on a full scan. A marker at the slot after the head, or at a slot another
-  // request won, is an append in progress; one further out means entries were removed.
+  // Orphan markers: only judged on a full scan. A marker naming the block after the head, or a block other
+  // requests won, is an append in progress; one further out means entries were removed.
   let inFlight = 0;
   if (markers && input.markersComplete) {
     const inChain = new Set(entries.map((e) => e.request_id));
     for (const m of markers.values()) {
       if (!m || m.key_id !== keyId || inChain.has(m.request_id)) continue;
-      if (m.seq <= tip + 1) inFlight++;
-      else flag(m.seq, `request ${m.request_id} was claimed at seq ${m.seq} but the chain ends at ${tip} (entries deleted)`);
+      if (m.block <= tip + 1) inFlight++;
+      else flag(m.block, `request ${m.request_id} was claimed at seq ${m.block} but the chain ends at ${tip} (entries deleted)`);
     }
   }
 

@@ -16,52 +16,60 @@ import { tableName } from './tables';
  * The ledger table: one hash chain per API key (the hashing rules live in core/ledger.ts).
  *
  * ITEMS
- *   pk = chain#<keyId>    sk = entry#<seq, 12 digits>       an entry: v, seq, prev_hash, recorded_at, event (map),
- *                                                           hash, plus key_id and request_id for reading
+ *   pk = chain#<keyId>    sk = block#<first seq, 12 digits>  a block of consecutive entries first..last: key_id,
+ *                                                           first, last, recorded_at, request_ids, entries (each
+ *                                                           entry's canonical JSON, the very bytes hashed), hashes,
+ *                                                           checkpoint_due (whether its append owes a checkpoint)
  *   pk = chain#<keyId>    sk = checkpoint#<seq, 12 digits>  a signed checkpoint: key_id, seq, hash, time, alg,
  *                                                           signing_key, signature (base64 DER)
- *   pk = request#<reqId>  sk = entry                        idempotency marker: key_id, request_id, seq (the
- *                                                           slot the request holds or is being appended to)
- * There is no separate head item: a chain's head is its highest entry (one Query, Limit 1, descending), so
- * "entry written but head not advanced" cannot happen, and an append costs one write fewer.
+ *   pk = request#<reqId>  sk = entry                        idempotency marker: key_id, request_id, block (the
+ *                                                           first seq of the block the request is or is being put in)
+ * A block holds the events one writer appended together (those that queued for the chain while its previous
+ * append ran): a conditional put per block instead of one per event, which is most of the store's work here.
+ * There is no head item: a chain's head is its highest block (one Query, Limit 1, descending).
  *
  * APPEND PROTOCOL (no transactions; any number of writers, deliveries duplicated and in any order)
- *   1. Read the head (cached per process; a stale cache only costs a retry) → seq h.
- *   2. Claim the request: put the marker {key_id, seq: h+1} if absent. If it exists, this is a redelivery (or a
- *      concurrent duplicate): continue with the marker's seq.
- *   3. With s = marker.seq: if slot s is the next one (head = s-1), put entry s (prev_hash = hash of entry s-1)
- *      if absent. The conditional put on the slot is the single commit point: two writers can never both
- *      take slot s, so the chain cannot fork.
- *   4. Slot s already taken: read it. Ours → done (a duplicate delivery). Another request's → re-read the head
- *      and move the marker from s to head+1 (conditional on it still being s), then go to 3.
- *   5. After the commit, sign a checkpoint if the policy says one is due (conditional put, once per seq).
- * Invariants: entries are immutable and contiguous (entry s is only put after entry s-1 is read); a request's
- * entry is only ever put at its marker's current seq, and the marker only moves away from a slot that holds
- * another request's entry, so once a request's entry exists its marker never moves: one entry per request.
+ *   1. Read the head (cached per process; a stale cache only costs a retry) → its last seq h.
+ *   2. Claim each request: put its marker {key_id, block: h+1} if absent. If one exists, this is a redelivery (or
+ *      a concurrent duplicate): go on with the marker's block.
+ *   3. The requests whose marker names block h+1 are put there together as one block, if absent. That conditional
+ *      put is the single commit point: two writers can never both take block h+1, so the chain cannot fork.
+ *   4. A marker naming a block below h+1: read that block. It holds the request → done (a duplicate). It holds
+ *      others' requests → move the marker from that block to h+1 (conditional on it still naming it), go to 3.
+ *   5. After the commit, sign a checkpoint at the block's last seq if the policy says one is due (conditional
+ *      put, once per seq).
+ * Invariants: blocks are immutable and contiguous (block s is only put after the block ending at s-1 is read, so
+ * every block starts right after another ends); a request is only ever put in the block its marker names, and a
+ * marker only moves away from a block that exists without it, so once a request is in the chain its marker never
+ * moves: one entry per request.
  *
  * CRASH POINTS
- *   - after the marker claim or a marker move, before the entry put: the request is "in flight" (verify counts
- *     it, it is not a break); the redelivery (EventBridge/SQS retry the failed invocation) finds the marker and
- *     completes the append at the slot, or moves on if another request took that slot meanwhile.
- *   - after the entry put, before the checkpoint: the chain is complete and verifiable; the redelivery finds its
- *     entry (step 4) and signs the checkpoint if due and still missing.
+ *   - after the claim or a marker move, before the block put: the request is "in flight" (verify counts it, it
+ *     is not a break); the redelivery (EventBridge/SQS retry the failed invocation) finds the marker and completes
+ *     the append at that block, or moves on if other requests took it meanwhile.
+ *   - after the block put, before the checkpoint: the chain is complete and verifiable; the redelivery finds its
+ *     entry (step 4) and signs the checkpoint if the block owes one and it is still missing.
  *   - a failed signature (KMS down) is logged and not retried: the next due checkpoint covers the same entries.
  */
 
 const PAD = 12;
 const chainPk = (keyId: string) => `chain#${keyId}`;
 const markerKey = (requestId: string) => ({ pk: `request#${requestId}`, sk: 'entry' });
-const ENTRY = 'entry#';
+const BLOCK = 'block#';
 const CHECKPOINT = 'checkpoint#';
-const entrySk = (seq: number) => `${ENTRY}${String(seq).padStart(PAD, '0')}`;
+const blockSk = (seq: number) => `${BLOCK}${String(seq).padStart(PAD, '0')}`;
+const blockKey = (keyId: string, first: number) => ({ pk: chainPk(keyId), sk: blockSk(first) });
 const checkpointSk = (seq: number) => `${CHECKPOINT}${String(seq).padStart(PAD, '0')}`;
-const SK_SEQ = new RegExp(`^(?:${ENTRY}|${CHECKPOINT})(\\d{${PAD}})$`);
+const SK_SEQ = new RegExp(`^(?:${BLOCK}|${CHECKPOINT})(\\d{${PAD}})$`);
 /** The seq a sort key names (null for a malformed one: verify reports it). */
 const skSeq = (sk: string) => { const m = SK_SEQ.exec(sk); return m ? Number(m[1]) : null; };
 
 /** Lost races on one chain before giving up (the delivery is then retried by EventBridge or SQS). */
 const MAX_ATTEMPTS = 200;
 const MAX_CACHED_HEADS = 10_000;
+/** Per block: far below DynamoDB's 400 KB item limit (an entry is about 1 KB, at most a few). */
+const MAX_BLOCK_ENTRIES = 50;
+const MAX_BLOCK_BYTES = 256 * 1024;
 
 const table = () => tableName('ledger');
 const isConditionFailure = (err: unknown) => err instanceof ConditionalCheckFailedException;
@@ -72,6 +80,18 @@ interface Head {
   recorded_at: string | null;
 }
 const GENESIS: Head = { seq: 0, hash: GENESIS_HASH, recorded_at: null };
+
+/** A block item as stored. */
+interface Block {
+  key_id: string;
+  first: number;
+  last: number;
+  recorded_at: string;
+  request_ids: string[];
+  entries: string[];
+  hashes: string[];
+  checkpoint_due: boolean;
+}
 
 /** Last head seen per chain in this process: saves the head read on a warm writer. */
 const heads = new Map<string, Head>();
@@ -86,42 +106,46 @@ function remember(keyId: string, head: Head): void {
 /** Forget cached chain heads (tests that tamper with or recreate the table). */
 export const resetLedgerCache = () => heads.clear();
 
+const headOf = (b: Block): Head => ({ seq: b.last, hash: b.hashes[b.hashes.length - 1], recorded_at: b.recorded_at });
+
 async function readHead(keyId: string): Promise<Head> {
   const out = await ddb().send(new QueryCommand({
     TableName: table(),
-    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :entry)',
-    ExpressionAttributeValues: { ':pk': chainPk(keyId), ':entry': ENTRY },
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :block)',
+    ExpressionAttributeValues: { ':pk': chainPk(keyId), ':block': BLOCK },
     ScanIndexForward: false,
     Limit: 1,
     ConsistentRead: true,
   }));
-  const item = out.Items?.[0];
-  const head = item ? { seq: item.seq as number, hash: item.hash as string, recorded_at: item.recorded_at as string } : GENESIS;
+  const item = out.Items?.[0] as Block | undefined;
+  const head = item ? headOf(item) : GENESIS;
   remember(keyId, head);
   return head;
-}
-
-/** Entries from `seq` on, up to a page; `complete` when the page reached the head. */
-async function readFrom(keyId: string, seq: number): Promise<{ items: Record<string, any>[]; complete: boolean }> {
-  const out = await ddb().send(new QueryCommand({
-    TableName: table(),
-    KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-    ExpressionAttributeValues: { ':pk': chainPk(keyId), ':from': entrySk(seq), ':to': entrySk(10 ** PAD - 1) },
-    Limit: 16,
-    ConsistentRead: true,
-  }));
-  return { items: out.Items ?? [], complete: !out.LastEvaluatedKey };
 }
 
 async function getItem(key: { pk: string; sk: string }): Promise<Record<string, any> | undefined> {
   return (await ddb().send(new GetCommand({ TableName: table(), Key: key, ConsistentRead: true }))).Item;
 }
 
-const getEntry = (keyId: string, seq: number) => getItem({ pk: chainPk(keyId), sk: entrySk(seq) });
 const getMarker = async (requestId: string) => (await getItem(markerKey(requestId))) as StoredMarker | undefined;
 
-async function claim(requestId: string, keyId: string, seq: number): Promise<StoredMarker> {
-  const marker: StoredMarker = { request_id: requestId, key_id: keyId, seq };
+/** The blocks starting at `firsts` (absent ones left out), by first seq. */
+async function getBlocks(keyId: string, firsts: number[]): Promise<Map<number, Block>> {
+  const found = new Map<number, Block>();
+  const unique = [...new Set(firsts)];
+  for (let i = 0; i < unique.length; i += 100) {
+    let keys: Record<string, any>[] | undefined = unique.slice(i, i + 100).map((f) => blockKey(keyId, f));
+    while (keys?.length) {
+      const out: BatchGetCommandOutput = await ddb().send(new BatchGetCommand({ RequestItems: { [table()]: { Keys: keys, ConsistentRead: true } } }));
+      for (const item of out.Responses?.[table()] ?? []) found.set(item.first, item as Block);
+      keys = out.UnprocessedKeys?.[table()]?.Keys;
+    }
+  }
+  return found;
+}
+
+async function claim(requestId: string, keyId: string, block: number): Promise<StoredMarker> {
+  const marker: StoredMarker = { request_id: requestId, key_id: keyId, block };
   try {
     await ddb().send(new PutCommand({
       TableName: table(), Item: { ...markerKey(requestId), ...marker }, ConditionExpression: 'attribute_not_exists(pk)',
@@ -138,8 +162,9 @@ async function moveMarker(requestId: string, from: number, to: number): Promise<
     const out = await ddb().send(new UpdateCommand({
       TableName: table(),
       Key: markerKey(requestId),
-      UpdateExpression: 'SET seq = :to',
-      ConditionExpression: 'seq = :from',
+      UpdateExpression: 'SET #block = :to',
+      ConditionExpression: '#block = :from',
+      ExpressionAttributeNames: { '#block': 'block' },
       ExpressionAttributeValues: { ':from': from, ':to': to },
       ReturnValues: 'ALL_NEW',
     }));
@@ -150,13 +175,31 @@ async function moveMarker(requestId: string, from: number, to: number): Promise<
   }
 }
 
-/** True when this put took the slot. */
-async function putEntry(keyId: string, entry: LedgerEntry & { hash: string }): Promise<boolean> {
+/** The block of `events` following `head`, entries hashed and linked. */
+function newBlock(keyId: string, events: CustodyEvent[], head: Head, recordedAt: Date, policy: CheckpointPolicy): Block {
+  const entries: string[] = [];
+  const hashes: string[] = [];
+  let prev = head.hash;
+  events.forEach((event, i) => {
+    const { hash, ...entry } = newEntry(event, head.seq + 1 + i, prev, recordedAt);
+    entries.push(canonicalJson(entry));
+    hashes.push(hash);
+    prev = hash;
+  });
+  const first = head.seq + 1;
+  const last = head.seq + events.length;
+  const recorded_at = recordedAt.toISOString();
+  return {
+    key_id: keyId, first, last, recorded_at, request_ids: events.map((e) => e.request_id), entries, hashes,
+    checkpoint_due: checkpointDue(policy, first, last, recorded_at, head.recorded_at),
+  };
+}
+
+/** True when this put took the block's place. */
+async function putBlock(block: Block): Promise<boolean> {
   try {
     await ddb().send(new PutCommand({
-      TableName: table(),
-      Item: { pk: chainPk(keyId), sk: entrySk(entry.seq), key_id: keyId, request_id: entry.event.request_id, ...entry },
-      ConditionExpression: 'attribute_not_exists(pk)',
+      TableName: table(), Item: { ...blockKey(block.key_id, block.first), ...block }, ConditionExpression: 'attribute_not_exists(pk)',
     }));
     return true;
   } catch (err) {
@@ -176,98 +219,148 @@ export interface AppendResult {
    * request id is already in another key's chain (nothing written). */
   status: 'appended' | 'duplicate' | 'conflict';
   key_id: string;
+  /** The request's seq in the chain (for a conflict, the block its marker names in the other chain). */
   seq: number;
   /** Seq of the checkpoint this call signed, if any. */
   checkpoint: number | null;
 }
 
 /**
- * Appends in this process queue per chain: they would only race each other for the same slot (a Lambda
- * container runs one invocation at a time; the local runtime, SQS batches and benches run many). Writers in
- * other processes still race, and the conditional writes settle it.
+ * Appends in this process queue per chain: they would only race each other for the same block (a Lambda
+ * container runs one invocation at a time; the local runtime, SQS batches and benches run many). Those that
+ * queue while an append runs go in the next block together. Writers in other processes still race, and the
+ * conditional writes settle it.
  */
-const queues = new Map<string, Promise<unknown>>();
-function serialized<T>(keyId: string, fn: () => Promise<T>): Promise<T> {
-  const run = (queues.get(keyId) ?? Promise.resolve()).then(fn);
-  const tail = run.catch(() => undefined);
-  queues.set(keyId, tail);
-  void tail.then(() => { if (queues.get(keyId) === tail) queues.delete(keyId); });
-  return run;
+interface Waiting {
+  event: CustodyEvent;
+  opts: AppendOptions | undefined;
+  bytes: number;
+  resolve: (r: AppendResult) => void;
+  reject: (err: unknown) => void;
 }
+const queues = new Map<string, Waiting[]>();
 
 /** Appends one custody event to its key's chain, exactly once per request id (see the protocol above). */
-export function appendCustodyEvent(event: CustodyEvent, opts: AppendOptions = {}): Promise<AppendResult> {
-  return serialized(event.key_id, () => append(event, opts));
+export function appendCustodyEvent(event: CustodyEvent, opts?: AppendOptions): Promise<AppendResult> {
+  return new Promise((resolve, reject) => {
+    const keyId = event.key_id;
+    const queue = queues.get(keyId);
+    const waiting = { event, opts, bytes: Buffer.byteLength(JSON.stringify(event)) + 512, resolve, reject };
+    if (queue) return void queue.push(waiting);
+    queues.set(keyId, [waiting]);
+    void drain(keyId);
+  });
 }
 
-async function append(event: CustodyEvent, opts: AppendOptions): Promise<AppendResult> {
-  const keyId = event.key_id;
-  const requestId = event.request_id;
+/** The next block's worth of a chain's queue: same options, distinct requests, within the block limits. */
+function take(queue: Waiting[]): Waiting[] {
+  const batch: Waiting[] = [];
+  const ids = new Set<string>();
+  let bytes = 0;
+  for (let i = 0; i < queue.length && batch.length < MAX_BLOCK_ENTRIES;) {
+    const w = queue[i];
+    if (batch.length && (w.opts !== batch[0].opts || ids.has(w.event.request_id) || bytes + w.bytes > MAX_BLOCK_BYTES)) {
+      i++;
+      continue; // a repeated request waits for the next block, where it is found as a duplicate
+    }
+    batch.push(w);
+    ids.add(w.event.request_id);
+    bytes += w.bytes;
+    queue.splice(i, 1);
+  }
+  return batch;
+}
+
+async function drain(keyId: string): Promise<void> {
+  const queue = queues.get(keyId)!;
+  while (queue.length) {
+    const batch = take(queue);
+    try {
+      const results = await append(keyId, batch.map((w) => w.event), batch[0].opts ?? {});
+      batch.forEach((w, i) => w.resolve(results[i]));
+    } catch (err) {
+      batch.forEach((w) => w.reject(err));
+    }
+  }
+  queues.delete(keyId);
+}
+
+async function append(keyId: string, events: CustodyEvent[], opts: AppendOptions): Promise<AppendResult[]> {
   const now = opts.now ?? (() => new Date());
+  const results: AppendResult[] = new Array(events.length);
   let head = heads.get(keyId) ?? await readHead(keyId);
-  let marker = await claim(requestId, keyId, head.seq + 1);
-  if (marker.key_id !== keyId) {
-    logger.error('custody event reuses a request id already recorded for another key', { requestId, keyId, recordedKeyId: marker.key_id });
-    return { status: 'conflict', key_id: keyId, seq: marker.seq, checkpoint: null };
-  }
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const s = marker.seq;
-    if (s > head.seq + 1) {
-      head = await readHead(keyId);
-      if (s > head.seq + 1) throw new Error(`ledger chain ${keyId} ends at ${head.seq} but request ${requestId} holds slot ${s}: entries are missing`);
-    }
-    if (s === head.seq + 1) {
-      const entry = newEntry(event, s, head.hash, now());
-      if (await putEntry(keyId, entry)) {
-        const prev = head;
-        remember(keyId, { seq: s, hash: entry.hash, recorded_at: entry.recorded_at });
-        const checkpoint = await checkpointIfDue(keyId, entry, prev.recorded_at, false, opts);
-        return { status: 'appended', key_id: keyId, seq: s, checkpoint };
-      }
-    }
-    // Slot s is taken (or was just lost): one read returns entry s-1 (for a checkpoint), s, and up to the head.
+  const markers = await Promise.all(events.map((e) => claim(e.request_id, keyId, head.seq + 1)));
+  let pending: number[] = [];
+  markers.forEach((m, i) => {
+    if (m.key_id === keyId) return void pending.push(i);
+    logger.error('custody event reuses a request id already recorded for another key', { requestId: events[i].request_id, keyId, recordedKeyId: m.key_id });
+    results[i] = { status: 'conflict', key_id: keyId, seq: m.block, checkpoint: null };
+  });
+  for (let attempt = 0; pending.length; attempt++) {
+    if (attempt === MAX_ATTEMPTS) throw new Error(`ledger append for ${keyId} lost ${MAX_ATTEMPTS} races in a row; the delivery will be retried`);
     if (attempt > 0) await sleep(Math.random() * Math.min(25, 2 ** attempt)); // spreads writers racing for one chain
-    const { items, complete } = await readFrom(keyId, Math.max(1, s - 1));
-    const taken = items.find((i) => i.seq === s);
-    if (!taken) throw new Error(`ledger chain ${keyId} has no entry ${s} below its head: entries are missing`);
-    if (taken.request_id === requestId) {
-      if (canonicalJson(taken.event) !== canonicalJson(event)) {
-        logger.warn('a redelivered custody event differs from the recorded one; the first recorded is kept', { requestId, keyId, seq: s });
-      }
-      const prev = items.find((i) => i.seq === s - 1)?.recorded_at ?? null;
-      const checkpoint = await checkpointIfDue(keyId, taken as LedgerEntry & { hash: string }, prev, true, opts);
-      return { status: 'duplicate', key_id: keyId, seq: s, checkpoint };
+    const next = head.seq + 1;
+    if (pending.some((i) => markers[i].block > next)) {
+      head = await readHead(keyId);
+      const ahead = pending.find((i) => markers[i].block > head.seq + 1);
+      if (ahead !== undefined) throw new Error(`ledger chain ${keyId} ends at ${head.seq} but request ${events[ahead].request_id} holds block ${markers[ahead].block}: entries are missing`);
+      continue;
     }
-    // Another request holds slot s: move to the slot after the head.
-    const last = items[items.length - 1];
-    head = complete ? { seq: last.seq, hash: last.hash, recorded_at: last.recorded_at } : await readHead(keyId);
+    // Markers naming blocks already in the chain: the request is there (a duplicate) or lost that block.
+    const behind = pending.filter((i) => markers[i].block < next);
+    if (behind.length) {
+      const blocks = await getBlocks(keyId, behind.map((i) => markers[i].block));
+      await Promise.all(behind.map(async (i) => {
+        const { request_id } = events[i];
+        const block = blocks.get(markers[i].block);
+        if (!block) throw new Error(`ledger chain ${keyId} has no block ${markers[i].block} below its head: entries are missing`);
+        const at = block.request_ids.indexOf(request_id);
+        if (at < 0) {
+          markers[i] = await moveMarker(request_id, block.first, next);
+          return;
+        }
+        if (canonicalJson(JSON.parse(block.entries[at]).event) !== canonicalJson(events[i])) {
+          logger.warn('a redelivered custody event differs from the recorded one; the first recorded is kept', { requestId: request_id, keyId, seq: block.first + at });
+        }
+        results[i] = { status: 'duplicate', key_id: keyId, seq: block.first + at, checkpoint: await checkpointIfDue(block, true, opts) };
+      }));
+      pending = pending.filter((i) => !results[i]);
+    }
+    const ours = pending.filter((i) => markers[i].block === next);
+    if (!ours.length) continue;
+    const block = newBlock(keyId, ours.map((i) => events[i]), head, now(), opts.policy ?? checkpointPolicy());
+    if (!(await putBlock(block))) {
+      head = await readHead(keyId); // taken: the next round sorts ours out (duplicates or moves)
+      continue;
+    }
+    head = headOf(block);
     remember(keyId, head);
-    marker = await moveMarker(requestId, s, head.seq + 1);
+    const checkpoint = await checkpointIfDue(block, false, opts);
+    ours.forEach((i, j) => { results[i] = { status: 'appended', key_id: keyId, seq: block.first + j, checkpoint }; });
+    pending = pending.filter((i) => !results[i]);
   }
-  throw new Error(`ledger append for ${keyId} lost ${MAX_ATTEMPTS} races in a row; the delivery will be retried`);
+  return results;
 }
 
-async function checkpointIfDue(
-  keyId: string, entry: LedgerEntry & { hash: string }, prevRecordedAt: string | null, redelivery: boolean, opts: AppendOptions,
-): Promise<number | null> {
-  const policy = opts.policy ?? checkpointPolicy();
-  if (!checkpointDue(policy, entry.seq, entry.recorded_at, prevRecordedAt)) return null;
-  const key = { pk: chainPk(keyId), sk: checkpointSk(entry.seq) };
+async function checkpointIfDue(block: Block, redelivery: boolean, opts: AppendOptions): Promise<number | null> {
+  if (!block.checkpoint_due) return null;
+  const { key_id: keyId, last } = block;
+  const key = { pk: chainPk(keyId), sk: checkpointSk(last) };
   try {
     if (redelivery && await getItem(key)) return null;
     const signer = opts.signer ?? ledgerSigner();
-    const body = { key_id: keyId, seq: entry.seq, hash: entry.hash, time: (opts.now ?? (() => new Date()))().toISOString() };
+    const body = { key_id: keyId, seq: last, hash: block.hashes[block.hashes.length - 1], time: (opts.now ?? (() => new Date()))().toISOString() };
     const signature = (await signer.sign(checkpointPayload(body))).toString('base64');
     await ddb().send(new PutCommand({
       TableName: table(),
       Item: { ...key, ...body, alg: signer.alg, signing_key: signer.keyRef, signature },
       ConditionExpression: 'attribute_not_exists(pk)',
     }));
-    return entry.seq;
+    return last;
   } catch (err) {
     if (isConditionFailure(err)) return null;
-    // The entry is committed; the next due checkpoint covers it. Not thrown: a retry would not help sooner.
-    logger.error('ledger checkpoint failed', { keyId, seq: entry.seq, error: (err as Error).name });
+    // The entries are committed; the next due checkpoint covers them. Not thrown: a retry would not help sooner.
+    logger.error('ledger checkpoint failed', { keyId, seq: last, error: (err as Error).name });
     return null;
   }
 }
@@ -285,13 +378,45 @@ export function checkpointPolicy(): CheckpointPolicy {
 // ---------------------------------------------------------------------------------------------
 // Receipts
 
-const entryOf = (item: Record<string, any>): LedgerEntry => ({
-  v: item.v, seq: item.seq, prev_hash: item.prev_hash, recorded_at: item.recorded_at, event: item.event,
-});
 const checkpointOf = (item: Record<string, any>) => ({
   seq: item.seq as number, hash: item.hash as string, time: item.time as string,
   alg: item.alg as string, signing_key: item.signing_key as string, signature: item.signature as string,
 });
+
+/**
+ * A block item's entries as read back, placed by its sort key (`first` is the block's own seq from it). A block
+ * tampered into nonsense still yields entries, which verification then flags.
+ */
+function entriesOf(item: Record<string, any>, first: number | null): StoredEntry[] {
+  const texts: unknown[] = Array.isArray(item.entries) ? item.entries : [];
+  return texts.map((text, i) => {
+    let entry: Partial<LedgerEntry> = {};
+    try {
+      entry = JSON.parse(String(text)) as LedgerEntry;
+    } catch {
+      // unreadable: its hash check fails
+    }
+    return {
+      v: entry.v, seq: entry.seq, prev_hash: entry.prev_hash, recorded_at: entry.recorded_at, event: entry.event,
+      sk_seq: first === null ? null : first + i, block: first, key_id: item.key_id, request_id: item.request_ids?.[i], hash: item.hashes?.[i],
+    } as StoredEntry;
+  });
+}
+
+/** Every entry of one chain in order, as stored (tests, the bench's count). */
+export async function chainEntries(keyId: string): Promise<StoredEntry[]> {
+  const entries: StoredEntry[] = [];
+  let start: Record<string, any> | undefined;
+  do {
+    const page = await ddb().send(new QueryCommand({
+      TableName: table(), KeyConditionExpression: 'pk = :pk AND begins_with(sk, :block)',
+      ExpressionAttributeValues: { ':pk': chainPk(keyId), ':block': BLOCK }, ConsistentRead: true, ExclusiveStartKey: start,
+    }));
+    for (const item of page.Items ?? []) entries.push(...entriesOf(item, skSeq(String(item.sk))));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return entries;
+}
 
 /**
  * A request's custody receipt: its ledger entry exactly as hashed (so `hash` can be recomputed with the
@@ -301,8 +426,10 @@ const checkpointOf = (item: Record<string, any>) => ({
 export async function getReceipt(requestId: string, keyId: string): Promise<object | null> {
   const marker = await getMarker(requestId);
   if (!marker || marker.key_id !== keyId) return null;
-  const item = await getEntry(keyId, marker.seq);
-  if (!item || item.request_id !== requestId) return null; // claimed, not yet appended
+  const item = await getItem(blockKey(keyId, marker.block));
+  const at = item?.request_ids.indexOf(requestId) ?? -1;
+  if (at < 0) return null; // claimed, not yet appended
+  const entry = JSON.parse(item!.entries[at]) as LedgerEntry;
   const latest = (await ddb().send(new QueryCommand({
     TableName: table(),
     KeyConditionExpression: 'pk = :pk AND begins_with(sk, :cp)',
@@ -314,9 +441,9 @@ export async function getReceipt(requestId: string, keyId: string): Promise<obje
     object: 'custody.receipt',
     request_id: requestId,
     key_id: keyId,
-    entry: entryOf(item),
-    hash: item.hash,
-    checkpoint: latest && latest.seq >= marker.seq ? { key_id: keyId, ...checkpointOf(latest) } : null,
+    entry,
+    hash: item!.hashes[at],
+    checkpoint: latest && latest.seq >= entry.seq ? { key_id: keyId, ...checkpointOf(latest) } : null,
   };
 }
 
@@ -340,15 +467,15 @@ function collect(items: Record<string, any>[], chains: Map<string, ChainItems>, 
     const pk = String(item.pk);
     const sk = String(item.sk);
     if (pk.startsWith('request#')) {
-      markers.set(pk.slice('request#'.length), { request_id: pk.slice('request#'.length), key_id: item.key_id, seq: item.seq });
+      markers.set(pk.slice('request#'.length), { request_id: pk.slice('request#'.length), key_id: item.key_id, block: item.block });
       continue;
     }
     if (!pk.startsWith('chain#')) continue;
     const keyId = pk.slice('chain#'.length);
     let chain = chains.get(keyId);
     if (!chain) chains.set(keyId, (chain = { entries: [], checkpoints: [] }));
-    if (sk.startsWith(ENTRY)) {
-      chain.entries.push({ ...entryOf(item), sk_seq: skSeq(sk), key_id: item.key_id, request_id: item.request_id, hash: item.hash });
+    if (sk.startsWith(BLOCK)) {
+      chain.entries.push(...entriesOf(item, skSeq(sk)));
     } else if (sk.startsWith(CHECKPOINT)) {
       chain.checkpoints.push({
         ...checkpointOf(item), key_id: item.key_id, sk_seq: skSeq(sk),
@@ -362,7 +489,7 @@ async function markersFor(requestIds: string[], into: Map<string, StoredMarker |
     let keys: Record<string, any>[] | undefined = requestIds.slice(i, i + 100).map(markerKey);
     while (keys?.length) {
       const out: BatchGetCommandOutput = await ddb().send(new BatchGetCommand({ RequestItems: { [table()]: { Keys: keys, ConsistentRead: true } } }));
-      for (const item of out.Responses?.[table()] ?? []) into.set(item.request_id, { request_id: item.request_id, key_id: item.key_id, seq: item.seq });
+      for (const item of out.Responses?.[table()] ?? []) into.set(item.request_id, { request_id: item.request_id, key_id: item.key_id, block: item.block });
       keys = out.UnprocessedKeys?.[table()]?.Keys;
     }
   }

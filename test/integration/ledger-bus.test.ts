@@ -1,5 +1,4 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,8 +11,7 @@ import { METRIC } from '../../lambdas/core/metrics';
 import { handler } from '../../lambdas/handlers/ledger-writer';
 import { metrics } from '../../lambdas/observability';
 import { emitCustodyEvent, redriveOutbox } from '../../lambdas/store/custody-events';
-import { ddb } from '../../lambdas/store/ddb';
-import { appendCustodyEvent, resetLedgerCache, verifyLedger } from '../../lambdas/store/ledger';
+import { appendCustodyEvent, chainEntries, resetLedgerCache, verifyLedger } from '../../lambdas/store/ledger';
 import { startLocalEventBridge, type BusEvent, type LocalEventBridge } from '../../local/bus';
 import { custodyEvent } from '../support/custody';
 import { useEmbeddedDynamo } from '../support/dynamo';
@@ -66,11 +64,7 @@ afterAll(() => {
 });
 
 async function requestIdsOf(keyId: string): Promise<string[]> {
-  const out = await ddb().send(new QueryCommand({
-    TableName: 'ni-ledger', KeyConditionExpression: 'pk = :pk AND begins_with(sk, :e)',
-    ExpressionAttributeValues: { ':pk': `chain#${keyId}`, ':e': 'entry#' }, ConsistentRead: true,
-  }));
-  return (out.Items ?? []).map((i) => i.request_id);
+  return (await chainEntries(keyId)).map((e) => e.request_id);
 }
 
 /** How many times each request's event reached the writer, from the deliveries after `from`. */

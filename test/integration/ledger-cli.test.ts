@@ -1,4 +1,4 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,9 +48,13 @@ it('verify: exit 0 on an intact ledger, 1 naming the first broken link; --json a
   expect(ok.stdout).toContain('2 chain(s), 5 entries, 2 signed checkpoint(s).');
   expect(ok.stdout).toContain('Ledger intact.');
 
+  // The second entry's recorded model changed (each append above is a block of one entry).
+  const key = { pk: 'chain#key_cli2', sk: 'block#000000000002' };
+  const { Item } = await ddb().send(new GetCommand({ TableName: 'ni-ledger', Key: key }));
+  const entry = JSON.parse(Item!.entries[0]);
   await ddb().send(new UpdateCommand({
-    TableName: 'ni-ledger', Key: { pk: 'chain#key_cli2', sk: 'entry#000000000002' },
-    UpdateExpression: 'SET #e.model = :m', ExpressionAttributeNames: { '#e': 'event' }, ExpressionAttributeValues: { ':m': 'forged' },
+    TableName: 'ni-ledger', Key: key, UpdateExpression: 'SET entries = :e',
+    ExpressionAttributeValues: { ':e': [JSON.stringify({ ...entry, event: { ...entry.event, model: 'forged' } })] },
   }));
   const broken = await ni('verify');
   expect(broken.code).toBe(1);

@@ -1,13 +1,13 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { EventBridgeEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE, type CustodyEvent } from '../../lambdas/core/custody';
-import { canonicalJson, entryHash, GENESIS_HASH, newEntry } from '../../lambdas/core/ledger';
+import { canonicalJson, entryHash, GENESIS_HASH, newEntry, type LedgerEntry } from '../../lambdas/core/ledger';
 import { handler } from '../../lambdas/handlers/ledger-writer';
 import { ddb } from '../../lambdas/store/ddb';
-import { appendCustodyEvent, getReceipt, resetLedgerCache, verifyLedger } from '../../lambdas/store/ledger';
+import { appendCustodyEvent, chainEntries, getReceipt, resetLedgerCache, verifyLedger } from '../../lambdas/store/ledger';
 import { ledgerSigner, type LedgerSigner } from '../../lambdas/store/signer';
 import { custodyEvent } from '../support/custody';
 import { useEmbeddedDynamo } from '../support/dynamo';
@@ -40,12 +40,15 @@ function writerProcesses(n: number): (typeof import('../../lambdas/store/ledger'
   });
 }
 
-async function entriesOf(keyId: string): Promise<Record<string, any>[]> {
+const entriesOf = chainEntries;
+
+/** How many block items hold the chain's entries. */
+async function blockCount(keyId: string): Promise<number> {
   const out = await ddb().send(new QueryCommand({
-    TableName: TABLE, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :e)',
-    ExpressionAttributeValues: { ':pk': `chain#${keyId}`, ':e': 'entry#' }, ConsistentRead: true,
+    TableName: TABLE, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :b)',
+    ExpressionAttributeValues: { ':pk': `chain#${keyId}`, ':b': 'block#' }, ConsistentRead: true, Select: 'COUNT',
   }));
-  return out.Items ?? [];
+  return out.Count ?? 0;
 }
 
 async function verifyKey(keyId: string) {
@@ -122,10 +125,22 @@ describe('appending', () => {
     const items = await entriesOf(keyId);
     expect(items.map((i) => i.seq)).toEqual(Array.from({ length: 64 }, (_, i) => i + 1));
     expect(new Set(items.map((i) => i.request_id)).size).toBe(64);
+    // Events that queue while an append runs go in one block: far fewer block puts than events.
+    if (n === 1) expect(await blockCount(keyId)).toBeLessThanOrEqual(3);
     const { ok, chain } = await verifyKey(keyId);
     expect(ok).toBe(true);
     expect(chain.head?.seq).toBe(64);
   }, 120_000); // a hang guard only: racing writers on a loaded machine can be slow against dynalite
+
+  it('records a request delivered 3 times at once to one process once, beside another request', async () => {
+    const keyId = newKey();
+    const [dup, other] = [custodyEvent({ key_id: keyId }), custodyEvent({ key_id: keyId })];
+    const results = await Promise.all([appendCustodyEvent(dup), appendCustodyEvent(dup), appendCustodyEvent(other), appendCustodyEvent(dup)]);
+    expect(results.map((r) => r.status)).toEqual(['appended', 'duplicate', 'appended', 'duplicate']);
+    expect(new Set([results[0], results[1], results[3]].map((r) => r.seq)).size).toBe(1);
+    expect((await entriesOf(keyId)).map((e) => e.request_id)).toEqual([dup.request_id, other.request_id]);
+    expect((await verifyKey(keyId)).ok).toBe(true);
+  });
 
   it('keeps chains of many keys independent when written in parallel', async () => {
     const keys = Array.from({ length: 12 }, newKey);
@@ -171,8 +186,8 @@ describe('appending', () => {
 });
 
 describe('crash recovery', () => {
-  const putMarker = (requestId: string, keyId: string, seq: number) =>
-    ddb().send(new PutCommand({ TableName: TABLE, Item: { pk: `request#${requestId}`, sk: 'entry', request_id: requestId, key_id: keyId, seq } }));
+  const putMarker = (requestId: string, keyId: string, block: number) =>
+    ddb().send(new PutCommand({ TableName: TABLE, Item: { pk: `request#${requestId}`, sk: 'entry', request_id: requestId, key_id: keyId, block } }));
 
   it('a writer that died after claiming the next slot: in flight, then completed by the redelivery', async () => {
     const keyId = newKey();
@@ -273,8 +288,17 @@ describe('tamper detection', () => {
     expect((await verifyKey(keyId)).ok).toBe(true);
     return keyId;
   }
-  const entryKey = (keyId: string, seq: number) => ({ pk: `chain#${keyId}`, sk: `entry#${String(seq).padStart(12, '0')}` });
-  const getEntryItem = async (keyId: string, seq: number) => (await ddb().send(new GetCommand({ TableName: TABLE, Key: entryKey(keyId, seq) }))).Item!;
+  // The chains here are appended one request at a time: each block holds one entry, block s = entry s.
+  const blockKey = (keyId: string, seq: number) => ({ pk: `chain#${keyId}`, sk: `block#${String(seq).padStart(12, '0')}` });
+  const getBlockItem = async (keyId: string, seq: number) => (await ddb().send(new GetCommand({ TableName: TABLE, Key: blockKey(keyId, seq) }))).Item!;
+  /** Puts a one-entry block at `at`, holding `entry` with the given hash (a forger's or a rewriter's block). */
+  const putBlockItem = (keyId: string, at: number, entry: LedgerEntry, hash = entryHash(entry)) => ddb().send(new PutCommand({
+    TableName: TABLE,
+    Item: {
+      ...blockKey(keyId, at), key_id: keyId, first: entry.seq, last: entry.seq, recorded_at: entry.recorded_at,
+      request_ids: [entry.event.request_id], entries: [canonicalJson(entry)], hashes: [hash], checkpoint_due: false,
+    },
+  }));
   const firstProblem = async (keyId: string) => (await verifyKey(keyId)).first_problem;
 
   it('an untampered chain passes, also in the full scan', async () => {
@@ -284,22 +308,20 @@ describe('tamper detection', () => {
 
   it('a modified field', async () => {
     const keyId = await intactChain();
-    await ddb().send(new UpdateCommand({
-      TableName: TABLE, Key: entryKey(keyId, 4), UpdateExpression: 'SET #e.cost_micro_cad = :c',
-      ExpressionAttributeNames: { '#e': 'event' }, ExpressionAttributeValues: { ':c': 1 },
-    }));
+    const [stored] = (await entriesOf(keyId)).filter((e) => e.seq === 4);
+    await putBlockItem(keyId, 4, { ...stored, event: { ...stored.event, cost_micro_cad: 1 } }, stored.hash);
     expect(await firstProblem(keyId)).toEqual({ key_id: keyId, seq: 4, problem: expect.stringContaining('entry modified') });
   });
 
   it('a deleted entry', async () => {
     const keyId = await intactChain();
-    await ddb().send(new DeleteCommand({ TableName: TABLE, Key: entryKey(keyId, 3) }));
+    await ddb().send(new DeleteCommand({ TableName: TABLE, Key: blockKey(keyId, 3) }));
     expect(await firstProblem(keyId)).toMatchObject({ seq: 3, problem: expect.stringContaining('missing') });
   });
 
   it('a deleted tail (after the last checkpoint) is caught by the orphaned markers in a full scan', async () => {
     const keyId = await intactChain(8);
-    for (const seq of [7, 8]) await ddb().send(new DeleteCommand({ TableName: TABLE, Key: entryKey(keyId, seq) }));
+    for (const seq of [7, 8]) await ddb().send(new DeleteCommand({ TableName: TABLE, Key: blockKey(keyId, seq) }));
     const chain = (await verifyLedger()).chains.find((c) => c.key_id === keyId)!;
     expect(chain.problems[0]).toMatchObject({ seq: 8, problem: expect.stringContaining('entries deleted') });
   });
@@ -307,42 +329,40 @@ describe('tamper detection', () => {
   it('a forged entry inserted, mid-chain (later entries shifted up) or appended with a correct link', async () => {
     const keyId = await intactChain(6);
     for (let seq = 6; seq >= 3; seq--) {
-      const item = await getEntryItem(keyId, seq);
-      await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...item, ...entryKey(keyId, seq + 1) } }));
+      const item = await getBlockItem(keyId, seq);
+      await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...item, ...blockKey(keyId, seq + 1) } }));
     }
-    const prev = await getEntryItem(keyId, 2);
-    const forged = newEntry(custodyEvent({ key_id: keyId }), 3, prev.hash, new Date());
-    await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...entryKey(keyId, 3), key_id: keyId, request_id: forged.event.request_id, ...forged } }));
+    const prev = await getBlockItem(keyId, 2);
+    const { hash: _, ...forged } = newEntry(custodyEvent({ key_id: keyId }), 3, prev.hashes[0], new Date());
+    await putBlockItem(keyId, 3, forged);
     // Even with a forged idempotency marker, the shifted entry no longer fits the chain.
     const rid = forged.event.request_id;
-    await ddb().send(new PutCommand({ TableName: TABLE, Item: { pk: `request#${rid}`, sk: 'entry', request_id: rid, key_id: keyId, seq: 3 } }));
+    await ddb().send(new PutCommand({ TableName: TABLE, Item: { pk: `request#${rid}`, sk: 'entry', request_id: rid, key_id: keyId, block: 3 } }));
     expect(await firstProblem(keyId)).toMatchObject({ seq: 4, problem: expect.stringContaining('moved or reordered') });
 
     const other = await intactChain(3);
-    const head = await getEntryItem(other, 3);
-    const tail = newEntry(custodyEvent({ key_id: other }), 4, head.hash, new Date());
-    await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...entryKey(other, 4), key_id: other, request_id: tail.event.request_id, ...tail } }));
+    const head = await getBlockItem(other, 3);
+    const { hash: __, ...tail } = newEntry(custodyEvent({ key_id: other }), 4, head.hashes[0], new Date());
+    await putBlockItem(other, 4, tail);
     expect(await firstProblem(other)).toMatchObject({ seq: 4, problem: expect.stringContaining('no idempotency marker') });
   });
 
   it('two entries swapped', async () => {
     const keyId = await intactChain();
-    const [a, b] = [await getEntryItem(keyId, 5), await getEntryItem(keyId, 6)];
-    await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...b, ...entryKey(keyId, 5) } }));
-    await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...a, ...entryKey(keyId, 6) } }));
+    const [a, b] = [await getBlockItem(keyId, 5), await getBlockItem(keyId, 6)];
+    await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...b, ...blockKey(keyId, 5) } }));
+    await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...a, ...blockKey(keyId, 6) } }));
     expect(await firstProblem(keyId)).toMatchObject({ seq: 5, problem: expect.stringContaining('moved or reordered') });
   });
 
   it('the whole chain rewritten consistently (every hash recomputed) is caught by the signed checkpoints', async () => {
     const keyId = await intactChain(8);
-    const items = await entriesOf(keyId);
     let prev = GENESIS_HASH;
-    for (const item of items) {
-      const event = item.seq === 2 ? { ...item.event, model: 'a-cheaper-model', cost_micro_cad: 1 } : item.event;
-      const entry = { v: item.v, seq: item.seq, prev_hash: prev, recorded_at: item.recorded_at, event };
-      const hash = entryHash(entry);
-      await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...item, ...entry, hash } }));
-      prev = hash;
+    for (const stored of await entriesOf(keyId)) {
+      const event = stored.seq === 2 ? { ...stored.event, model: 'a-cheaper-model', cost_micro_cad: 1 } : stored.event;
+      const entry = { v: stored.v, seq: stored.seq, prev_hash: prev, recorded_at: stored.recorded_at, event };
+      await putBlockItem(keyId, stored.seq, entry);
+      prev = entryHash(entry);
     }
     expect(await firstProblem(keyId)).toMatchObject({ seq: 5, problem: expect.stringContaining('history rewritten') });
   });

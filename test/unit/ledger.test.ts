@@ -35,11 +35,18 @@ describe('entry hash', () => {
 
 describe('checkpointDue', () => {
   const policy = { every: 10, intervalMs: 3_600_000 };
-  it('signs the first entry, every N-th, and the first entry of a new hour', () => {
-    expect(checkpointDue(policy, 1, '2025-01-15T12:00:00Z', null)).toBe(true);
-    expect(checkpointDue(policy, 2, '2025-01-15T12:10:00Z', '2025-01-15T12:00:00Z')).toBe(false);
-    expect(checkpointDue(policy, 10, '2025-01-15T12:10:00Z', '2025-01-15T12:09:00Z')).toBe(true);
-    expect(checkpointDue(policy, 11, '2025-01-15T13:00:01Z', '2025-01-15T12:59:59Z')).toBe(true);
+  it('signs the first append, one reaching a multiple of N, and the first of a new hour', () => {
+    expect(checkpointDue(policy, 1, 1, '2025-01-15T12:00:00Z', null)).toBe(true);
+    expect(checkpointDue(policy, 2, 2, '2025-01-15T12:10:00Z', '2025-01-15T12:00:00Z')).toBe(false);
+    expect(checkpointDue(policy, 10, 10, '2025-01-15T12:10:00Z', '2025-01-15T12:09:00Z')).toBe(true);
+    expect(checkpointDue(policy, 11, 11, '2025-01-15T13:00:01Z', '2025-01-15T12:59:59Z')).toBe(true);
+  });
+
+  it('judges a block of entries appended together by the multiples it reaches', () => {
+    expect(checkpointDue(policy, 8, 12, '2025-01-15T12:10:00Z', '2025-01-15T12:09:00Z')).toBe(true); // passes 10
+    expect(checkpointDue(policy, 11, 20, '2025-01-15T12:10:00Z', '2025-01-15T12:09:00Z')).toBe(true); // ends on 20
+    expect(checkpointDue(policy, 11, 19, '2025-01-15T12:10:00Z', '2025-01-15T12:09:00Z')).toBe(false);
+    expect(checkpointDue(policy, 1, 7, '2025-01-15T12:10:00Z', null)).toBe(true);
   });
 });
 
@@ -55,10 +62,10 @@ function chain(n: number, keyId = 'key_a') {
   let prev = GENESIS_HASH;
   for (let seq = 1; seq <= n; seq++) {
     const e = newEntry(custodyEvent({ key_id: keyId }), seq, prev, new Date(Date.UTC(2025, 0, 15, 12, 0, seq)));
-    entries.push({ ...e, sk_seq: seq, key_id: keyId, request_id: e.event.request_id });
+    entries.push({ ...e, sk_seq: seq, block: seq, key_id: keyId, request_id: e.event.request_id });
     prev = e.hash;
   }
-  const markers = new Map<string, StoredMarker | null>(entries.map((e) => [e.request_id, { request_id: e.request_id, key_id: keyId, seq: e.seq }]));
+  const markers = new Map<string, StoredMarker | null>(entries.map((e) => [e.request_id, { request_id: e.request_id, key_id: keyId, block: e.seq }]));
   return { keyId, entries, markers, checkpoints: [] as StoredCheckpoint[] };
 }
 
@@ -116,13 +123,13 @@ describe('verifyChain', () => {
   it('catches a forged entry inserted mid-chain, and one appended with a valid link but no writer marker', () => {
     const c = chain(4);
     const forged = newEntry(custodyEvent({ key_id: 'key_a' }), 3, c.entries[1].hash, new Date());
-    c.entries.splice(2, 0, { ...forged, sk_seq: 3, key_id: 'key_a', request_id: forged.event.request_id });
+    c.entries.splice(2, 0, { ...forged, sk_seq: 3, block: 3, key_id: 'key_a', request_id: forged.event.request_id });
     c.entries.slice(3).forEach((e) => { e.sk_seq! += 1; }); // later items shifted, content untouched
     expect(run(c).problems[0]).toMatchObject({ seq: 3 });
 
     const d = chain(3);
     const tail = newEntry(custodyEvent({ key_id: 'key_a' }), 4, d.entries[2].hash, new Date());
-    d.entries.push({ ...tail, sk_seq: 4, key_id: 'key_a', request_id: tail.event.request_id });
+    d.entries.push({ ...tail, sk_seq: 4, block: 4, key_id: 'key_a', request_id: tail.event.request_id });
     expect(run(d).problems[0]).toMatchObject({ seq: 4, problem: expect.stringContaining('no idempotency marker') });
   });
 
@@ -157,8 +164,8 @@ describe('verifyChain', () => {
 
   it('counts a claimed, not yet appended request as in flight, not as a break', () => {
     const c = chain(3);
-    c.markers.set('req_pending', { request_id: 'req_pending', key_id: 'key_a', seq: 4 });
-    c.markers.set('req_lost_race', { request_id: 'req_lost_race', key_id: 'key_a', seq: 2 });
+    c.markers.set('req_pending', { request_id: 'req_pending', key_id: 'key_a', block: 4 });
+    c.markers.set('req_lost_race', { request_id: 'req_lost_race', key_id: 'key_a', block: 2 });
     expect(run(c)).toMatchObject({ ok: true, in_flight: 2 });
   });
 });
