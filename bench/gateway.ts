@@ -18,6 +18,7 @@ import OpenAI from 'openai';
 import { catalog, resolveModel } from '../lambdas/core/catalog';
 import { toConverseInput } from '../lambdas/core/converse';
 import { parseChatRequest } from '../lambdas/core/openai';
+import { loopbackClientConfig } from '../lambdas/loopback';
 import { buildLocalRuntime, LOCAL_BUILD_ROOT } from '../local/build';
 import { closedLoop, cpuMsOf, memoryOf, sampleRss, sequential, summarize, type Sample } from './load';
 
@@ -127,14 +128,15 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
     const gwPid = Number(gw.info.pid);
     log(`stand-in ${standInUrl} (pid ${standIn.info.pid}), gateway ${gw.info.url} (pid ${gwPid})`);
 
-    // (a) straight to the stand-in: the request body the gateway would send, over HTTP/1.1 keep-alive.
+    // (a) straight to the stand-in: the request body the gateway would send, over HTTP/1.1 keep-alive, with the
+    // client set up as the gateway's own (lambdas/providers/bedrock.ts), so that only the gateway's work differs.
     const { model, routes } = resolveModel(catalog(), MODEL, TIER);
     const route = routes[0];
     const bedrock = new BedrockRuntimeClient({
       region: route.region,
-      endpoint: standInUrl,
-      credentials: { accessKeyId: 'standin', secretAccessKey: 'standin' },
       maxAttempts: 1,
+      cacheMiddleware: true,
+      ...loopbackClientConfig(standInUrl, 'bedrock'),
       requestHandler: new NodeHttpHandler({ httpAgent: new Agent({ keepAlive: true, maxSockets: 256 }) }),
     });
     const converseInputs = Object.fromEntries(Object.entries(PROMPTS).map(([name, p]) => {
@@ -279,7 +281,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
         upstream: route.upstream_id,
         tier: TIER,
         transport: 'loopback; stand-in, gateway and load generator in three processes',
-        direct: 'AWS SDK BedrockRuntimeClient ConverseStream, NodeHttpHandler HTTP/1.1 keep-alive, maxAttempts 1',
+        direct: 'AWS SDK BedrockRuntimeClient ConverseStream configured as the gateway\'s (loopback: unsigned; cached middleware; NodeHttpHandler HTTP/1.1 keep-alive; maxAttempts 1)',
         gateway: 'openai client, stream: true; authorizer + spend reservation + PII scan + usage settle + custody bus + ledger writer',
         ...CONFIG,
         cpuProfileDir: profDir ?? null,

@@ -9,6 +9,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { basename, dirname, join } from 'node:path';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE, CustodyEvent } from '../core/custody';
 import { METRIC } from '../core/metrics';
+import { loopbackClientConfig } from '../loopback';
 import { logger, metrics } from '../observability';
 import { flushMetrics } from '../telemetry';
 import { afterWindow } from './group-commit';
@@ -36,22 +37,6 @@ const RETRY_BUDGET_MS = 1_500;
 const MAX_BATCH_ENTRIES = 10;
 const MAX_BATCH_BYTES = 256 * 1024;
 
-/** The local runtime's bus checks no signatures: signing there is CPU spent for nothing. */
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
-const isLoopback = (endpoint: string) => {
-  try {
-    return LOOPBACK_HOSTS.has(new URL(endpoint).hostname);
-  } catch {
-    return false;
-  }
-};
-/** "No auth" in the SDK's own terms: this scheme is selected, so no credentials are resolved and nothing is signed. */
-const NO_AUTH = 'smithy.api#noAuth';
-const unsigned = {
-  httpAuthSchemes: [{ schemeId: NO_AUTH, identityProvider: () => async () => ({}), signer: { sign: async <R>(request: R) => request } }],
-  httpAuthSchemeProvider: () => [{ schemeId: NO_AUTH }],
-};
-
 let eventBridgeClient: { endpoint: string; client: EventBridgeClient } | undefined;
 
 /** One client per process (keep-alive); `NI_EVENTBRIDGE_ENDPOINT` points it at the local runtime's bus. */
@@ -62,9 +47,8 @@ function eventBridge(): EventBridgeClient {
     eventBridgeClient = {
       endpoint,
       client: new EventBridgeClient({
+        ...loopbackClientConfig(endpoint || undefined, 'events'),
         region: process.env.AWS_REGION ?? 'ca-central-1',
-        ...(endpoint ? { endpoint } : {}),
-        ...(isLoopback(endpoint) ? unsigned : {}),
         maxAttempts: 1, // the retries are ours, bounded below
         cacheMiddleware: true, // the middleware stack resolved once, not per call (no per-call options here)
         requestHandler: new NodeHttpHandler({

@@ -352,7 +352,9 @@ describe('signing', () => {
       for (const v of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) delete process.env[v];
       await recorder.close();
     }
-    expect(recorder.authorizations).toEqual([undefined, undefined, expect.stringMatching(/^AWS4-HMAC-SHA256 Credential=test\//)]);
+    // Loopback: the placeholder of loopback.ts (well-formed, no signature computed); elsewhere: SigV4 with the role's keys.
+    const placeholder = expect.stringMatching(/^AWS4-HMAC-SHA256 Credential=local\/.*Signature=unsigned$/);
+    expect(recorder.authorizations).toEqual([placeholder, placeholder, expect.stringMatching(/^AWS4-HMAC-SHA256 Credential=test\/.*Signature=[0-9a-f]{64}$/)]);
     expect(outboxLines()).toEqual([]);
   });
 });
