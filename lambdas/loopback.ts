@@ -12,6 +12,14 @@ export const isLoopback = (endpoint: string | undefined): endpoint is string => 
 
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
+/** The SigV4 timestamp (YYYYMMDDTHHMMSSZ), formatted once per second rather than on every call. */
+let stamp = { second: -1, text: '' };
+function amzDate(): string {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== stamp.second) stamp = { second, text: new Date(second * 1000).toISOString().replace(/[-:]|\.\d{3}/g, '') };
+  return stamp.text;
+}
+
 /** Client configuration for `endpoint`: unsigned on loopback, the SDK's defaults elsewhere. */
 export function loopbackClientConfig(endpoint: string | undefined, service: string): { endpoint?: string; credentials?: typeof CREDENTIALS; httpAuthSchemes?: HttpAuthScheme[] } {
   if (!isLoopback(endpoint)) return endpoint ? { endpoint } : {};
@@ -23,7 +31,7 @@ export function loopbackClientConfig(endpoint: string | undefined, service: stri
       identityProvider: () => async () => CREDENTIALS as Identity,
       signer: {
         async sign(request: HttpRequest) {
-          const date = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
+          const date = amzDate();
           request.headers['x-amz-date'] = date;
           request.headers.authorization = `AWS4-HMAC-SHA256 Credential=local/${date.slice(0, 8)}/local/${service}/aws4_request, SignedHeaders=host, Signature=unsigned`;
           return request;
