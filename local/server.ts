@@ -58,17 +58,23 @@ function sendError(res: ServerResponse, e: GatewayError, requestId: string): voi
   res.end(JSON.stringify(e.toBody()));
 }
 
-/** Reads the body, refusing more than Lambda would accept (API Gateway's REQUEST_TOO_LARGE answers this in AWS). */
-async function readBody(req: IncomingMessage): Promise<string | null> {
-  if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BODY_BYTES) return null;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_REQUEST_BODY_BYTES) return null;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/**
+ * Reads the body, refusing more than Lambda would accept (API Gateway's REQUEST_TOO_LARGE answers this in AWS).
+ * Events rather than `for await`: the async iterator showed in the request path's profile.
+ */
+function readBody(req: IncomingMessage): Promise<string | null> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BODY_BYTES) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_REQUEST_BODY_BYTES) return void chunks.push(chunk);
+      req.off('data', onData).resume(); // the rest is read and dropped, so the 413 can be answered
+      resolve(null);
+    };
+    req.on('data', onData).once('end', () => resolve(Buffer.concat(chunks).toString('utf8'))).once('error', reject);
+  });
 }
 
 function proxyEvent(req: IncomingMessage, url: URL, route: Route, body: string, requestId: string): APIGatewayProxyEvent {

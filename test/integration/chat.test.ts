@@ -261,6 +261,18 @@ describe('errors in OpenAI format', () => {
     const { res, text } = await raw('/v1/chat/completions', { method: 'POST', json: { model: LLAMA, messages: [{ role: 'user', content: 'x'.repeat(7 * 1024 * 1024) }] } });
     expect(res.status).toBe(413);
     assertOpenAI('ErrorResponse', JSON.parse(text));
+    // Sent chunked, with no content-length to refuse it by: counted as it arrives.
+    const piece = new TextEncoder().encode('x'.repeat(64 * 1024));
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 7 * 16) controller.enqueue(piece);
+        else controller.close();
+      },
+    });
+    const chunked = await raw('/v1/chat/completions', { method: 'POST', body, duplex: 'half' } as RequestInit);
+    expect(chunked.res.status).toBe(413);
+    assertOpenAI('ErrorResponse', JSON.parse(chunked.text));
   });
 
   test('throttling before the first byte is retried, then 429', async () => {
