@@ -157,9 +157,11 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
       return { totalMs: ms(t0), ttftMs };
     };
 
-    // (b) through the gateway with the openai client.
-    const openai = new OpenAI({ baseURL: `${gw.info.url}/v1`, apiKey: String(gw.info.secret), maxRetries: 0 });
-    const viaGateway = async (name: PromptName, collect?: string[]): Promise<Sample> => {
+    // (b) through the gateway with the openai client: with the key without a cap, or the capped one.
+    const clientFor = (secret: unknown) => new OpenAI({ baseURL: `${gw!.info.url}/v1`, apiKey: String(secret), maxRetries: 0 });
+    const uncapped = clientFor(gw.info.secret);
+    const capped = clientFor(gw.info.cappedSecret);
+    const viaGateway = async (name: PromptName, collect?: string[], openai = uncapped): Promise<Sample> => {
       const t0 = performance.now();
       let ttftMs = NaN;
       const stream = await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: PROMPTS[name].prompt }], stream: true });
@@ -194,14 +196,14 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
     gatewayRequests += (await closedLoop(8, CONFIG.jitWarmupSeconds * 1000, () => viaGateway(names[turn++ % names.length]))).requests;
     await drain();
 
-    const sequentialResults = {} as Record<PromptName | 'shortSpaced', ReturnType<typeof compare> & { prompt: string; pauseMs?: number; gatewayCpuMsPerRequest?: number }>;
+    type Series = ReturnType<typeof compare> & { prompt: string; pauseMs?: number; gatewayCpuMsPerRequest?: number };
+    const sequentialResults = {} as Record<PromptName | 'shortCappedKey' | 'shortSpaced', Series>;
     // The host's speed drifts (a shared VM): each path's requests are taken in rounds that alternate with the
     // other's, and percentiles come from all rounds pooled, so a slow spell weighs on both paths alike.
     const perRound = Math.ceil(CONFIG.sequential / CONFIG.rounds);
-    for (const name of Object.keys(PROMPTS) as PromptName[]) {
-      log(`sequential ${name}: warm-up ${CONFIG.warmup} + ${CONFIG.rounds} rounds of ${perRound} requests per path`);
+    const backToBack = async (name: PromptName, openai: OpenAI): Promise<Series> => {
       await sequential(CONFIG.warmup, () => direct(name));
-      await sequential(CONFIG.warmup, () => viaGateway(name));
+      await sequential(CONFIG.warmup, () => viaGateway(name, undefined, openai));
       gatewayRequests += CONFIG.warmup;
       await drain();
       const a: Sample[] = [];
@@ -210,14 +212,20 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
       for (let r = 0; r < CONFIG.rounds; r++) {
         a.push(...await sequential(perRound, () => direct(name)));
         const cpu0 = cpuMsOf(gwPid);
-        b.push(...await sequential(perRound, () => viaGateway(name)));
+        b.push(...await sequential(perRound, () => viaGateway(name, undefined, openai)));
         await drain(); // its after-response work is the gateway's cost, and must not run into the next direct round
         gatewayCpuMs += cpuMsOf(gwPid) - cpu0;
         gatewayRequests += perRound;
       }
-      const gatewayCpuMsPerRequest = round(gatewayCpuMs / b.length);
-      sequentialResults[name] = { prompt: PROMPTS[name].prompt, ...compare(summarize(a), summarize(b)), gatewayCpuMsPerRequest };
+      return { prompt: PROMPTS[name].prompt, ...compare(summarize(a), summarize(b)), gatewayCpuMsPerRequest: round(gatewayCpuMs / b.length) };
+    };
+    for (const name of Object.keys(PROMPTS) as PromptName[]) {
+      log(`sequential ${name}: warm-up ${CONFIG.warmup} + ${CONFIG.rounds} rounds of ${perRound} requests per path`);
+      sequentialResults[name] = await backToBack(name, uncapped);
     }
+    // A key with a daily cap reserves its worst case in one conditional write before calling upstream.
+    log(`sequential short, capped key: warm-up ${CONFIG.warmup} + ${CONFIG.rounds} rounds of ${perRound} requests per path`);
+    sequentialResults.shortCappedKey = await backToBack('short', capped);
     // Back to back, each request arrives while the previous one's after-response work (usage settle, custody
     // event, ledger append, the embedded store serving them) still runs in the same process; on Lambda that
     // work finishes inside the invocation before the environment takes another request. Spaced requests show
@@ -274,6 +282,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
       summary: {
         addedLatencyMs: short.addedLatencyMs,
         addedLatencySpacedMs: sequentialResults.shortSpaced.addedLatencyMs,
+        addedLatencyCappedKeyMs: sequentialResults.shortCappedKey.addedLatencyMs,
         ttftOverheadMs: short.ttftOverheadMs,
         ttftOverheadWithPiiSubstitutionMs: sequentialResults.pii.ttftOverheadMs,
         requestsPerSecondAt32: gatewayLoad.requestsPerSecond,
@@ -292,7 +301,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
         tier: TIER,
         transport: 'loopback; stand-in, gateway and load generator in three processes',
         direct: 'AWS SDK BedrockRuntimeClient ConverseStream configured as the gateway\'s (loopback: unsigned; cached middleware; NodeHttpHandler HTTP/1.1 keep-alive; maxAttempts 1)',
-        gateway: 'openai client, stream: true; authorizer + spend reservation + PII scan + usage settle + custody bus + ledger writer',
+        gateway: 'openai client, stream: true; authorizer + spend reservation (capped key) + PII scan + usage settle + custody bus + ledger writer',
         ...CONFIG,
         cpuProfileDir: profDir ?? null,
       },

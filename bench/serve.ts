@@ -2,7 +2,8 @@
  * Child-process entries of the gateway benchmark, each printing one JSON line on stdout when ready:
  *   serve.ts standin   the Bedrock stand-in (nothing recorded, quiet)                 → {url, pid}
  *   serve.ts gateway   the whole local gateway (authorizer, spend, PII, settle, custody bus, ledger writer)
- *                      against NI_BEDROCK_ENDPOINT, with one uncapped key             → {url, secret, keyId, pid}
+ *                      against NI_BEDROCK_ENDPOINT, with two keys: one without a daily spend cap, one with a
+ *                      cap never reached (it reserves before calling upstream)   → {url, secret, cappedSecret, pid}
  * The gateway child answers IPC messages: {cmd: 'drain'} (waits for the custody bus), {cmd: 'stats'} (drains,
  * then counts what the store holds) and {cmd: 'stop'} (closes everything and exits, which also writes a
  * --cpu-prof profile).
@@ -26,20 +27,25 @@ async function count(input: QueryCommandInput): Promise<number> {
   return n;
 }
 
-/** What reached the store for `keyId`, once every accepted custody event has been delivered. */
-async function stats(gw: LocalGateway, keyId: string) {
+/** What reached the store for the keys, summed, once every accepted custody event has been delivered. */
+async function stats(gw: LocalGateway, keyIds: string[]) {
   await gw.flush();
   const { tableName } = await import('../lambdas/store/tables');
   const { requestPk, spendPk, RESERVATION_PREFIX } = await import('../lambdas/store/usage');
   const { ddb } = await import('../lambdas/store/ddb');
   const { chainEntries } = await import('../lambdas/store/ledger');
-  const ledgerEntries = (await chainEntries(keyId)).length;
-  const usageRecords = await count({
-    TableName: tableName('usage'), KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': requestPk(keyId) },
-  });
-  const days = (await ddb().send(new QueryCommand({
-    TableName: tableName('usage'), KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': spendPk(keyId) }, ConsistentRead: true,
-  }))).Items ?? [];
+  const totals = { ledgerEntries: 0, usageRecords: 0, spendDayRequests: 0, outstandingReservations: 0 };
+  for (const keyId of keyIds) {
+    totals.ledgerEntries += (await chainEntries(keyId)).length;
+    totals.usageRecords += await count({
+      TableName: tableName('usage'), KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': requestPk(keyId) },
+    });
+    const days = (await ddb().send(new QueryCommand({
+      TableName: tableName('usage'), KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': spendPk(keyId) }, ConsistentRead: true,
+    }))).Items ?? [];
+    totals.spendDayRequests += days.reduce((a, d) => a + Number(d.requests ?? 0), 0);
+    totals.outstandingReservations += days.reduce((a, d) => a + Object.keys(d).filter((k) => k.startsWith(RESERVATION_PREFIX)).length, 0);
+  }
   const { outboxFile } = await import('../lambdas/store/custody-events');
   let outboxEvents = 0;
   try {
@@ -48,10 +54,7 @@ async function stats(gw: LocalGateway, keyId: string) {
     // no outbox file: nothing fell back
   }
   return {
-    ledgerEntries,
-    usageRecords,
-    spendDayRequests: days.reduce((a, d) => a + Number(d.requests ?? 0), 0),
-    outstandingReservations: days.reduce((a, d) => a + Object.keys(d).filter((k) => k.startsWith(RESERVATION_PREFIX)).length, 0),
+    ...totals,
     bus: { ...gw.bus.stats, deadLetters: gw.bus.deadLetters.length },
     outboxEvents,
   };
@@ -62,9 +65,10 @@ async function gateway(): Promise<void> {
   const gw = await startLocalGateway({ forceStandIn: false, dataDir: process.env.NI_DATA_DIR });
   const { createKey } = await import('../lambdas/store/keys');
   const { record, secret } = await createKey({ name: 'bench', tier: 'global', pii_mode: 'substitute', max_spend_per_day: null });
+  const capped = await createKey({ name: 'bench-capped', tier: 'global', pii_mode: 'substitute', max_spend_per_day: 1_000_000 * 1_000_000 });
   process.on('message', (m: { cmd: string }) => {
     if (m.cmd === 'stats') {
-      stats(gw, record.id).then((s) => process.send!({ stats: s }), (err) => process.send!({ error: String(err) }));
+      stats(gw, [record.id, capped.record.id]).then((s) => process.send!({ stats: s }), (err) => process.send!({ error: String(err) }));
     } else if (m.cmd === 'drain') {
       gw.flush().then(() => process.send!({ drained: true }), (err) => process.send!({ error: String(err) }));
     } else if (m.cmd === 'stop') {
@@ -72,7 +76,7 @@ async function gateway(): Promise<void> {
     }
   });
   process.once('disconnect', () => process.exit(0));
-  ready({ url: gw.url, secret, keyId: record.id, pid: process.pid });
+  ready({ url: gw.url, secret, cappedSecret: capped.secret, pid: process.pid });
 }
 
 async function standIn(): Promise<void> {
