@@ -70,6 +70,18 @@ const MAX_CACHED_HEADS = 10_000;
 /** Per block: far below DynamoDB's 400 KB item limit (an entry is about 1 KB, at most a few). */
 const MAX_BLOCK_ENTRIES = 50;
 const MAX_BLOCK_BYTES = 256 * 1024;
+/**
+ * Claims in flight at once. Where one store thread serves everyone (the local runtime), a block's worth of claims
+ * sent together queue ahead of the requests' own hot-path writes (a capped key's reservation).
+ */
+const CLAIMS_AT_ONCE = 4;
+
+/** `fn` over `items`, at most `n` at a time, results in order. */
+async function inWaves<T, R>(items: T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += n) out.push(...await Promise.all(items.slice(i, i + n).map(fn)));
+  return out;
+}
 
 const table = () => tableName('ledger');
 const isConditionFailure = (err: unknown) => err instanceof ConditionalCheckFailedException;
@@ -289,7 +301,7 @@ async function append(keyId: string, events: CustodyEvent[], opts: AppendOptions
   const now = opts.now ?? (() => new Date());
   const results: AppendResult[] = new Array(events.length);
   let head = heads.get(keyId) ?? await readHead(keyId);
-  const markers = await Promise.all(events.map((e) => claim(e.request_id, keyId, head.seq + 1)));
+  const markers = await inWaves(events, CLAIMS_AT_ONCE, (e) => claim(e.request_id, keyId, head.seq + 1));
   let pending: number[] = [];
   markers.forEach((m, i) => {
     if (m.key_id === keyId) return void pending.push(i);
