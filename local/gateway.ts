@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { startBedrockStandIn, type BedrockStandIn } from './bedrock-standin';
 import { startLocalEventBridge, type BusFaults, type LocalEventBridge } from './bus';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from './dynamo';
@@ -45,9 +46,18 @@ export interface LocalGateway {
  */
 const GROUP_COMMIT_MS = 100;
 
+/**
+ * V8 lets a heap grow up to 4x what survived its last full collection before collecting again; with one process
+ * holding the handlers, the bus and the embedded store's thread, that slack was most of the runtime's memory under
+ * load. At 1.5x, 8,000 requests 32 at a time peaked at 250 MB RSS instead of 330-365 MB (2x: 275 MB); the CPU per
+ * request moved within this machine's run-to-run noise (about ±15%).
+ */
+const HEAP_GROWING_PERCENT = 50;
+
 const hasAwsCredentials = () => Boolean(process.env.AWS_ACCESS_KEY_ID || process.env.AWS_PROFILE || process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI);
 
 export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise<LocalGateway> {
+  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`); // process-wide, so before the store's thread starts
   const dynamo = await startEmbeddedDynamo({ dataDir: opts.dataDir });
   dynamo.applyEnv();
   process.env.NI_DATA_DIR ??= opts.dataDir;
