@@ -141,19 +141,24 @@ async function getItem(key: { pk: string; sk: string }): Promise<Record<string, 
 
 const getMarker = async (requestId: string) => (await getItem(markerKey(requestId))) as StoredMarker | undefined;
 
-/** The blocks starting at `firsts` (absent ones left out), by first seq. */
-async function getBlocks(keyId: string, firsts: number[]): Promise<Map<number, Block>> {
-  const found = new Map<number, Block>();
-  const unique = [...new Set(firsts)];
-  for (let i = 0; i < unique.length; i += 100) {
-    let keys: Record<string, any>[] | undefined = unique.slice(i, i + 100).map((f) => blockKey(keyId, f));
-    while (keys?.length) {
-      const out: BatchGetCommandOutput = await ddb().send(new BatchGetCommand({ RequestItems: { [table()]: { Keys: keys, ConsistentRead: true } } }));
-      for (const item of out.Responses?.[table()] ?? []) found.set(item.first, item as Block);
-      keys = out.UnprocessedKeys?.[table()]?.Keys;
+/** The items at `keys` that exist, 100 keys per BatchGetItem (DynamoDB's limit), unprocessed keys asked again. */
+async function batchGet(keys: { pk: string; sk: string }[]): Promise<Record<string, any>[]> {
+  const items: Record<string, any>[] = [];
+  for (let i = 0; i < keys.length; i += 100) {
+    let pending: Record<string, any>[] | undefined = keys.slice(i, i + 100);
+    while (pending?.length) {
+      const out: BatchGetCommandOutput = await ddb().send(new BatchGetCommand({ RequestItems: { [table()]: { Keys: pending, ConsistentRead: true } } }));
+      items.push(...(out.Responses?.[table()] ?? []));
+      pending = out.UnprocessedKeys?.[table()]?.Keys;
     }
   }
-  return found;
+  return items;
+}
+
+/** The blocks starting at `firsts` (absent ones left out), by first seq. */
+async function getBlocks(keyId: string, firsts: number[]): Promise<Map<number, Block>> {
+  const items = await batchGet([...new Set(firsts)].map((f) => blockKey(keyId, f)));
+  return new Map(items.map((item) => [item.first as number, item as Block]));
 }
 
 async function claim(requestId: string, keyId: string, block: number): Promise<StoredMarker> {
@@ -497,13 +502,8 @@ function collect(items: Record<string, any>[], chains: Map<string, ChainItems>, 
 }
 
 async function markersFor(requestIds: string[], into: Map<string, StoredMarker | null>): Promise<void> {
-  for (let i = 0; i < requestIds.length; i += 100) {
-    let keys: Record<string, any>[] | undefined = requestIds.slice(i, i + 100).map(markerKey);
-    while (keys?.length) {
-      const out: BatchGetCommandOutput = await ddb().send(new BatchGetCommand({ RequestItems: { [table()]: { Keys: keys, ConsistentRead: true } } }));
-      for (const item of out.Responses?.[table()] ?? []) into.set(item.request_id, { request_id: item.request_id, key_id: item.key_id, block: item.block });
-      keys = out.UnprocessedKeys?.[table()]?.Keys;
-    }
+  for (const item of await batchGet(requestIds.map(markerKey))) {
+    into.set(item.request_id, { request_id: item.request_id, key_id: item.key_id, block: item.block });
   }
 }
 
