@@ -247,50 +247,48 @@ describe('group commit of settles', () => {
     await expectTotals(keyId, admitted[0].day, admitted, admitted.map(() => 10));
   });
 
-  it('with a group-commit window, settles arriving apart within it share one flush (the local runtime\'s setting)', async () => {
-    const keyId = nextKey();
-    const admitted = await admit(keyId, 6, new Date());
+  /**
+   * Settles `admitted` one every `pauseMs` under a `windowMs` group-commit window: the store calls made by the time
+   * the last one was queued, and the commands of all of them once every settle resolved.
+   */
+  async function settleApart(admitted: Reservation[], windowMs: number, pauseMs: number) {
     const spy = jest.spyOn(ddb(), 'send');
-    process.env.NI_GROUP_COMMIT_MS = '200';
+    process.env.NI_GROUP_COMMIT_MS = String(windowMs);
     try {
       const settling: Promise<void>[] = [];
       for (const r of admitted) {
         settling.push(settle(r, custodyEvent(r, 10)));
-        await new Promise((done) => setTimeout(done, 5)); // back-to-back requests finishing a few ms apart
+        await new Promise((done) => setTimeout(done, pauseMs));
       }
-      expect(spy).not.toHaveBeenCalled(); // still inside the window
+      const callsWhenQueued = spy.mock.calls.length;
       await Promise.all(settling);
-      // One flush: one day update, one batch of records, one update per model (two models).
-      expect(spy.mock.calls.length).toBe(4);
+      return { callsWhenQueued, commands: spy.mock.calls.map(([cmd]) => cmd) };
     } finally {
       delete process.env.NI_GROUP_COMMIT_MS;
       spy.mockRestore();
     }
+  }
+
+  it('with a group-commit window, settles arriving apart within it share one flush (the local runtime\'s setting)', async () => {
+    const keyId = nextKey();
+    const admitted = await admit(keyId, 6, new Date());
+    // Back-to-back requests finishing a few ms apart.
+    const { callsWhenQueued, commands } = await settleApart(admitted, 200, 5);
+    expect(callsWhenQueued).toBe(0); // still inside the window
+    // One flush: one day update, one batch of records, one update per model (two models).
+    expect(commands).toHaveLength(4);
     await expectTotals(keyId, admitted[0].day, admitted, admitted.map(() => 10));
   });
 
   it('with a group-commit window, settles arriving during a flush wait for the window again rather than flushing one by one', async () => {
     const keyId = nextKey();
     const admitted = await admit(keyId, 40, new Date());
-    const spy = jest.spyOn(ddb(), 'send');
     const windowMs = 50;
-    process.env.NI_GROUP_COMMIT_MS = String(windowMs);
     const t0 = Date.now();
-    let flushes = 0;
-    try {
-      const settling: Promise<void>[] = [];
-      for (const r of admitted) {
-        settling.push(settle(r, custodyEvent(r, 10)));
-        await new Promise((done) => setTimeout(done, 3)); // a steady stream, some arriving while a flush runs
-      }
-      await Promise.all(settling);
-      // A flush is one update of the key's spend day.
-      flushes = spy.mock.calls.filter(([cmd]) => String((cmd.input as { Key?: { pk?: string } }).Key?.pk).startsWith('spend#')).length;
-    } finally {
-      delete process.env.NI_GROUP_COMMIT_MS;
-      spy.mockRestore();
-    }
-    // At most one per window that passed, plus the last one.
+    // A steady stream, some arriving while a flush runs.
+    const { commands } = await settleApart(admitted, windowMs, 3);
+    // A flush is one update of the key's spend day: at most one per window that passed, plus the last one.
+    const flushes = commands.filter((cmd) => String((cmd.input as { Key?: { pk?: string } }).Key?.pk).startsWith('spend#')).length;
     expect(flushes).toBeGreaterThan(0);
     expect(flushes).toBeLessThanOrEqual(Math.ceil((Date.now() - t0) / windowMs) + 1);
     await expectTotals(keyId, admitted[0].day, admitted, admitted.map(() => 10));
