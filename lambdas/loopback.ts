@@ -1,4 +1,4 @@
-import type { HttpAuthScheme, HttpRequest, Identity } from '@smithy/types';
+import type { HttpAuthScheme, HttpRequest, HttpResponse, Identity, RequestHandler } from '@smithy/types';
 
 /**
  * The local runtime's own endpoints (embedded DynamoDB, local EventBridge, Bedrock stand-in) listen on loopback
@@ -40,3 +40,23 @@ export function loopbackClientConfig(endpoint: string | undefined, service: stri
     }],
   };
 }
+
+export type SdkRequestHandler = RequestHandler<HttpRequest, HttpResponse>;
+
+/**
+ * Loopback endpoints the local runtime serves inside the caller's own thread (its embedded DynamoDB, for the
+ * ledger writer that runs on the store's thread): their clients hand requests to this handler instead of a socket.
+ */
+const inProcess = new Map<string, SdkRequestHandler>();
+
+/** Returns the function that stops it (a later store may reuse the port). */
+export function serveInProcess(endpoint: string, handler: SdkRequestHandler): () => void {
+  inProcess.set(endpoint, handler);
+  return () => {
+    if (inProcess.get(endpoint) === handler) inProcess.delete(endpoint);
+  };
+}
+
+/** The in-process handler serving `endpoint` in this thread, if any. */
+export const inProcessHandler = (endpoint: string | undefined): SdkRequestHandler | undefined =>
+  endpoint === undefined ? undefined : inProcess.get(endpoint);

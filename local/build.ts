@@ -13,12 +13,12 @@ import { MAIN_FIELDS, PROJECT_ROOT } from '../lib/esbuild';
 export const LOCAL_BUILD_ROOT = join(PROJECT_ROOT, 'node_modules', '.cache', 'ni-local');
 
 /**
- * Bundles `entry` (the program: local/main.ts, or the bench's server) as `main.js` in `outdir`, with the ledger
- * writer's thread beside it (local/ledger-thread.ts loads it from there). Returns the path of `main.js`.
+ * Bundles `entry` (the program: local/main.ts, or the bench's server) as `main.js` in `outdir`, with what runs on
+ * the store's thread beside it (local/store-thread.ts loads it from there). Returns the path of `main.js`.
  */
 export async function buildLocalRuntime(entry: string, outdir: string): Promise<string> {
   await build({
-    entryPoints: { main: resolve(entry), 'ledger-writer-thread': join(__dirname, 'ledger-writer-thread.ts') },
+    entryPoints: { main: resolve(entry), 'store-thread-entry': join(__dirname, 'store-thread-entry.ts') },
     outdir,
     bundle: true,
     platform: 'node',

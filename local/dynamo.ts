@@ -6,22 +6,26 @@ import { KEY_SCHEMA, TABLES } from '../lambdas/store/tables';
 /**
  * dynalite runs in a worker thread: the gateway's clients reach it over loopback HTTP as they would reach
  * DynamoDB, and the store's own CPU (LevelDB, number parsing) stays off the thread that serves requests.
- * The local runtime also loads its ledger writer onto this thread (`{type: 'load'}`, see ledger-thread.ts):
- * that writer's store calls then never cross threads.
+ * The local runtime loads more onto this thread (`{type: 'load'}`, see store-thread.ts): its ledger writer, and
+ * the port its request thread's store calls come through. The loaded module's `start` gets dynalite's request
+ * listener to answer them with.
  */
 const DYNALITE_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const server = require(workerData.dynalite)({ path: workerData.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
 server.once('error', (err) => parentPort.postMessage({ error: err.message }));
 server.listen(workerData.port, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));
+let loaded = {};
 parentPort.on('message', (m) => {
   if (m.type === 'close') {
+    for (const port of Object.values(loaded)) port.close();
     server.close(() => parentPort.close());
     server.closeAllConnections();
   } else if (m.type === 'load') {
+    loaded = m.ports;
     Object.assign(process.env, m.env);
     if (m.tsx) require(m.tsx).register();
-    require(m.entry);
+    require(m.entry).start(server.listeners('request')[0], m.ports);
   }
 });
 `;

@@ -4,7 +4,7 @@ import { setFlagsFromString } from 'node:v8';
 import { startBedrockStandIn, type BedrockStandIn } from './bedrock-standin';
 import { startLocalEventBridge, type BusFaults, type LocalEventBridge } from './bus';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from './dynamo';
-import { loadLedgerWriter } from './ledger-thread';
+import { loadStoreThread } from './store-thread';
 import type { LocalServer } from './server';
 
 /*
@@ -81,7 +81,7 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
   // After-response writes of requests finishing within this window share store calls (group-commit.ts).
   process.env.NI_GROUP_COMMIT_MS ??= String(GROUP_COMMIT_MS);
   // The ledger writer runs on the store's thread, loaded now that the environment it reads is set.
-  const bus = await startLocalEventBridge({ ...opts.bus, deliver: loadLedgerWriter(dynamo.thread) });
+  const bus = await startLocalEventBridge({ ...opts.bus, deliver: loadStoreThread(dynamo) });
   process.env.NI_EVENTBRIDGE_ENDPOINT = bus.endpoint;
   process.env.NI_EVENT_BUS_NAME ??= 'ni-local-custody';
 

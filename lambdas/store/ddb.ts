@@ -3,7 +3,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { loopbackClientConfig } from '../loopback';
+import { inProcessHandler, loopbackClientConfig } from '../loopback';
 
 let doc: DynamoDBDocumentClient | undefined;
 
@@ -13,10 +13,11 @@ let doc: DynamoDBDocumentClient | undefined;
  */
 export function ddb(): DynamoDBDocumentClient {
   if (!doc) {
+    const endpoint = process.env.NI_DYNAMODB_ENDPOINT;
     const client = new DynamoDBClient({
-      ...loopbackClientConfig(process.env.NI_DYNAMODB_ENDPOINT, 'dynamodb'),
+      ...loopbackClientConfig(endpoint, 'dynamodb'),
       region: process.env.AWS_REGION ?? 'ca-central-1',
-      requestHandler: new NodeHttpHandler({
+      requestHandler: inProcessHandler(endpoint) ?? new NodeHttpHandler({
         httpAgent: new Agent({ keepAlive: true, maxSockets: 64 }),
         httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 64 }),
       }),

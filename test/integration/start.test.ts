@@ -42,7 +42,7 @@ afterAll(async () => {
 
 test('the banner\'s base URL and key serve a streamed completion, recorded in the ledger', async () => {
   expect(existsSync(join(LOCAL_BUILD_ROOT, 'start', 'main.js'))).toBe(true);
-  expect(existsSync(join(LOCAL_BUILD_ROOT, 'start', 'ledger-writer-thread.js'))).toBe(true);
+  expect(existsSync(join(LOCAL_BUILD_ROOT, 'start', 'store-thread-entry.js'))).toBe(true);
   const baseURL = /OpenAI base URL:\s+(\S+)/.exec(banner)![1];
   const apiKey = /(ni_live_[A-Za-z0-9]+)/.exec(banner)![1];
   expect(banner).toMatch(/Bedrock:\s+SIMULATED/);
