@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
+import { catalog } from '../lambdas/core/catalog';
 import { startBedrockStandIn, type BedrockStandIn } from './bedrock-standin';
 import { startLocalEventBridge, type BusFaults, type LocalEventBridge } from './bus';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from './dynamo';
@@ -57,6 +58,7 @@ const HEAP_GROWING_PERCENT = 50;
 const hasAwsCredentials = () => Boolean(process.env.AWS_ACCESS_KEY_ID || process.env.AWS_PROFILE || process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI);
 
 export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise<LocalGateway> {
+  catalog(); // a broken catalog stops start-up here, with the message naming the bad entry
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`); // process-wide, so before the store's thread starts
   const dynamo = await startEmbeddedDynamo({ dataDir: opts.dataDir });
   dynamo.applyEnv();

@@ -2,7 +2,12 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import type { Writable } from 'node:stream';
 import { newRequestId, type HttpRequest, type ResponseSink } from '../app/http';
 import { routeV1 } from '../app/router';
+import { catalog } from '../core/catalog';
 import { fromAuthorizerContext, type Principal } from '../core/principal';
+
+// A broken catalog (NI_CATALOG_FILE) fails the function's init with the message naming the bad entry, rather
+// than every request with a 500.
+catalog();
 
 /** `/v1/*` behind API Gateway with response streaming: adapts the proxy event and the response stream. */
 

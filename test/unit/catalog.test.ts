@@ -65,6 +65,22 @@ describe('catalog', () => {
     expect(() => buildCatalog(dup)).toThrow(/appears twice/);
   });
 
+  test('a broken NI_CATALOG_FILE fails the gateway function at init, naming the entry', () => {
+    const broken = structuredClone(builtIn) as { models: { id: string; max_output_tokens: number }[] };
+    broken.models[3].max_output_tokens = -1;
+    const file = join(mkdtempSync(join(tmpdir(), 'ni-cat-')), 'catalog.json');
+    writeFileSync(file, JSON.stringify(broken));
+    jest.isolateModules(() => {
+      process.env.NI_CATALOG_FILE = file;
+      try {
+        require('../../local/awslambda'); // the streaming globals the handler module uses
+        expect(() => require('../../lambdas/handlers/gateway')).toThrow(/model "meta\/llama-3-70b": models\.3\.max_output_tokens/);
+      } finally {
+        delete process.env.NI_CATALOG_FILE;
+      }
+    });
+  });
+
   test('NI_CATALOG_FILE replaces the built-in catalog', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ni-cat-'));
     const file = join(dir, 'catalog.json');
