@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { catalog, resolveModel, type Model, type Route } from '../core/catalog';
+import { assertCapable, catalog, resolveModel, type Model, type Route } from '../core/catalog';
 import type { ChatRequest, FinishReason } from '../core/chat';
 import { ChunkFormatter, CompletionAccumulator, SSE_DONE, sseError } from '../core/completions';
-import { ConverseStreamReader, toConverseInput, type CompletionSink, type ConverseStreamEvent } from '../core/converse';
+import { ConverseStreamReader, offersTools, toConverseInput, type CompletionSink, type ConverseStreamEvent } from '../core/converse';
 import { custodyPath, formatCustodyPath, type CustodyEvent, type ResolvedJurisdiction } from '../core/custody';
 import { asGatewayError, GatewayError } from '../core/errors';
 import { parseChatRequest } from '../core/openai';
@@ -110,6 +110,7 @@ export async function chatCompletions(req: HttpRequest, principal: Principal, si
     chat = parseChatRequest(req.body);
     t.tier = resolveTier(principal, chat.privacyTier ?? req.headers['x-ni-privacy-tier']);
     const { model, routes } = resolveModel(catalog(), chat.model, t.tier);
+    assertCapable(catalog(), model, t.tier, { tools: offersTools(chat), images: chat.messages.some((m) => m.content.some((b) => 'image' in b)) });
     // Only a catalog id goes into records: an unknown model string is client text, possibly anything.
     t.model = model.id;
     t.prices = model.prices;
@@ -165,7 +166,7 @@ export async function chatCompletions(req: HttpRequest, principal: Principal, si
     }
     sink.end();
   } else {
-    const acc = new CompletionAccumulator();
+    const acc = new CompletionAccumulator(new Set(chat.tools.filter((tool) => tool.custom).map((tool) => tool.name)));
     try {
       await relay(t, upstream.stream.events, acc);
       const restore = session

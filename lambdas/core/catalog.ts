@@ -142,3 +142,15 @@ export function resolveModel(c: Catalog, modelId: string, tier: Tier): Resolutio
   const first = allowed[0].jurisdiction;
   return { model, routes: allowed.filter((r) => r.jurisdiction === first) };
 }
+
+/**
+ * A request that needs tools or images the model does not take is refused before anything goes upstream, with
+ * the models of the tier that do (the provider would refuse it too, less clearly, after the admission).
+ */
+export function assertCapable(c: Catalog, model: Model, tier: Tier, needs: { tools: boolean; images: boolean }): void {
+  const missing = needs.tools && !model.capabilities.tools ? 'tools' : needs.images && !model.capabilities.vision ? 'images' : null;
+  if (!missing) return;
+  const capable = modelsForTier(c, tier).filter((m) => (missing === 'tools' ? m.capabilities.tools : m.capabilities.vision)).map((m) => m.id);
+  throw new GatewayError(400, `Model '${model.id}' does not support ${missing}. Models in privacy tier '${tier}' that do: ${capable.length ? capable.join(', ') : 'none'}`,
+    'invalid_request_error', `model_does_not_support_${missing}`, missing === 'tools' ? 'tools' : 'messages', { available_models: capable });
+}

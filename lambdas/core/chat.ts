@@ -19,6 +19,8 @@ export interface ToolSpec {
   name: string;
   description?: string;
   inputSchema: Record<string, unknown>;
+  /** A free-form (custom) tool: its calls carry `{input: string}`, answered as custom tool calls where possible. */
+  custom?: true;
 }
 
 export type ToolChoice = 'auto' | 'none' | 'required' | { name: string };

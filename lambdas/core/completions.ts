@@ -70,32 +70,51 @@ export class ChunkFormatter implements CompletionSink {
   }
 }
 
-interface ToolCallOut {
-  id: string;
-  type: 'function';
-  function: { name: string; arguments: string };
+type ToolCallOut =
+  | { id: string; type: 'function'; function: { name: string; arguments: string } }
+  | { id: string; type: 'custom'; custom: { name: string; input: string } };
+
+/** A custom tool's free-form input, from the `{input}` object Converse carries it in. */
+function customInput(args: string): string {
+  try {
+    const input = (JSON.parse(args) as { input?: unknown } | null)?.input;
+    return typeof input === 'string' ? input : args;
+  } catch {
+    return args;
+  }
 }
 
-/** Accumulates a whole answer for non-streamed requests. */
+/**
+ * Accumulates a whole answer for non-streamed requests. Calls to the request's custom tools (`custom`: their
+ * names) are answered as custom tool calls; a stream chunk can only carry function calls (OpenAI's chunk schema),
+ * so streamed they stay function calls whose arguments are `{"input": …}`.
+ */
 export class CompletionAccumulator implements CompletionSink {
   private content = '';
-  private readonly calls: ToolCallOut[] = [];
+  private readonly calls: { id: string; name: string; arguments: string }[] = [];
+
+  constructor(private readonly custom: ReadonlySet<string> = new Set()) {}
 
   text(delta: string): void {
     this.content += delta;
   }
 
   toolCall(index: number, id: string, name: string): void {
-    this.calls[index] = { id, type: 'function', function: { name, arguments: '' } };
+    this.calls[index] = { id, name, arguments: '' };
   }
 
   toolArguments(index: number, fragment: string): void {
-    this.calls[index].function.arguments += fragment;
+    this.calls[index].arguments += fragment;
   }
 
   /** Tool arguments are restored as whole JSON texts, content as a whole string. */
   completion(who: CompletionIdentity, finish: FinishReason, usage: TokenUsage, restore: { text(s: string): string; json(s: string): string }) {
-    const toolCalls = this.calls.map((c) => ({ ...c, function: { name: c.function.name, arguments: restore.json(c.function.arguments || '{}') } }));
+    const toolCalls = this.calls.map((c): ToolCallOut => {
+      const args = restore.json(c.arguments);
+      return this.custom.has(c.name)
+        ? { id: c.id, type: 'custom', custom: { name: c.name, input: customInput(args) } }
+        : { id: c.id, type: 'function', function: { name: c.name, arguments: args } };
+    });
     return {
       id: who.id,
       object: 'chat.completion' as const,

@@ -18,9 +18,12 @@ export interface ConverseInput {
   };
 }
 
+/** Whether the model is offered tools (with tool_choice "none" none are sent). */
+export const offersTools = (req: ChatRequest) => req.tools.length > 0 && req.toolChoice !== 'none';
+
 /** The request as Converse takes it. `maxTokens` is already bounded by the model's limit. */
 export function toConverseInput(req: ChatRequest, upstreamId: string, maxTokens: number): ConverseInput {
-  const sendTools = req.tools.length > 0 && req.toolChoice !== 'none';
+  const sendTools = offersTools(req);
   const hasToolBlocks = req.messages.some((m) => m.content.some((b) => 'toolUse' in b || 'toolResult' in b));
   // Converse rejects tool blocks in history without a toolConfig; with tool_choice "none" (or no tools) the
   // history is kept, as text, so the model cannot call a tool and the conversation stays valid.
@@ -100,6 +103,7 @@ export class ConverseStreamReader {
   finish: FinishReason | null = null;
   usage: TokenUsage | null = null;
   private readonly toolIndex = new Map<number, number>();
+  private readonly withArguments = new Set<number>();
 
   constructor(private readonly sink: CompletionSink) {}
 
@@ -109,13 +113,20 @@ export class ConverseStreamReader {
       if (d?.text) this.sink.text(d.text);
       else if (d?.toolUse?.input) {
         const index = this.toolIndex.get(e.contentBlockDelta.contentBlockIndex ?? 0);
-        if (index !== undefined) this.sink.toolArguments(index, d.toolUse.input);
+        if (index !== undefined) {
+          this.withArguments.add(index);
+          this.sink.toolArguments(index, d.toolUse.input);
+        }
       }
     } else if (e.contentBlockStart?.start?.toolUse) {
       const t = e.contentBlockStart.start.toolUse;
       const index = this.toolIndex.size;
       this.toolIndex.set(e.contentBlockStart.contentBlockIndex ?? 0, index);
       this.sink.toolCall(index, t.toolUseId ?? `call_${index}`, t.name ?? '');
+    } else if (e.contentBlockStop) {
+      // A call that streamed no arguments still gets a JSON object: clients parse what they accumulated.
+      const index = this.toolIndex.get(e.contentBlockStop.contentBlockIndex ?? 0);
+      if (index !== undefined && !this.withArguments.has(index)) this.sink.toolArguments(index, '{}');
     } else if (e.messageStop) {
       this.finish = finishReason(e.messageStop.stopReason);
     } else if (e.metadata?.usage) {

@@ -54,6 +54,7 @@ const Tool = z.looseObject({
   parameters: AnyObject.nullish(),
   input_schema: AnyObject.nullish(),
   function: z.looseObject({ name: z.string(), description: z.string().nullish(), parameters: AnyObject.nullish() }).optional(),
+  custom: z.looseObject({ name: z.string(), description: z.string().nullish() }).optional(),
 });
 
 const ToolChoiceIn = z.union([
@@ -62,6 +63,7 @@ const ToolChoiceIn = z.union([
     type: z.string(),
     name: z.string().optional(),
     function: z.looseObject({ name: z.string() }).optional(),
+    custom: z.looseObject({ name: z.string() }).optional(),
   }),
 ]);
 
@@ -121,7 +123,7 @@ export function parseChatRequest(body: string): ChatRequest {
   if (r.system) system.push(...textsOf(r.system, 'system'));
   if (r.instructions) system.push(r.instructions);
   if (r.messages) mapChatMessages(r.messages, system, messages);
-  else if (r.input !== undefined) mapResponsesInput(r.input, messages);
+  else if (r.input !== undefined) mapResponsesInput(r.input, system, messages);
   else throw badRequest("Missing required parameter: 'messages'.", 'messages', 'missing_required_parameter');
 
   const stop = r.stop == null ? undefined : typeof r.stop === 'string' ? [r.stop] : r.stop;
@@ -166,7 +168,7 @@ function mapChatMessages(input: z.infer<typeof ChatMessage>[], system: string[],
   });
 }
 
-function mapResponsesInput(input: string | z.infer<typeof ResponsesItem>[], out: Message[]): void {
+function mapResponsesInput(input: string | z.infer<typeof ResponsesItem>[], system: string[], out: Message[]): void {
   if (typeof input === 'string') {
     out.push({ role: 'user', content: [{ text: input }] });
     return;
@@ -175,10 +177,10 @@ function mapResponsesInput(input: string | z.infer<typeof ResponsesItem>[], out:
     const param = `input.${i}`;
     switch (item.type ?? 'message') {
       case 'message': {
-        const role = item.role === 'assistant' ? 'assistant' : 'user';
         const content = Content.safeParse(item.content);
         if (!content.success) throw badRequest(`Invalid content in ${param}.`, `${param}.content`);
-        out.push({ role, content: blocksOf(content.data, `${param}.content`) });
+        if (item.role === 'system' || item.role === 'developer') system.push(...textsOf(content.data, `${param}.content`));
+        else out.push({ role: item.role === 'assistant' ? 'assistant' : 'user', content: blocksOf(content.data, `${param}.content`) });
         return;
       }
       case 'function_call':
@@ -300,10 +302,14 @@ function toolUseId(id: string | undefined): string {
 
 const EMPTY_SCHEMA = { type: 'object', properties: {} };
 
+/** A custom tool takes one free-form string: the model fills this object's `input`. */
+const CUSTOM_INPUT_SCHEMA = { type: 'object', properties: { input: { type: 'string' } }, required: ['input'] };
+
 function toolSpec(t: z.infer<typeof Tool>, i: number): ToolSpec {
   if (t.type === 'custom') {
-    // Free-form tools take one string; the model fills `input`.
-    return { name: required(t.name, i), description: t.description ?? undefined, inputSchema: { type: 'object', properties: { input: { type: 'string' } }, required: ['input'] } };
+    // Chat completions nests it ({custom: {name, description}}); the Responses API and Cursor send it flat.
+    const description = t.custom?.description ?? t.description;
+    return { name: required(t.custom?.name ?? t.name, i), description: description ?? undefined, inputSchema: CUSTOM_INPUT_SCHEMA, custom: true };
   }
   const fn = t.function;
   return {
@@ -325,7 +331,7 @@ function toolChoice(c: z.infer<typeof ToolChoiceIn> | null | undefined): ToolCho
     if (c === 'any') return 'required';
     throw new GatewayError(400, `Invalid tool_choice '${c}'.`, 'invalid_request_error', 'invalid_value', 'tool_choice');
   }
-  const name = c.function?.name ?? c.name;
+  const name = c.function?.name ?? c.custom?.name ?? c.name;
   if ((c.type === 'function' || c.type === 'tool' || c.type === 'custom') && name) return { name };
   if (c.type === 'any' || c.type === 'required') return 'required';
   if (c.type === 'none') return 'none';

@@ -9,6 +9,7 @@ const PROVIDERS: Record<string, Provider> = { bedrock };
 export const MAX_ATTEMPTS = 3;
 const BASE_DELAY_MS = 100;
 const MAX_DELAY_MS = 800;
+const THROTTLED_RETRY_AFTER_S = 2;
 
 export interface Attempted {
   stream: UpstreamStream;
@@ -34,7 +35,11 @@ export async function callUpstream(routes: Route[], input: (route: Route) => Con
       return { stream: await provider.converseStream(route, input(route)), route, throttles };
     } catch (err) {
       if (!(err instanceof UpstreamError) || !err.retryable || attempt + 1 >= MAX_ATTEMPTS) {
-        if (err instanceof UpstreamError && err.throttled) Object.assign(err.extra, { upstream_throttles: throttles + 1 });
+        if (err instanceof UpstreamError && err.throttled) {
+          Object.assign(err.extra, { upstream_throttles: throttles + 1 });
+          // Our retries are spent: a client that retries (the openai SDKs do, on 429) waits this long first.
+          Object.assign(err.headers, { 'retry-after': String(THROTTLED_RETRY_AFTER_S) });
+        }
         throw err;
       }
       if (err.throttled) throttles++;

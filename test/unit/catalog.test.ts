@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import builtIn from '../../lambdas/catalog.json';
-import { buildCatalog, catalog, CatalogError, resolveModel } from '../../lambdas/core/catalog';
+import { assertCapable, buildCatalog, catalog, CatalogError, resolveModel } from '../../lambdas/core/catalog';
 import { GatewayError } from '../../lambdas/core/errors';
 import { TIERS, tierAllows } from '../../lambdas/core/tiers';
 
@@ -53,6 +53,26 @@ describe('catalog', () => {
 
   test('an unknown model is not deployed, with the full list', () => {
     expect(() => resolveModel(c, 'acme/nope', 'global')).toThrow(/^Model 'acme\/nope' is not deployed/);
+  });
+
+  test('tools or images a model does not take: 400 before anything goes upstream, naming the models that do', () => {
+    const error = (id: string, needs: { tools: boolean; images: boolean }) => {
+      try {
+        assertCapable(c, c.byId.get(id)!, 'global', needs);
+      } catch (e) {
+        return e as GatewayError;
+      }
+      return null;
+    };
+    const tools = error('meta/llama-3-70b', { tools: true, images: false })!;
+    expect(tools).toMatchObject({ status: 400, code: 'model_does_not_support_tools', param: 'tools' });
+    expect(tools.message).toMatch(/^Model 'meta\/llama-3-70b' does not support tools\. Models in privacy tier 'global' that do: .*anthropic\/claude-sonnet-4\.5/);
+    expect(tools.extra.available_models).toEqual(c.models.filter((m) => m.capabilities.tools).map((m) => m.id));
+    expect(tools.extra.available_models).not.toContain('meta/llama-3-70b');
+    const images = error('mistral/mistral-large', { tools: false, images: true })!;
+    expect(images).toMatchObject({ status: 400, code: 'model_does_not_support_images', param: 'messages' });
+    expect(error('meta/llama-3-70b', { tools: false, images: false })).toBeNull();
+    expect(error('anthropic/claude-sonnet-4.5', { tools: true, images: true })).toBeNull();
   });
 
   test('a broken entry stops start-up with a message naming it', () => {

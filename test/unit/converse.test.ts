@@ -85,6 +85,35 @@ describe('OpenAI request → Converse', () => {
     expect(() => parse({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://x/y.png' } }] }] })).toThrow(/remote URLs/);
   });
 
+  test('custom tools, nested as chat completions sends them or flat as Cursor does: one free-form string input', () => {
+    const input = converse({
+      tools: [{ type: 'custom', custom: { name: 'apply_patch', description: 'Apply a patch' } }, { type: 'custom', name: 'shell', description: 'Run' }],
+      tool_choice: { type: 'custom', custom: { name: 'apply_patch' } },
+      messages: [{ role: 'user', content: 'x' }],
+    });
+    const schema = { json: { type: 'object', properties: { input: { type: 'string' } }, required: ['input'] } };
+    expect(input.toolConfig).toEqual({
+      tools: [
+        { toolSpec: { name: 'apply_patch', description: 'Apply a patch', inputSchema: schema } },
+        { toolSpec: { name: 'shell', description: 'Run', inputSchema: schema } },
+      ],
+      toolChoice: { tool: { name: 'apply_patch' } },
+    });
+  });
+
+  test('Responses-shaped input: system and developer items become system blocks', () => {
+    const input = converse({
+      instructions: 'first',
+      input: [
+        { role: 'system', content: 'a' },
+        { type: 'message', role: 'developer', content: [{ type: 'input_text', text: 'b' }] },
+        { role: 'user', content: [{ type: 'input_text', text: 'c' }] },
+      ],
+    });
+    expect(input.system).toEqual([{ text: 'first' }, { text: 'a' }, { text: 'b' }]);
+    expect(input.messages).toEqual([{ role: 'user', content: [{ text: 'c' }] }]);
+  });
+
   test('n other than 1 and wrong types are 400s naming the param', () => {
     const err = (body: object) => { try { parse(body); } catch (e) { return e as GatewayError; } throw new Error('no error'); };
     expect(err({ n: 3, messages: [] }).param).toBe('n');
@@ -126,6 +155,18 @@ describe('ConverseStream → completion deltas', () => {
     expect(reader.usage).toEqual({ input: 10, output: 5, cache_read: 3, cache_write: 0 });
   });
 
+  test('a tool call that streams no arguments gets {} when its block stops; others get nothing extra', () => {
+    const { rec } = run([
+      { contentBlockStart: { contentBlockIndex: 0, start: { toolUse: { toolUseId: 't1', name: 'now' } } } },
+      { contentBlockStop: { contentBlockIndex: 0 } },
+      { contentBlockStart: { contentBlockIndex: 1, start: { toolUse: { toolUseId: 't2', name: 'f' } } } },
+      { contentBlockDelta: { contentBlockIndex: 1, delta: { toolUse: { input: '{"x":1}' } } } },
+      { contentBlockStop: { contentBlockIndex: 1 } },
+      { messageStop: { stopReason: 'tool_use' } },
+    ]);
+    expect(rec.out).toEqual(['call:0:t1:now', 'args:0:{}', 'call:1:t2:f', 'args:1:{"x":1}']);
+  });
+
   test('a stream without messageStop is an error, never a finish', () => {
     const { reader } = run([{ messageStart: { role: 'assistant' } }, { contentBlockDelta: { contentBlockIndex: 0, delta: { text: 'partial' } } }]);
     expect(() => reader.complete()).toThrow(/before it was complete/);
@@ -162,11 +203,22 @@ describe('OpenAI output', () => {
     expect(chunks[5].choices).toEqual([]);
   });
 
-  test('a non-streamed answer with only tool calls has null content', () => {
-    const acc = new CompletionAccumulator();
-    acc.toolCall(0, 't', 'f');
-    const c = acc.completion({ id: 'x', created: 1, model: 'm' }, 'tool_calls', { input: 1, output: 1, cache_read: 0, cache_write: 0 }, { text: (s) => s, json: (s) => s });
+  test('a non-streamed answer with only tool calls has null content; custom tools get custom tool calls', () => {
+    const acc = new CompletionAccumulator(new Set(['apply_patch']));
+    const reader = new ConverseStreamReader(acc);
+    for (const e of [
+      { contentBlockStart: { contentBlockIndex: 0, start: { toolUse: { toolUseId: 't', name: 'f' } } } },
+      { contentBlockStop: { contentBlockIndex: 0 } },
+      { contentBlockStart: { contentBlockIndex: 1, start: { toolUse: { toolUseId: 'u', name: 'apply_patch' } } } },
+      { contentBlockDelta: { contentBlockIndex: 1, delta: { toolUse: { input: '{"input":"*** Begin Patch\\n"}' } } } },
+      { contentBlockStop: { contentBlockIndex: 1 } },
+      { messageStop: { stopReason: 'tool_use' } },
+    ] as ConverseStreamEvent[]) reader.handle(e);
+    const c = acc.completion({ id: 'x', created: 1, model: 'm' }, reader.complete(), { input: 1, output: 1, cache_read: 0, cache_write: 0 }, { text: (s) => s, json: (s) => s });
     expect(c.choices[0].message.content).toBeNull();
-    expect(c.choices[0].message.tool_calls![0].function.arguments).toBe('{}');
+    expect(c.choices[0].message.tool_calls).toEqual([
+      { id: 't', type: 'function', function: { name: 'f', arguments: '{}' } },
+      { id: 'u', type: 'custom', custom: { name: 'apply_patch', input: '*** Begin Patch\n' } },
+    ]);
   });
 });
