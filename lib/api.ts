@@ -4,8 +4,9 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { CORS_HEADERS, GATEWAY_ERRORS } from '../lambdas/app/http';
 import { catalog } from '../lambdas/core/catalog';
-import type { ErrorType } from '../lambdas/core/errors';
+import type { ErrorType, GatewayError } from '../lambdas/core/errors';
 import { AUTHORIZER_CACHE_TTL_SECONDS } from '../lambdas/core/keys';
 import { TABLES, type TableName } from '../lambdas/store/tables';
 import { BEDROCK_INVOKE_ACTIONS, bedrockInvokeArns } from './bedrock';
@@ -25,6 +26,25 @@ export const STREAM_TIMEOUT = Duration.minutes(15);
 const CORS_ORIGIN = "'*'";
 // Browsers need Authorization named explicitly; `*` covers the rest (the OpenAI SDK's x-stainless-* headers).
 const CORS_ALLOW_HEADERS = ['Authorization', 'Content-Type', '*'];
+
+/**
+ * Headers (name → API Gateway mapping expression) of every response API Gateway makes itself: CORS, and the
+ * request id under both names, the same `$context.requestId` the Lambdas echo (the openai client surfaces
+ * x-request-id). Browsers may read the headers the Lambdas' responses expose.
+ */
+const GATEWAY_HEADERS: Record<string, string> = {
+  'Access-Control-Allow-Origin': CORS_ORIGIN,
+  'Access-Control-Expose-Headers': `'${CORS_HEADERS['access-control-expose-headers']}'`,
+  'X-NI-Request-ID': 'context.requestId',
+  'x-request-id': 'context.requestId',
+};
+
+const PREFLIGHT_HEADERS: Record<string, string> = {
+  ...GATEWAY_HEADERS,
+  'Access-Control-Allow-Headers': `'${CORS_ALLOW_HEADERS.join(',')}'`,
+  'Access-Control-Allow-Methods': `'${apigw.Cors.ALL_METHODS.join(',')}'`,
+  'Access-Control-Max-Age': `'${Duration.days(1).toSeconds()}'`,
+};
 
 /** Access log fields: ids, route, status and timings. No source IP, user agent or other client data. */
 const ACCESS_LOG_FORMAT = `{${Object.entries({
@@ -55,14 +75,17 @@ export function openAiErrorTemplate(messageJson: string, type: ErrorType, code: 
 const CONTEXT_MESSAGE = '$context.error.messageString';
 const lit = (message: string) => JSON.stringify(message);
 
+/** A fixed gateway response: the local runtime's error of the same name, status and body alike. */
+const fixed = (e: GatewayError) => ({ status: String(e.status), body: openAiErrorTemplate(lit(e.message), e.type, e.code) });
+
 /** Errors API Gateway answers itself (before or instead of the gateway Lambda), in the shape clients expect. */
 const GATEWAY_RESPONSES: { type: apigw.ResponseType; status?: string; body: string; headers?: Record<string, string> }[] = [
-  { type: apigw.ResponseType.UNAUTHORIZED, status: '401', body: openAiErrorTemplate(lit('Invalid API key'), 'invalid_request_error', 'invalid_api_key') },
-  {
-    type: apigw.ResponseType.ACCESS_DENIED,
-    status: '403',
-    body: openAiErrorTemplate(lit('This API key is not allowed to access this resource'), 'permission_error', 'permission_denied'),
-  },
+  // The authorizer threw Error('Unauthorized').
+  { type: apigw.ResponseType.UNAUTHORIZED, ...fixed(GATEWAY_ERRORS.invalidApiKey()) },
+  { type: apigw.ResponseType.ACCESS_DENIED, ...fixed(GATEWAY_ERRORS.accessDenied()) },
+  // The authorizer threw anything else (a store failure): API Gateway reports a configuration error.
+  { type: apigw.ResponseType.AUTHORIZER_CONFIGURATION_ERROR, ...fixed(GATEWAY_ERRORS.authorizerFailure()) },
+  { type: apigw.ResponseType.AUTHORIZER_FAILURE, ...fixed(GATEWAY_ERRORS.authorizerFailure()) },
   {
     type: apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
     status: '404',
@@ -79,11 +102,8 @@ const GATEWAY_RESPONSES: { type: apigw.ResponseType; status?: string; body: stri
     status: '429',
     body: openAiErrorTemplate(lit('You exceeded your current quota'), 'insufficient_quota', 'insufficient_quota'),
   },
-  {
-    type: apigw.ResponseType.REQUEST_TOO_LARGE,
-    status: '413',
-    body: openAiErrorTemplate(lit('Request too large (API Gateway accepts at most 10 MB)'), 'invalid_request_error', 'request_too_large'),
-  },
+  // Bodies past Lambda's invocation payload limit (about 6 MB, under API Gateway's 10 MB) fail at invoke.
+  { type: apigw.ResponseType.REQUEST_TOO_LARGE, ...fixed(GATEWAY_ERRORS.requestTooLarge()) },
   {
     type: apigw.ResponseType.INTEGRATION_TIMEOUT,
     status: '504',
@@ -93,6 +113,19 @@ const GATEWAY_RESPONSES: { type: apigw.ResponseType; status?: string; body: stri
   { type: apigw.ResponseType.DEFAULT_4XX, body: openAiErrorTemplate(CONTEXT_MESSAGE, 'invalid_request_error', null) },
   { type: apigw.ResponseType.DEFAULT_5XX, body: openAiErrorTemplate(CONTEXT_MESSAGE, 'server_error', null) },
 ];
+
+/** A method answered by API Gateway itself: `status`, `headers` (name → mapping expression) and `body`. */
+function addMockMethod(resource: apigw.IResource, httpMethod: string, status: string, headers: Record<string, string>, body?: string): apigw.Method {
+  const params = Object.entries(headers).map(([name, value]) => [`method.response.header.${name}`, value] as const);
+  return resource.addMethod(
+    httpMethod,
+    new apigw.MockIntegration({
+      requestTemplates: { 'application/json': `{"statusCode": ${status}}` },
+      integrationResponses: [{ statusCode: status, responseParameters: Object.fromEntries(params), ...(body && { responseTemplates: { 'application/json': body } }) }],
+    }),
+    { methodResponses: [{ statusCode: status, responseParameters: Object.fromEntries(params.map(([p]) => [p, true])) }] },
+  );
+}
 
 /**
  * The public REST API: `/v1/{proxy+}` streams from the gateway Lambda behind the key authorizer,
@@ -157,12 +190,6 @@ export class Api extends Construct {
       // other APIs in the account rely on the same setting.
       cloudWatchRole: true,
       cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
-      defaultCorsPreflightOptions: {
-        allowOrigins: apigw.Cors.ALL_ORIGINS,
-        allowMethods: apigw.Cors.ALL_METHODS,
-        allowHeaders: CORS_ALLOW_HEADERS,
-        maxAge: Duration.days(1),
-      },
       deployOptions: {
         stageName: STAGE_NAME,
         throttlingRateLimit: 50,
@@ -192,8 +219,6 @@ export class Api extends Construct {
     });
 
     const root = this.restApi.root;
-    // OPTIONS on every resource is the mock CORS preflight above, without authorizer; API Gateway prefers it
-    // over ANY, so preflights never reach the authorizer or the gateway.
     const v1Any = root.addResource('v1').addResource('{proxy+}').addMethod(
       'ANY',
       new apigw.LambdaIntegration(gateway.fn, { responseTransferMode: apigw.ResponseTransferMode.STREAM, timeout: STREAM_TIMEOUT }),
@@ -202,24 +227,19 @@ export class Api extends Construct {
     const apiRoot = root.addResource('api');
     const billingModels = apiRoot.addResource('billing').addResource('models').addMethod('GET', new apigw.LambdaIntegration(billing.fn));
     const usageGet = apiRoot.addResource('usage').addMethod('GET', new apigw.LambdaIntegration(usage.fn), { authorizer });
-    const health = root.addResource('health').addMethod(
-      'GET',
-      new apigw.MockIntegration({
-        requestTemplates: { 'application/json': '{"statusCode": 200}' },
-        integrationResponses: [{ statusCode: '200', responseTemplates: { 'application/json': '{"status":"ok"}' } }],
-      }),
-      { methodResponses: [{ statusCode: '200' }] },
-    );
+    const health = addMockMethod(root.addResource('health'), 'GET', '200', GATEWAY_HEADERS, '{"status":"ok"}');
+    // The CORS preflight on every resource, without authorizer; API Gateway prefers OPTIONS over ANY, so
+    // preflights never reach the authorizer or the gateway. Not defaultCorsPreflightOptions: its mock integration
+    // sends static headers only, not the request id.
+    for (const resource of root.node.findAll().filter((c): c is apigw.ResourceBase => c instanceof apigw.ResourceBase)) {
+      addMockMethod(resource, 'OPTIONS', '204', PREFLIGHT_HEADERS);
+    }
 
     for (const r of GATEWAY_RESPONSES) {
       this.restApi.addGatewayResponse(r.type.responseType, {
         type: r.type,
         statusCode: r.status,
-        responseHeaders: {
-          'Access-Control-Allow-Origin': CORS_ORIGIN,
-          'Access-Control-Allow-Headers': `'${CORS_ALLOW_HEADERS.join(',')}'`,
-          ...r.headers,
-        },
+        responseHeaders: { ...GATEWAY_HEADERS, 'Access-Control-Allow-Headers': `'${CORS_ALLOW_HEADERS.join(',')}'`, ...r.headers },
         templates: { 'application/json': r.body },
       });
     }

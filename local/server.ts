@@ -2,12 +2,13 @@ import './awslambda'; // before any handler module: they call awslambda.streamif
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CORS_HEADERS, MAX_REQUEST_BODY_BYTES, newRequestId } from '../lambdas/app/http';
-import { GatewayError } from '../lambdas/core/errors';
+import { GATEWAY_ERRORS, MAX_REQUEST_BODY_BYTES, newRequestId, requestHeaders } from '../lambdas/app/http';
+import { asGatewayError, GatewayError } from '../lambdas/core/errors';
 import { handler as authorizer } from '../lambdas/handlers/authorizer';
 import { handler as billing } from '../lambdas/handlers/billing';
 import { handler as gateway } from '../lambdas/handlers/gateway';
 import { handler as usage } from '../lambdas/handlers/usage';
+import { logger } from '../lambdas/observability';
 import { LocalResponseStream } from './awslambda';
 
 /*
@@ -54,7 +55,7 @@ function lambdaContext(requestId: string, functionName: string): Context {
 }
 
 function sendError(res: ServerResponse, e: GatewayError, requestId: string): void {
-  res.writeHead(e.status, { ...CORS_HEADERS, 'content-type': 'application/json', 'x-request-id': requestId, 'x-ni-request-id': requestId, ...e.headers });
+  res.writeHead(e.status, { ...requestHeaders(requestId), 'content-type': 'application/json', ...e.headers });
   res.end(JSON.stringify(e.toBody()));
 }
 
@@ -111,8 +112,9 @@ function proxyEvent(req: IncomingMessage, url: URL, route: Route, body: string, 
 }
 
 /**
- * Runs the authorizer as API Gateway does: a thrown "Unauthorized" is 401, a Deny policy 403, an Allow passes its
- * context on (stringified, as API Gateway hands it to the integration).
+ * Runs the authorizer as API Gateway does: a thrown "Unauthorized" is 401, any other failure 500 (AWS's
+ * AUTHORIZER_CONFIGURATION_ERROR), a Deny policy 403, an Allow passes its context on (stringified, as API Gateway
+ * hands it to the integration).
  */
 async function authorize(event: APIGatewayProxyEvent): Promise<Record<string, string>> {
   const authEvent = {
@@ -132,31 +134,30 @@ async function authorize(event: APIGatewayProxyEvent): Promise<Record<string, st
   let result: { policyDocument: { Statement: { Effect: string }[] }; context?: Record<string, unknown> };
   try {
     result = await (authorizer as unknown as (e: APIGatewayRequestAuthorizerEvent, c: Context) => Promise<typeof result>)(authEvent, lambdaContext(event.requestContext.requestId, 'authorizer'));
-  } catch {
-    throw new GatewayError(401, 'Invalid API key', 'invalid_request_error', 'invalid_api_key');
+  } catch (err) {
+    if (err instanceof Error && err.message === 'Unauthorized') throw GATEWAY_ERRORS.invalidApiKey();
+    // The error only: the event (and with it the Authorization header) stays out of the logs.
+    logger.error('authorizer failed', { requestId: event.requestContext.requestId, error: err as Error });
+    throw GATEWAY_ERRORS.authorizerFailure();
   }
-  if (!result.policyDocument.Statement.every((s) => s.Effect === 'Allow')) {
-    throw new GatewayError(403, 'This API key may not call this route.', 'permission_error', 'access_denied');
-  }
+  if (!result.policyDocument.Statement.every((s) => s.Effect === 'Allow')) throw GATEWAY_ERRORS.accessDenied();
   return Object.fromEntries(Object.entries(result.context ?? {}).map(([k, v]) => [k, String(v)]));
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const requestId = newRequestId();
+async function handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://local');
-  if (url.pathname === '/health') {
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-    return;
-  }
   const route = ROUTES.find((r) => r.match(url.pathname));
+  const health = url.pathname === '/health';
+  // API Gateway answers preflights on every resource itself (a mock integration): no key, no handler.
+  if (req.method === 'OPTIONS' && (route || health)) return void res.writeHead(204, requestHeaders(requestId)).end();
+  if (health) return void res.writeHead(200, { ...requestHeaders(requestId), 'content-type': 'application/json' }).end('{"status":"ok"}');
   if (!route) return sendError(res, new GatewayError(404, `Unknown route: ${req.method} ${url.pathname}`, 'invalid_request_error', 'unknown_url'), requestId);
   const body = await readBody(req);
   if (body === null) {
-    return sendError(res, new GatewayError(413, `Request body exceeds the ${MAX_REQUEST_BODY_BYTES}-byte limit.`, 'invalid_request_error', 'request_too_large'), requestId);
+    return sendError(res, GATEWAY_ERRORS.requestTooLarge(), requestId);
   }
   const event = proxyEvent(req, url, route, body, requestId);
-  // Preflights never need a key (API Gateway answers them with a mock integration).
-  if (route.authorized && req.method !== 'OPTIONS') event.requestContext.authorizer = await authorize(event);
+  if (route.authorized) event.requestContext.authorizer = await authorize(event);
   const context = lambdaContext(requestId, route.resource);
   if ('streaming' in route.handler) {
     await route.handler.streaming(event, new LocalResponseStream(res), context);
@@ -180,9 +181,11 @@ export async function startServer(opts: { port?: number; host?: string } = {}): 
   // Handlers still running, after-response work included (the client may already have its answer).
   const running = new Set<Promise<void>>();
   const server = createServer((req, res) => {
-    const run: Promise<void> = handle(req, res).catch((err) => {
-      const e = err instanceof GatewayError ? err : new GatewayError(500, 'The gateway failed to process the request.', 'server_error', 'internal_error');
-      if (!res.headersSent) sendError(res, e, newRequestId());
+    const requestId = newRequestId();
+    const run: Promise<void> = handle(req, res, requestId).catch((err) => {
+      const e = asGatewayError(err);
+      if (!(err instanceof GatewayError)) logger.error('request failed', { requestId, error: err as Error });
+      if (!res.headersSent) sendError(res, e, requestId);
       else res.destroy();
     }).finally(() => running.delete(run));
     running.add(run);

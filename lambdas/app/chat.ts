@@ -16,7 +16,7 @@ import { callUpstream, type Attempted } from '../providers/upstream';
 import { emitCustodyEvent } from '../store/custody-events';
 import { reserve, settle, unreserved, type Reservation } from '../store/spend';
 import { flushMetrics, recordRequestMetrics } from '../telemetry';
-import { MAX_REQUEST_BODY_BYTES, requestHeaders, sendJson, type HttpRequest, type ResponseSink } from './http';
+import { GATEWAY_ERRORS, MAX_REQUEST_BODY_BYTES, requestHeaders, sendJson, type HttpRequest, type ResponseSink } from './http';
 
 const GATEWAY_REGION = process.env.NI_GATEWAY_REGION ?? process.env.AWS_REGION ?? 'ca-central-1';
 
@@ -104,9 +104,7 @@ export async function chatCompletions(req: HttpRequest, principal: Principal, si
   let chat: ChatRequest;
   try {
     const bytes = Buffer.byteLength(req.body);
-    if (bytes > MAX_REQUEST_BODY_BYTES) {
-      throw new GatewayError(413, `Request body is ${bytes} bytes; the limit is ${MAX_REQUEST_BODY_BYTES}.`, 'invalid_request_error', 'request_too_large');
-    }
+    if (bytes > MAX_REQUEST_BODY_BYTES) throw GATEWAY_ERRORS.requestTooLarge();
     chat = parseChatRequest(req.body);
     t.tier = resolveTier(principal, chat.privacyTier ?? req.headers['x-ni-privacy-tier']);
     const { model, routes } = resolveModel(catalog(), chat.model, t.tier);

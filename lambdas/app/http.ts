@@ -44,6 +44,19 @@ export const CORS_HEADERS: Record<string, string> = {
   'access-control-max-age': '86400',
 };
 
+/**
+ * Errors API Gateway answers itself in AWS (lib/api.ts turns them into its gateway responses); the local runtime,
+ * which plays API Gateway's part, answers with the same ones. An oversized body that does reach the gateway
+ * Lambda gets the same 413.
+ */
+export const GATEWAY_ERRORS = {
+  invalidApiKey: () => new GatewayError(401, 'Invalid API key', 'invalid_request_error', 'invalid_api_key'),
+  accessDenied: () => new GatewayError(403, 'This API key is not allowed to access this resource', 'permission_error', 'permission_denied'),
+  /** The authorizer failed (a store error, say): the key is unchecked, not invalid, so a retry may succeed. */
+  authorizerFailure: () => new GatewayError(500, 'The API key could not be checked. Please retry.', 'server_error', 'authorizer_error'),
+  requestTooLarge: () => new GatewayError(413, `Request body exceeds the ${MAX_REQUEST_BODY_BYTES}-byte limit.`, 'invalid_request_error', 'request_too_large'),
+};
+
 export const requestHeaders = (requestId: string): Record<string, string> => ({
   ...CORS_HEADERS,
   'x-request-id': requestId,

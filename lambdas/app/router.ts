@@ -4,7 +4,7 @@ import { resolveTier } from '../core/principal';
 import type { Tier } from '../core/tiers';
 import { getReceipt } from '../store/ledger';
 import { chatCompletions } from './chat';
-import { CORS_HEADERS, requestHeaders, sendError, sendJson, type HttpRequest, type ResponseSink } from './http';
+import { GATEWAY_ERRORS, requestHeaders, sendError, sendJson, type HttpRequest, type ResponseSink } from './http';
 
 /** Catalog models carry no creation date; OpenAI's list format wants one. */
 const LISTED_AT = Math.floor(Date.UTC(2025, 0, 1) / 1000);
@@ -24,16 +24,11 @@ function modelList(tier: Tier): string {
 
 /** The `/v1` routes. Resolves when the request is completely handled, settling included. */
 export async function routeV1(req: HttpRequest, sink: ResponseSink): Promise<void> {
+  // No OPTIONS here: API Gateway (and the local runtime in its place) answers preflights without the Lambda.
   const headers = requestHeaders(req.requestId);
-  if (req.method === 'OPTIONS') {
-    sink.start(204, { ...CORS_HEADERS });
-    sink.write('');
-    sink.end();
-    return;
-  }
   try {
     const principal = req.principal;
-    if (!principal) throw new GatewayError(401, 'Invalid API key', 'invalid_request_error', 'invalid_api_key');
+    if (!principal) throw GATEWAY_ERRORS.invalidApiKey();
     const path = req.path.replace(/\/+$/, '');
     if (path === '/v1/chat/completions' && req.method === 'POST') return await chatCompletions(req, principal, sink);
     if (path === '/v1/models' && req.method === 'GET') {

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { createHash } from 'node:crypto';
+import { CORS_HEADERS, requestHeaders } from '../app/http';
 import { publicCatalog } from '../core/billing';
 import { catalog } from '../core/catalog';
 
@@ -35,10 +36,10 @@ function matches(ifNoneMatch: string | undefined, etag: string): boolean {
 export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
   const { body, etag } = response();
   const headers = {
+    ...requestHeaders(event.requestContext.requestId),
     'cache-control': 'public, max-age=300',
     etag,
-    'access-control-allow-origin': '*',
-    'access-control-expose-headers': 'ETag',
+    'access-control-expose-headers': `${CORS_HEADERS['access-control-expose-headers']}, etag`,
   };
   if (matches(header(event, 'if-none-match'), etag)) return { statusCode: 304, headers, body: '' };
   return { statusCode: 200, headers: { ...headers, 'content-type': 'application/json' }, body };

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import * as z from 'zod';
+import { requestHeaders } from '../app/http';
 import { asGatewayError, badRequest } from '../core/errors';
 import { fromAuthorizerContext } from '../core/principal';
 import { isDay, shiftDay, spendDay } from '../core/spend-day';
@@ -23,9 +24,9 @@ const Query = z.object({
   cursor: z.string().min(1).max(2048).optional(),
 });
 
-const json = (statusCode: number, body: unknown): APIGatewayProxyResult => ({
+const json = (event: APIGatewayProxyEvent, statusCode: number, body: unknown): APIGatewayProxyResult => ({
   statusCode,
-  headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+  headers: { ...requestHeaders(event.requestContext.requestId), 'content-type': 'application/json', 'cache-control': 'no-store' },
   body: JSON.stringify(body),
 });
 
@@ -43,10 +44,10 @@ export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayPr
     if (from > to) throw badRequest(`'from' (${from}) is after 'to' (${to})`, 'from');
     if (shiftDay(from, MAX_RANGE_DAYS - 1) < to) throw badRequest(`The range may span at most ${MAX_RANGE_DAYS} days`, 'from');
     const page = await queryUsage(principal.keyId, { from, to, granularity: q.granularity, limit: q.limit, cursor: q.cursor });
-    return json(200, { object: 'list', key_id: principal.keyId, granularity: q.granularity, from, to, currency: 'CAD', ...page });
+    return json(event, 200, { object: 'list', key_id: principal.keyId, granularity: q.granularity, from, to, currency: 'CAD', ...page });
   } catch (err) {
     const e = asGatewayError(err);
-    if (e.status >= 500) logger.error('usage query failed', { error: err as Error });
-    return json(e.status, e.toBody());
+    if (e.status >= 500) logger.error('usage query failed', { requestId: event.requestContext.requestId, error: err as Error });
+    return json(event, e.status, e.toBody());
   }
 }

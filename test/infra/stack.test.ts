@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { STACK_OUTPUTS } from '../../lib/outputs';
+import { CORS_HEADERS, GATEWAY_ERRORS, MAX_REQUEST_BODY_BYTES } from '../../lambdas/app/http';
+import type { GatewayError } from '../../lambdas/core/errors';
 import { catalog } from '../../lambdas/core/catalog';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../../lambdas/core/custody';
 import { AUTHORIZER_CACHE_TTL_SECONDS } from '../../lambdas/core/keys';
@@ -117,6 +119,28 @@ describe('REST API', () => {
     expect(methods.filter((m) => m.props.AuthorizationType === 'CUSTOM').map((m) => m.route).sort()).toEqual(['ANY /v1/{proxy+}', 'GET /api/usage']);
   });
 
+  test('API Gateway\'s own answers (every preflight, the health check) carry the request id under both names, readable by browsers', () => {
+    const preflights = methods.filter((m) => m.route.startsWith('OPTIONS '));
+    // One per resource, the root included.
+    expect(preflights.map((m) => m.route.slice('OPTIONS '.length)).sort()).toEqual(['/', ...Object.keys(resources).map((id) => pathOf({ Ref: id }))].sort());
+    for (const props of [...preflights.map((m) => m.props), method('GET /health')]) {
+      const integration = props.Integration as { IntegrationResponses: { StatusCode: string; ResponseParameters: Record<string, string> }[] };
+      const [response] = integration.IntegrationResponses;
+      expect(integration.IntegrationResponses).toHaveLength(1);
+      expect(response.ResponseParameters).toMatchObject({
+        'method.response.header.X-NI-Request-ID': 'context.requestId',
+        'method.response.header.x-request-id': 'context.requestId',
+        'method.response.header.Access-Control-Allow-Origin': "'*'",
+        'method.response.header.Access-Control-Expose-Headers': `'${CORS_HEADERS['access-control-expose-headers']}'`,
+      });
+      // A mapped header must be declared on the method response of the same status, or API Gateway drops it.
+      const declared = (props.MethodResponses as { StatusCode: string; ResponseParameters: Record<string, boolean> }[]).find((r) => r.StatusCode === response.StatusCode);
+      expect(declared?.ResponseParameters).toEqual(Object.fromEntries(Object.keys(response.ResponseParameters).map((k) => [k, true])));
+    }
+    for (const { props } of preflights) expect((props.MethodResponses as { StatusCode: string }[]).map((r) => r.StatusCode)).toEqual(['204']);
+    expect(CORS_HEADERS['access-control-expose-headers']).toMatch(/\bx-request-id\b.*\bx-ni-request-id\b/);
+  });
+
   test('the authorizer is a REQUEST authorizer on the Authorization header, cached for AUTHORIZER_CACHE_TTL_SECONDS', () => {
     template.hasResourceProperties('AWS::ApiGateway::Authorizer', {
       Type: 'REQUEST',
@@ -143,10 +167,12 @@ describe('REST API', () => {
     expect(Format).not.toMatch(/sourceIp|userAgent|identity/);
   });
 
-  test('gateway responses are OpenAI error bodies with CORS headers', () => {
+  test('gateway responses are OpenAI error bodies with CORS headers and the request id', () => {
     const expected: Record<string, { status?: string; type: string; code: string | null; message?: string }> = {
       UNAUTHORIZED: { status: '401', type: 'invalid_request_error', code: 'invalid_api_key', message: 'Invalid API key' },
       ACCESS_DENIED: { status: '403', type: 'permission_error', code: 'permission_denied' },
+      AUTHORIZER_CONFIGURATION_ERROR: { status: '500', type: 'server_error', code: 'authorizer_error' },
+      AUTHORIZER_FAILURE: { status: '500', type: 'server_error', code: 'authorizer_error' },
       MISSING_AUTHENTICATION_TOKEN: { status: '404', type: 'invalid_request_error', code: 'unknown_url' },
       THROTTLED: { status: '429', type: 'rate_limit_error', code: 'rate_limit_exceeded' },
       QUOTA_EXCEEDED: { status: '429', type: 'insufficient_quota', code: 'insufficient_quota' },
@@ -160,7 +186,12 @@ describe('REST API', () => {
     for (const r of responses) {
       const want = expected[r.ResponseType as string];
       expect(r.StatusCode).toBe(want.status);
-      expect(r.ResponseParameters).toMatchObject({ 'gatewayresponse.header.Access-Control-Allow-Origin': "'*'" });
+      expect(r.ResponseParameters).toMatchObject({
+        'gatewayresponse.header.Access-Control-Allow-Origin': "'*'",
+        'gatewayresponse.header.Access-Control-Expose-Headers': `'${CORS_HEADERS['access-control-expose-headers']}'`,
+        'gatewayresponse.header.X-NI-Request-ID': 'context.requestId',
+        'gatewayresponse.header.x-request-id': 'context.requestId',
+      });
       const raw = (r.ResponseTemplates as Record<string, string>)['application/json'];
       // Velocity variables are substituted as JSON strings: $context.error.messageString is already quoted.
       const body = JSON.parse(raw.replaceAll('$context.error.messageString', '"<velocity>"')) as { error: Record<string, unknown> };
@@ -169,6 +200,23 @@ describe('REST API', () => {
       expect(body.error).toMatchObject({ type: want.type, code: want.code, param: null, message: want.message ?? expect.any(String) });
       expect(raw).not.toContain('$context.error.message"'); // the unescaped variant would break the JSON
     }
+  });
+
+  test('the fixed gateway responses are the errors the local runtime sends in their place', () => {
+    const byType = Object.fromEntries(Object.values(template.findResources('AWS::ApiGateway::GatewayResponse')).map((r) => [r.Properties.ResponseType as string, r.Properties as Record<string, unknown>]));
+    const cases: [string, GatewayError][] = [
+      ['UNAUTHORIZED', GATEWAY_ERRORS.invalidApiKey()],
+      ['ACCESS_DENIED', GATEWAY_ERRORS.accessDenied()],
+      ['AUTHORIZER_CONFIGURATION_ERROR', GATEWAY_ERRORS.authorizerFailure()],
+      ['AUTHORIZER_FAILURE', GATEWAY_ERRORS.authorizerFailure()],
+      ['REQUEST_TOO_LARGE', GATEWAY_ERRORS.requestTooLarge()],
+    ];
+    for (const [type, e] of cases) {
+      expect(byType[type].StatusCode).toBe(String(e.status));
+      expect(JSON.parse((byType[type].ResponseTemplates as Record<string, string>)['application/json'])).toEqual(e.toBody());
+    }
+    // Honest about the limit that applies: Lambda's, not API Gateway's 10 MB.
+    expect(GATEWAY_ERRORS.requestTooLarge().message).toContain(String(MAX_REQUEST_BODY_BYTES));
   });
 });
 

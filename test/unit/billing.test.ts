@@ -5,7 +5,7 @@ import { parseCad } from '../../lambdas/core/pricing';
 import { handler } from '../../lambdas/handlers/billing';
 
 const get = (headers: Record<string, string> = {}) =>
-  handler({ httpMethod: 'GET', path: '/api/billing/models', headers, queryStringParameters: null } as unknown as APIGatewayProxyEvent);
+  handler({ httpMethod: 'GET', path: '/api/billing/models', headers, queryStringParameters: null, requestContext: { requestId: 'req-1' } } as unknown as APIGatewayProxyEvent);
 
 describe('publicCatalog', () => {
   const c = catalog();
@@ -79,7 +79,7 @@ describe('reservationAmount', () => {
 });
 
 describe('GET /api/billing/models', () => {
-  it('returns the public catalog, cacheable, with CORS and an ETag', async () => {
+  it('returns the public catalog, cacheable, with CORS, the request id and an ETag', async () => {
     const res = await get();
     expect(res.statusCode).toBe(200);
     expect(JSON.parse(res.body)).toEqual(publicCatalog(catalog()));
@@ -87,7 +87,10 @@ describe('GET /api/billing/models', () => {
       'content-type': 'application/json',
       'cache-control': 'public, max-age=300',
       'access-control-allow-origin': '*',
+      'x-request-id': 'req-1',
+      'x-ni-request-id': 'req-1',
     });
+    expect(String(res.headers!['access-control-expose-headers']).split(', ')).toEqual(expect.arrayContaining(['x-request-id', 'x-ni-request-id', 'etag']));
     expect(res.headers!.etag).toMatch(/^"[A-Za-z0-9_-]+"$/);
     expect((await get()).headers!.etag).toBe(res.headers!.etag);
   });
