@@ -8,6 +8,7 @@ import { parseCustodyPath } from '../../lambdas/core/custody';
 import { redriveOutbox } from '../../lambdas/store/custody-events';
 import { verifyLedger } from '../../lambdas/store/ledger';
 import { startTestGateway, type TestGateway } from '../support/gateway';
+import { fetchOpenAI } from '../support/openapi';
 
 /*
  * The custody chain end to end: response headers, the event the gateway emits after each request, the local
@@ -32,7 +33,7 @@ interface Receipt {
 }
 
 async function chat(secret: string, content: string, stream = false) {
-  const res = await fetch(`${gw.url}/v1/chat/completions`, {
+  const res = await fetchOpenAI(`${gw.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
     body: JSON.stringify({ model: MODEL, stream, messages: [{ role: 'user', content }] }),
@@ -54,8 +55,9 @@ test('headers: request id, jurisdiction and a parseable custody path, before the
     { party: 'ni-gateway', place: 'local', upstream_id: null },
     { party: 'bedrock-standin', place: 'loopback', upstream_id: 'meta.llama3-70b-instruct-v1:0' },
   ]);
-  const unknown = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${secret}` }, body: '{"model":"x/y","messages":[]}' });
+  const unknown = await fetchOpenAI(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${secret}` }, body: '{"model":"x/y","messages":[]}' });
   expect(unknown.headers.get('x-ni-request-id')).toBeTruthy();
+  expect(((await unknown.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
 });
 
 test('each request leaves one ledger entry with hashes of exactly what went upstream and back, and nothing personal', async () => {
@@ -83,7 +85,7 @@ test('errors and cancelled streams are recorded too', async () => {
   const { secret } = await gw.client({ tier: 'global' });
   const failed = await chat(secret, 'ni-standin:validation_error');
   const controller = new AbortController();
-  const res = await fetch(`${gw.url}/v1/chat/completions`, {
+  const res = await fetchOpenAI(`${gw.url}/v1/chat/completions`, {
     method: 'POST', signal: controller.signal,
     headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
     body: JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'ni-standin:words=40 ni-standin:delay_between=5' }] }),

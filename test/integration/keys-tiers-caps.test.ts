@@ -5,10 +5,12 @@ import { reservationAmount } from '../../lambdas/core/billing';
 import { catalog } from '../../lambdas/core/catalog';
 import { revokeKey } from '../../lambdas/store/keys';
 import { startTestGateway, type TestGateway } from '../support/gateway';
+import { fetchOpenAI } from '../support/openapi';
 
 /*
  * Keys, tiers and spend caps through the running local server: the authorizer on every request, the tier
- * rules, and a daily cap that holds under 64 parallel streams.
+ * rules, and a daily cap that holds under 64 parallel streams. Every OpenAI answer is checked against OpenAI's
+ * schemas (fetchOpenAI, which the test clients use too).
  */
 
 let gw: TestGateway;
@@ -30,7 +32,7 @@ const usageOf = async (secret: string, query: string) =>
   (await (await fetch(`${gw.url}/api/usage?${query}`, { headers: { authorization: `Bearer ${secret}` } })).json()) as UsagePage;
 
 async function post(secret: string, body: object, headers: Record<string, string> = {}) {
-  const res = await fetch(`${gw.url}/v1/chat/completions`, {
+  const res = await fetchOpenAI(`${gw.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
@@ -121,7 +123,7 @@ describe('daily spend caps', () => {
   test('a cancelled stream is billed for everything the provider produced', async () => {
     const { secret } = await gw.client({ tier: 'global' });
     const controller = new AbortController();
-    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+    const res = await fetchOpenAI(`${gw.url}/v1/chat/completions`, {
       method: 'POST', signal: controller.signal,
       headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: LLAMA, stream: true, messages: [{ role: 'user', content: 'cancel me ni-standin:words=60 ni-standin:delay_between=5' }] }),
@@ -173,7 +175,7 @@ describe('keys', () => {
 
   test('malformed and unknown keys are 401 invalid_api_key', async () => {
     for (const auth of ['Bearer nope', 'Bearer ni_live_' + 'a'.repeat(43), 'Basic xyz']) {
-      const res = await fetch(`${gw.url}/v1/models`, { headers: { authorization: auth } });
+      const res = await fetchOpenAI(`${gw.url}/v1/models`, { headers: { authorization: auth } });
       expect(res.status).toBe(401);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_api_key');
     }

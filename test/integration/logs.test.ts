@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { startTestGateway, type TestGateway } from '../support/gateway';
+import { fetchOpenAI } from '../support/openapi';
 
 /*
  * What the gateway logs, at its most verbose, while it serves prompts full of personal data: structured JSON
@@ -33,8 +34,8 @@ test('log lines are JSON with request ids and hold no prompt, completion, PII or
   const prompt = 'logcheck ni-standin:echo Call Jane Tremblay at (613) 555-0142 or jane.tremblay@northwind.ca about the maple syrup';
   const { response } = await openai.chat.completions.create({ model: 'meta/llama-3-70b', messages: [{ role: 'user', content: prompt }] }).withResponse();
   const stream = await openai.chat.completions.create({ model: 'anthropic/claude-sonnet-4.5', stream: true, messages: [{ role: 'user', content: `${prompt} ni-standin:fail_mid_stream` }] });
-  await expect((async () => { for await (const _ of stream) void _; })()).rejects.toThrow();
-  await new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'ni_live_' + 'x'.repeat(43), maxRetries: 0 }).models.list().catch(() => undefined);
+  await expect((async () => { for await (const _ of stream) void _; })()).rejects.toBeInstanceOf(OpenAI.APIError);
+  await expect(new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'ni_live_' + 'x'.repeat(43), maxRetries: 0, fetch: fetchOpenAI }).models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
   await gw.flush();
   await new Promise((r) => setTimeout(r, 200));
 

@@ -4,7 +4,7 @@ import { startTestGateway, type TestGateway } from '../support/gateway';
 /*
  * PII through the running local server: the stand-in (recording what it received) never sees an original
  * value, and an echoing stand-in makes the client see the original text again — streamed, not streamed, in
- * tool calls, split at every chunk boundary.
+ * tool calls, split at every chunk boundary; every answer checked against OpenAI's schemas (the test clients validate).
  */
 
 let gw: TestGateway;
@@ -19,7 +19,7 @@ const ORIGINALS = [EMAIL, PHONE, SIN, 'Jane Tremblay'];
 
 beforeAll(async () => {
   gw = await startTestGateway();
-  ({ openai } = await gw.client({ tier: 'global' }));
+  openai = (await gw.client({ tier: 'global' })).openai;
 });
 afterAll(() => gw.close());
 

@@ -5,6 +5,7 @@ import { ddb } from '../../lambdas/store/ddb';
 import { type Reservation, reserve, RESERVATION_TTL_SECONDS, settle, unreserved } from '../../lambdas/store/spend';
 import { queryUsage, RESERVATION_PREFIX } from '../../lambdas/store/usage';
 import { useEmbeddedDynamo } from '../support/dynamo';
+import { assertOpenAI } from '../support/openapi';
 import { custodyEvent, principal } from './spend.fixtures';
 
 const db = useEmbeddedDynamo();
@@ -72,6 +73,7 @@ describe('daily spend cap', () => {
     const resetsAt = '2025-06-11T04:00:00.000Z'; // midnight in Toronto (EDT)
     expect(err.status).toBe(429);
     expect(err.headers).toEqual({ 'x-should-retry': 'false' });
+    assertOpenAI('ErrorResponse', err.toBody());
     expect(err.toBody()).toEqual({
       error: {
         message: expect.stringContaining(`daily spend cap of 0.500000 CAD is reached`),

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { LOCAL_BUILD_ROOT } from '../../local/build';
+import { fetchOpenAI } from '../support/openapi';
 
 /*
  * The Quickstart's `npm start`, as a new user runs it: local/start.js builds the local runtime into its bundle
@@ -47,7 +48,7 @@ test('the banner\'s base URL and key serve a streamed completion, recorded in th
   const apiKey = /(ni_live_[A-Za-z0-9]+)/.exec(banner)![1];
   expect(banner).toMatch(/Bedrock:\s+SIMULATED/);
 
-  const openai = new OpenAI({ baseURL, apiKey, maxRetries: 0 });
+  const openai = new OpenAI({ baseURL, apiKey, maxRetries: 0, fetch: fetchOpenAI });
   const { data: stream, response } = await openai.chat.completions.create({ model: 'meta/llama-3-70b', stream: true, messages: [{ role: 'user', content: 'Say hello.' }] }).withResponse();
   let text = '';
   for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
@@ -63,3 +64,23 @@ test('the banner\'s base URL and key serve a streamed completion, recorded in th
   expect(receipt!.status).toBe(200);
   expect(await receipt!.json()).toMatchObject({ request_id: id, entry: { seq: 1, event: { status: 'ok', model: 'meta/llama-3-70b' } } });
 });
+
+test('a broken NI_CATALOG_FILE stops npm start with a message naming the bad entry', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ni-start-catalog-'));
+  try {
+    const catalog = JSON.parse(readFileSync(join(ROOT, 'lambdas', 'catalog.json'), 'utf8')) as { models: { id: string; routes: { jurisdiction: string }[] }[] };
+    catalog.models.find((m) => m.id === 'meta/llama-3-70b')!.routes[0].jurisdiction = 'MARS';
+    writeFileSync(join(dir, 'catalog.json'), JSON.stringify(catalog));
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', NI_DATA_DIR: join(dir, 'data'), NI_CATALOG_FILE: join(dir, 'catalog.json') };
+    const child = spawn(process.execPath, [join(ROOT, 'local', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => { out += c.toString('utf8'); });
+    child.stderr!.on('data', (c: Buffer) => { out += c.toString('utf8'); });
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(out).toMatch(/Failed to start: Invalid catalog: model "meta\/llama-3-70b": models\.\d+\.routes\.0\.jurisdiction/);
+    expect(out).not.toMatch(/listening on/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);

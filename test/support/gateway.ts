@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import type { KeyOptions } from '../../lambdas/core/keys';
 import { startLocalGateway, type LocalGateway, type LocalGatewayOptions } from '../../local/gateway';
+import { fetchOpenAI } from './openapi';
 
 /** A local gateway for one test file: in-memory store, the Bedrock stand-in, state files in a temp dir. */
 export interface TestGateway extends LocalGateway {
-  /** Creates a key in the gateway's store and returns an openai client using it. */
+  /** Creates a key in the gateway's store and returns an openai client using it, which validates every answer (fetchOpenAI). */
   client(opts?: Partial<KeyOptions>): Promise<{ openai: OpenAI; secret: string; keyId: string }>;
   stateDir: string;
 }
@@ -23,7 +24,7 @@ export async function startTestGateway(opts: LocalGatewayOptions = {}): Promise<
     stateDir,
     async client(keyOpts = {}) {
       const { record, secret } = await createKey({ name: 'test', ...keyOpts });
-      return { openai: new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: secret, maxRetries: 0 }), secret, keyId: record.id };
+      return { openai: new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: secret, maxRetries: 0, fetch: fetchOpenAI }), secret, keyId: record.id };
     },
     async close() {
       await gw.close();
