@@ -6,6 +6,10 @@
  *
  * BENCH_CPU_PROF=<dir> runs the gateway child with --cpu-prof and leaves its profile in <dir>; BENCH_QUICK=1 sends
  * fewer requests (for trying a change).
+ *
+ * BENCH_PORTKEY=<path> also measures Portkey's open-source gateway the same way, in its own process against the same
+ * stand-in: npm install @portkey-ai/gateway somewhere outside the project and point BENCH_PORTKEY at its
+ * build/start-server.js (measured with 1.15.2).
  */
 import { BedrockRuntimeClient, ConverseStreamCommand, type ConverseStreamCommandInput } from '@aws-sdk/client-bedrock-runtime';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -21,6 +25,7 @@ import { parseChatRequest } from '../lambdas/core/openai';
 import { loopbackClientConfig } from '../lambdas/loopback';
 import { buildLocalRuntime, LOCAL_BUILD_ROOT } from '../local/build';
 import { closedLoop, cpuMsOf, memoryOf, sampleRss, sequential, summarize, type Sample } from './load';
+import { portkeyHeaders, settled, startPortkey, type Portkey } from './portkey';
 
 const MODEL = 'meta/llama-3-70b';
 const TIER = 'global';
@@ -32,6 +37,15 @@ const PROMPTS = {
   pii: { prompt: PII_PROMPT, reply: PII_PROMPT },
 } as const;
 type PromptName = keyof typeof PROMPTS;
+
+/** A gateway under test, in its own process, reached with the openai client. */
+interface Path {
+  name: 'gateway' | 'portkey';
+  pid: number;
+  send: (name: PromptName) => Promise<Sample>;
+  /** Resolves once the process has finished the work it does after responding. */
+  settle: () => Promise<unknown>;
+}
 
 const CONFIG = process.env.BENCH_QUICK // fewer requests, for trying a change; the figures to quote come without it
   ? { jitWarmupSeconds: 5, warmup: 100, sequential: 300, rounds: 3, spaced: 100, spacedPauseMs: 20, concurrency: 32, loadSeconds: 5 }
@@ -113,6 +127,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
   const profDir = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined;
   let standIn: Child | undefined;
   let gw: Child | undefined;
+  let pk: Portkey | undefined;
   try {
     const serveJs = await buildLocalRuntime(join(__dirname, 'serve.ts'), join(LOCAL_BUILD_ROOT, 'bench'));
     standIn = await startChild(serveJs, 'standin', { ...process.env });
@@ -157,14 +172,11 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
       return { totalMs: ms(t0), ttftMs };
     };
 
-    // (b) through the gateway with the openai client: with the key without a cap, or the capped one.
-    const clientFor = (secret: unknown) => new OpenAI({ baseURL: `${gw!.info.url}/v1`, apiKey: String(secret), maxRetries: 0 });
-    const uncapped = clientFor(gw.info.secret);
-    const capped = clientFor(gw.info.cappedSecret);
-    const viaGateway = async (name: PromptName, collect?: string[], openai = uncapped): Promise<Sample> => {
+    // (b) through a gateway with the openai client.
+    const viaOpenAI = async (openai: OpenAI, model: string, name: PromptName, collect?: string[]): Promise<Sample> => {
       const t0 = performance.now();
       let ttftMs = NaN;
-      const stream = await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: PROMPTS[name].prompt }], stream: true });
+      const stream = await openai.chat.completions.create({ model, messages: [{ role: 'user', content: PROMPTS[name].prompt }], stream: true });
       for await (const chunk of stream) {
         const content = chunk.choices[0]?.delta?.content;
         if (content) {
@@ -174,58 +186,68 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
       }
       return { totalMs: ms(t0), ttftMs };
     };
+    // Ours with the key without a cap, or the capped one; every request counted, to check that each reached the store.
+    const clientFor = (secret: unknown) => new OpenAI({ baseURL: `${gw!.info.url}/v1`, apiKey: String(secret), maxRetries: 0 });
+    const uncapped = clientFor(gw.info.secret);
+    const capped = clientFor(gw.info.cappedSecret);
+    let gatewayRequests = 0;
+    const viaGateway = (name: PromptName, collect?: string[], openai = uncapped): Promise<Sample> => {
+      gatewayRequests++;
+      return viaOpenAI(openai, MODEL, name, collect);
+    };
+    const drain = () => ask(gw!.proc, 'drain');
+    const gateway: Path = { name: 'gateway', pid: gwPid, send: (name) => viaGateway(name), settle: drain };
 
     // Both paths must return the same text, or the comparison means nothing.
-    for (const name of Object.keys(PROMPTS) as PromptName[]) {
+    const checkReply = async (name: PromptName, via: (collect: string[]) => Promise<Sample>, what: string) => {
       const a: string[] = [];
       const b: string[] = [];
       await direct(name, a);
-      await viaGateway(name, b);
+      await via(b);
       const expected = PROMPTS[name].reply ?? a.join('');
-      if (a.join('') !== expected || b.join('') !== expected) throw new Error(`the ${name} reply differs between the stand-in and the gateway`);
-    }
-    let gatewayRequests = Object.keys(PROMPTS).length; // the reply checks above
-
-    const drain = () => ask(gw!.proc, 'drain');
+      if (a.join('') !== expected || b.join('') !== expected) throw new Error(`the ${name} reply differs between the stand-in and ${what}`);
+    };
+    for (const name of Object.keys(PROMPTS) as PromptName[]) await checkReply(name, (b) => viaGateway(name, b), 'the gateway');
     // V8 goes on optimizing the bundle's code for the first few thousand requests (seen with --trace-opt: about
     // 4,000 back-to-back requests); a gateway in service has long passed that, so the figures come after it.
     log(`JIT warm-up: ${CONFIG.jitWarmupSeconds} s per path of mixed prompts, 8 concurrent`);
     const names = Object.keys(PROMPTS) as PromptName[];
     let turn = 0;
-    await closedLoop(8, CONFIG.jitWarmupSeconds * 1000, () => direct(names[turn++ % names.length]));
-    gatewayRequests += (await closedLoop(8, CONFIG.jitWarmupSeconds * 1000, () => viaGateway(names[turn++ % names.length]))).requests;
-    await drain();
+    const jitWarmUp = async (path: Pick<Path, 'send' | 'settle'>) => {
+      await closedLoop(8, CONFIG.jitWarmupSeconds * 1000, () => path.send(names[turn++ % names.length]));
+      await path.settle();
+    };
+    await jitWarmUp({ send: (name) => direct(name), settle: async () => undefined });
+    await jitWarmUp(gateway);
 
     type Series = ReturnType<typeof compare> & { prompt: string; pauseMs?: number; gatewayCpuMsPerRequest?: number };
     const sequentialResults = {} as Record<PromptName | 'shortCappedKey' | 'shortSpaced', Series>;
     // The host's speed drifts (a shared VM): each path's requests are taken in rounds that alternate with the
     // other's, and percentiles come from all rounds pooled, so a slow spell weighs on both paths alike.
     const perRound = Math.ceil(CONFIG.sequential / CONFIG.rounds);
-    const backToBack = async (name: PromptName, openai: OpenAI): Promise<Series> => {
+    const backToBack = async (name: PromptName, path: Path): Promise<Series> => {
       await sequential(CONFIG.warmup, () => direct(name));
-      await sequential(CONFIG.warmup, () => viaGateway(name, undefined, openai));
-      gatewayRequests += CONFIG.warmup;
-      await drain();
+      await sequential(CONFIG.warmup, () => path.send(name));
+      await path.settle();
       const a: Sample[] = [];
       const b: Sample[] = [];
-      let gatewayCpuMs = 0;
+      let cpuMs = 0;
       for (let r = 0; r < CONFIG.rounds; r++) {
         a.push(...await sequential(perRound, () => direct(name)));
-        const cpu0 = cpuMsOf(gwPid);
-        b.push(...await sequential(perRound, () => viaGateway(name, undefined, openai)));
-        await drain(); // its after-response work is the gateway's cost, and must not run into the next direct round
-        gatewayCpuMs += cpuMsOf(gwPid) - cpu0;
-        gatewayRequests += perRound;
+        const cpu0 = cpuMsOf(path.pid);
+        b.push(...await sequential(perRound, () => path.send(name)));
+        await path.settle(); // its after-response work is its cost, and must not run into the next direct round
+        cpuMs += cpuMsOf(path.pid) - cpu0;
       }
-      return { prompt: PROMPTS[name].prompt, ...compare(summarize(a), summarize(b)), gatewayCpuMsPerRequest: round(gatewayCpuMs / b.length) };
+      return { prompt: PROMPTS[name].prompt, ...compare(summarize(a), summarize(b)), gatewayCpuMsPerRequest: round(cpuMs / b.length) };
     };
     for (const name of Object.keys(PROMPTS) as PromptName[]) {
       log(`sequential ${name}: warm-up ${CONFIG.warmup} + ${CONFIG.rounds} rounds of ${perRound} requests per path`);
-      sequentialResults[name] = await backToBack(name, uncapped);
+      sequentialResults[name] = await backToBack(name, gateway);
     }
     // A key with a daily cap reserves its worst case in one conditional write before calling upstream.
     log(`sequential short, capped key: warm-up ${CONFIG.warmup} + ${CONFIG.rounds} rounds of ${perRound} requests per path`);
-    sequentialResults.shortCappedKey = await backToBack('short', capped);
+    sequentialResults.shortCappedKey = await backToBack('short', { ...gateway, send: (name) => viaGateway(name, undefined, capped) });
     // Back to back, each request arrives while the previous one's after-response work (usage settle, custody
     // event, ledger append, the embedded store serving them) still runs in the same process; on Lambda that
     // work finishes inside the invocation before the environment takes another request. Spaced requests show
@@ -233,7 +255,6 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
     log(`spaced: ${CONFIG.spaced} short requests per path, ${CONFIG.spacedPauseMs} ms apart`);
     const spacedA = summarize(await sequential(CONFIG.spaced, () => direct('short'), CONFIG.spacedPauseMs));
     const spacedB = summarize(await sequential(CONFIG.spaced, () => viaGateway('short'), CONFIG.spacedPauseMs));
-    gatewayRequests += CONFIG.spaced;
     await drain();
     sequentialResults.shortSpaced = { prompt: PROMPTS.short.prompt, pauseMs: CONFIG.spacedPauseMs, ...compare(spacedA, spacedB) };
 
@@ -241,35 +262,77 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
     const loadMs = CONFIG.loadSeconds * 1000;
     // CPU per request of each process: what the 2 cores are shared between.
     const standInPid = Number(standIn.info.pid);
-    const cpuOf = () => ({ loadGenerator: process.cpuUsage(), standIn: cpuMsOf(standInPid), gateway: cpuMsOf(gwPid) });
-    const cpuPerRequest = (from: ReturnType<typeof cpuOf>, requests: number) => {
+    const cpuOf = (path: Path) => ({ loadGenerator: process.cpuUsage(), standIn: cpuMsOf(standInPid), path: cpuMsOf(path.pid) });
+    const cpuPerRequest = (path: Path, from: ReturnType<typeof cpuOf>, requests: number) => {
       const own = process.cpuUsage(from.loadGenerator);
       return {
         loadGenerator: round((own.user + own.system) / 1000 / requests),
         standIn: round((cpuMsOf(standInPid) - from.standIn) / requests),
-        gateway: round((cpuMsOf(gwPid) - from.gateway) / requests),
+        [path.name]: round((cpuMsOf(path.pid) - from.path) / requests),
       };
     };
-    let cpuFrom = cpuOf();
+    /** The closed loop of short prompts through a path, with its process's CPU and memory. */
+    const loadOn = async (path: Path) => {
+      const rssBefore = memoryOf(path.pid);
+      const stopSampling = sampleRss(path.pid);
+      const from = cpuOf(path);
+      const load = await closedLoop(CONFIG.concurrency, loadMs, () => path.send('short'));
+      const cpuMsPerRequestDuringLoad = cpuPerRequest(path, from, load.requests);
+      const rssDuringMaxMB = stopSampling();
+      const settleStart = performance.now();
+      await path.settle();
+      return {
+        load,
+        cpuMsPerRequestDuringLoad,
+        settleMs: Math.round(ms(settleStart)),
+        // With the after-response work the load left queued.
+        cpuMsPerRequest: round((cpuMsOf(path.pid) - from.path) / load.requests),
+        rssBeforeMB: rssBefore.rssMB,
+        rssDuringMaxMB,
+      };
+    };
+    const cpuFrom = cpuOf(gateway);
     const directLoad = await closedLoop(CONFIG.concurrency, loadMs, () => direct('short'));
-    const directCpuMsPerRequest = cpuPerRequest(cpuFrom, directLoad.requests);
-    const rssBefore = memoryOf(gwPid);
-    const stopSampling = sampleRss(gwPid);
-    const cpu0 = cpuMsOf(gwPid);
-    cpuFrom = cpuOf();
-    const gatewayLoad = await closedLoop(CONFIG.concurrency, loadMs, () => viaGateway('short'));
-    const gatewayLoadCpu = cpuPerRequest(cpuFrom, gatewayLoad.requests);
-    const rssDuringMaxMB = stopSampling();
-    gatewayRequests += gatewayLoad.requests;
-
-    log('draining the custody bus');
-    const drainStart = performance.now();
-    await drain();
-    const drainMs = Math.round(ms(drainStart));
-    // With the after-response work the load left queued.
-    const gatewayCpuMsPerRequest = round((cpuMsOf(gwPid) - cpu0) / gatewayLoad.requests);
+    const directCpuMsPerRequest = cpuPerRequest(gateway, cpuFrom, directLoad.requests);
+    const { load: gatewayLoad, cpuMsPerRequestDuringLoad: gatewayLoadCpu, settleMs: drainMs, cpuMsPerRequest: gatewayCpuMsPerRequest, rssBeforeMB, rssDuringMaxMB } = await loadOn(gateway);
     const store = await ask<Record<string, number | object>>(gw.proc, 'stats');
     const rssAfter = memoryOf(gwPid);
+
+    const portkey = process.env.BENCH_PORTKEY ? await (async () => {
+      pk = await startPortkey(resolve(process.env.BENCH_PORTKEY!), join(dataDir, 'portkey.log'));
+      const pkPid = pk.pid;
+      log(`Portkey ${pk.version ?? '(version unknown)'} ${pk.url} (pid ${pkPid})`);
+      const headers = portkeyHeaders(route.region, standInUrl);
+      const openai = new OpenAI({ baseURL: `${pk.url}/v1`, apiKey: 'unused-by-the-stand-in', maxRetries: 0, defaultHeaders: headers });
+      const path: Path = { name: 'portkey', pid: pkPid, send: (name) => viaOpenAI(openai, route.upstream_id, name), settle: () => settled(pkPid) };
+      await checkReply('short', (b) => viaOpenAI(openai, route.upstream_id, 'short', b), 'Portkey');
+      log(`Portkey: JIT warm-up ${CONFIG.jitWarmupSeconds} s, sequential short ${CONFIG.rounds} rounds of ${perRound}, throughput ${CONFIG.loadSeconds} s`);
+      await jitWarmUp(path);
+      const short = await backToBack('short', path);
+      const { load, cpuMsPerRequestDuringLoad, cpuMsPerRequest, rssBeforeMB: beforeLoad, rssDuringMaxMB: duringLoadMax } = await loadOn(path);
+      const after = memoryOf(pkPid);
+      return {
+        setup: {
+          portkey: `@portkey-ai/gateway ${pk.version ?? '(version unknown)'}: ${pk.command}`,
+          headers,
+          auth: 'x-portkey-aws-auth-type: apiKey, so Portkey does not sign its upstream calls with SigV4 (the gateway skips SigV4 on loopback too)',
+          request: `openai client, stream: true, model ${route.upstream_id}`,
+          stderr: 'kept out of the bench\'s output, in its temporary folder (1.15.2 writes a stack trace there for every streamed Bedrock reply)',
+          measured: 'as the gateway: same JIT warm-up, short prompt back to back in rounds alternating with direct, closed loop at 32; its after-response work waited for by its CPU time going still',
+        },
+        // Our targets are left out: they are ours.
+        sequentialShort: {
+          prompt: short.prompt,
+          directMs: short.directMs,
+          portkeyMs: short.gatewayMs,
+          addedLatencyMs: short.addedLatencyMs,
+          ttftOverheadMs: short.ttftOverheadMs,
+          portkeyCpuMsPerRequest: short.gatewayCpuMsPerRequest,
+        },
+        throughput: { ...load, cpuMsPerRequestDuringLoad, portkeyCpuMsPerRequest: cpuMsPerRequest, noErrors: load.errors === 0 },
+        memoryMB: { beforeLoad, duringLoadMax, afterLoad: after.rssMB, peakVmHWM: after.peakRssMB },
+      };
+    })() : null;
     bedrock.destroy();
 
     const lost = {
@@ -294,6 +357,13 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
           nothingLost: { pass: lost.ledgerEntries === 0 && lost.usageRecords === 0 && store.outstandingReservations === 0 },
         },
         reference: REFERENCE,
+        portkeyMeasuredHere: portkey && {
+          addedLatencyMs: portkey.sequentialShort.addedLatencyMs,
+          ttftOverheadMs: { p50: portkey.sequentialShort.ttftOverheadMs.p50 },
+          requestsPerSecondAt32: portkey.throughput.requestsPerSecond,
+          cpuMsPerRequest: portkey.throughput.portkeyCpuMsPerRequest,
+          peakRssMB: portkey.memoryMB.peakVmHWM,
+        },
       },
       setup: {
         model: MODEL,
@@ -312,7 +382,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
         noErrors: gatewayLoad.errors === 0,
       },
       gatewayMemoryMB: {
-        beforeLoad: rssBefore.rssMB,
+        beforeLoad: rssBeforeMB,
         duringLoadMax: rssDuringMaxMB,
         afterDrain: rssAfter.rssMB,
         peakVmHWM: rssAfter.peakRssMB,
@@ -325,8 +395,10 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
         lost,
         nothingLost: lost.ledgerEntries === 0 && lost.usageRecords === 0 && store.outstandingReservations === 0,
       },
+      portkey,
     };
   } finally {
+    if (pk) await stop(pk.proc);
     if (gw) await stop(gw.proc);
     if (standIn) await stop(standIn.proc);
     rmSync(dataDir, { recursive: true, force: true });
