@@ -30,8 +30,16 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/**
+ * The store's thread allocates briskly (HTTP-less requests, LevelDB values, ledger blocks) but keeps little: a
+ * young generation of 24 MB (8 MB semi-spaces, half V8's default) took 15-19 MB off the runtime's peak RSS at 32
+ * concurrent requests, with its CPU per request unchanged within noise (four alternating pairs). The thread
+ * serving requests keeps the default: more frequent scavenges there would fall on requests.
+ */
+const STORE_YOUNG_GENERATION_MB = 24;
+
 async function startDynaliteWorker(path: string | undefined, port: number): Promise<{ port: number; thread: Worker; stop(): Promise<void> }> {
-  const worker = new Worker(DYNALITE_WORKER, { eval: true, workerData: { dynalite: require.resolve('dynalite'), path, port } });
+  const worker = new Worker(DYNALITE_WORKER, { eval: true, workerData: { dynalite: require.resolve('dynalite'), path, port }, resourceLimits: { maxYoungGenerationSizeMb: STORE_YOUNG_GENERATION_MB } });
   const ready = await new Promise<{ port?: number; error?: string }>((resolve, reject) => worker.once('message', resolve).once('error', reject));
   if (ready.error !== undefined) {
     await worker.terminate();
