@@ -32,13 +32,13 @@ function asked(request: HttpRequest): Asked {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) headers[name.toLowerCase()] = value;
   const query = new URLSearchParams(request.query as Record<string, string> | undefined).toString();
-  // The SDK's JSON body is a Uint8Array (wrapped here, not copied).
+  // The SDK's JSON body is a Uint8Array, passed on as it is.
   const body = request.body as string | Uint8Array | undefined;
   return {
     method: request.method,
     url: query ? `${request.path}?${query}` : request.path,
     headers,
-    body: typeof body === 'string' ? Buffer.from(body) : body?.byteLength ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : undefined,
+    body: typeof body === 'string' ? Buffer.from(body) : body?.byteLength ? body : undefined,
   };
 }
 

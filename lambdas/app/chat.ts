@@ -107,8 +107,9 @@ export async function chatCompletions(req: HttpRequest, principal: Principal, si
     if (bytes > MAX_REQUEST_BODY_BYTES) throw GATEWAY_ERRORS.requestTooLarge();
     chat = parseChatRequest(req.body);
     t.tier = resolveTier(principal, chat.privacyTier ?? req.headers['x-ni-privacy-tier']);
-    const { model, routes } = resolveModel(catalog(), chat.model, t.tier);
-    assertCapable(catalog(), model, t.tier, { tools: offersTools(chat), images: chat.messages.some((m) => m.content.some((b) => 'image' in b)) });
+    const models = catalog();
+    const { model, routes } = resolveModel(models, chat.model, t.tier);
+    assertCapable(models, model, t.tier, { tools: offersTools(chat), images: chat.messages.some((m) => m.content.some((b) => 'image' in b)) });
     // Only a catalog id goes into records: an unknown model string is client text, possibly anything.
     t.model = model.id;
     t.prices = model.prices;
