@@ -123,6 +123,13 @@ describe('OpenAI request → Converse', () => {
   });
 });
 
+/** One tool-use content block as ConverseStream sends it: start, the input (if any) in one delta, stop. */
+const toolBlock = (index: number, toolUseId: string, name: string, input?: string): ConverseStreamEvent[] => [
+  { contentBlockStart: { contentBlockIndex: index, start: { toolUse: { toolUseId, name } } } },
+  ...(input === undefined ? [] : [{ contentBlockDelta: { contentBlockIndex: index, delta: { toolUse: { input } } } }]),
+  { contentBlockStop: { contentBlockIndex: index } },
+];
+
 class Recorder implements CompletionSink {
   out: string[] = [];
   text(d: string) { this.out.push(`text:${d}`); }
@@ -156,14 +163,7 @@ describe('ConverseStream → completion deltas', () => {
   });
 
   test('a tool call that streams no arguments gets {} when its block stops; others get nothing extra', () => {
-    const { rec } = run([
-      { contentBlockStart: { contentBlockIndex: 0, start: { toolUse: { toolUseId: 't1', name: 'now' } } } },
-      { contentBlockStop: { contentBlockIndex: 0 } },
-      { contentBlockStart: { contentBlockIndex: 1, start: { toolUse: { toolUseId: 't2', name: 'f' } } } },
-      { contentBlockDelta: { contentBlockIndex: 1, delta: { toolUse: { input: '{"x":1}' } } } },
-      { contentBlockStop: { contentBlockIndex: 1 } },
-      { messageStop: { stopReason: 'tool_use' } },
-    ]);
+    const { rec } = run([...toolBlock(0, 't1', 'now'), ...toolBlock(1, 't2', 'f', '{"x":1}'), { messageStop: { stopReason: 'tool_use' } }]);
     expect(rec.out).toEqual(['call:0:t1:now', 'args:0:{}', 'call:1:t2:f', 'args:1:{"x":1}']);
   });
 
@@ -206,14 +206,7 @@ describe('OpenAI output', () => {
   test('a non-streamed answer with only tool calls has null content; custom tools get custom tool calls', () => {
     const acc = new CompletionAccumulator(new Set(['apply_patch']));
     const reader = new ConverseStreamReader(acc);
-    for (const e of [
-      { contentBlockStart: { contentBlockIndex: 0, start: { toolUse: { toolUseId: 't', name: 'f' } } } },
-      { contentBlockStop: { contentBlockIndex: 0 } },
-      { contentBlockStart: { contentBlockIndex: 1, start: { toolUse: { toolUseId: 'u', name: 'apply_patch' } } } },
-      { contentBlockDelta: { contentBlockIndex: 1, delta: { toolUse: { input: '{"input":"*** Begin Patch\\n"}' } } } },
-      { contentBlockStop: { contentBlockIndex: 1 } },
-      { messageStop: { stopReason: 'tool_use' } },
-    ] as ConverseStreamEvent[]) reader.handle(e);
+    for (const e of [...toolBlock(0, 't', 'f'), ...toolBlock(1, 'u', 'apply_patch', '{"input":"*** Begin Patch\\n"}'), { messageStop: { stopReason: 'tool_use' } }]) reader.handle(e);
     const c = acc.completion({ id: 'x', created: 1, model: 'm' }, reader.complete(), { input: 1, output: 1, cache_read: 0, cache_write: 0 }, { text: (s) => s, json: (s) => s });
     expect(c.choices[0].message.content).toBeNull();
     expect(c.choices[0].message.tool_calls).toEqual([
