@@ -23,7 +23,7 @@ import { catalog, resolveModel } from '../lambdas/core/catalog';
 import { toConverseInput } from '../lambdas/core/converse';
 import { parseChatRequest } from '../lambdas/core/openai';
 import { loopbackClientConfig } from '../lambdas/loopback';
-import { buildLocalRuntime, LOCAL_BUILD_ROOT } from '../local/build';
+import { buildLocalRuntime, LOCAL_BUILD_ROOT, START_FLAGS } from '../local/build';
 import { closedLoop, cpuMsOf, memoryOf, sampleRss, sequential, summarize, type Sample } from './load';
 import { portkeyHeaders, settled, startPortkey, type Portkey } from './portkey';
 
@@ -139,7 +139,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
       NI_LOG_LEVEL: 'WARN',
       NI_METRICS: 'off',
       NI_DATA_DIR: dataDir,
-    }, profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
+    }, [...START_FLAGS, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]);
     const gwPid = Number(gw.info.pid);
     log(`stand-in ${standInUrl} (pid ${standIn.info.pid}), gateway ${gw.info.url} (pid ${gwPid})`);
 

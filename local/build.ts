@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { MAIN_FIELDS, PROJECT_ROOT } from '../lib/esbuild';
@@ -11,6 +12,10 @@ import { MAIN_FIELDS, PROJECT_ROOT } from '../lib/esbuild';
 
 /** Inside node_modules so the bundle resolves `dynalite` (kept external: it loads a native LevelDB binding). */
 export const LOCAL_BUILD_ROOT = join(PROJECT_ROOT, 'node_modules', '.cache', 'ni-local');
+
+/** The node flags `npm start` runs the runtime with (package.json; see start.js), for the bench and tests to match. */
+export const START_FLAGS: string[] = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')).scripts.start as string)
+  .split(' ').filter((arg) => arg.startsWith('--'));
 
 /**
  * Bundles `entry` (the program: local/main.ts, or the bench's server) as `main.js` in `outdir`, with what runs on

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { LOCAL_BUILD_ROOT } from '../../local/build';
+import { LOCAL_BUILD_ROOT, START_FLAGS } from '../../local/build';
 import { fetchOpenAI } from '../support/openapi';
 
 /*
@@ -21,7 +21,7 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'ni-start-'));
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', NI_DATA_DIR: dataDir, NI_LOG_LEVEL: 'ERROR' };
   // No AWS credentials and no NI_BEDROCK_ENDPOINT: the stand-in serves Bedrock, as on a fresh machine.
-  proc = spawn(process.execPath, [join(ROOT, 'local', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  proc = spawn(process.execPath, [...START_FLAGS, join(ROOT, 'local', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stderr!.on('data', (c: Buffer) => { banner += c.toString('utf8'); });
   await new Promise<void>((resolve, reject) => {
     proc.stdout!.on('data', (c: Buffer) => {
@@ -72,7 +72,7 @@ test('a broken NI_CATALOG_FILE stops npm start with a message naming the bad ent
     catalog.models.find((m) => m.id === 'meta/llama-3-70b')!.routes[0].jurisdiction = 'MARS';
     writeFileSync(join(dir, 'catalog.json'), JSON.stringify(catalog));
     const env = { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', NI_DATA_DIR: join(dir, 'data'), NI_CATALOG_FILE: join(dir, 'catalog.json') };
-    const child = spawn(process.execPath, [join(ROOT, 'local', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...START_FLAGS, join(ROOT, 'local', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (c: Buffer) => { out += c.toString('utf8'); });
     child.stderr!.on('data', (c: Buffer) => { out += c.toString('utf8'); });
