@@ -295,8 +295,9 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
     const directLoad = await closedLoop(CONFIG.concurrency, loadMs, () => direct('short'));
     const directCpuMsPerRequest = cpuPerRequest(gateway, cpuFrom, directLoad.requests);
     const { load: gatewayLoad, cpuMsPerRequestDuringLoad: gatewayLoadCpu, settleMs: drainMs, cpuMsPerRequest: gatewayCpuMsPerRequest, rssBeforeMB, rssDuringMaxMB } = await loadOn(gateway);
-    const store = await ask<Record<string, number | object>>(gw.proc, 'stats');
+    // Memory first: counting what reached the store reads the whole ledger in the gateway's process.
     const rssAfter = memoryOf(gwPid);
+    const store = await ask<Record<string, number | object>>(gw.proc, 'stats');
 
     const portkey = process.env.BENCH_PORTKEY ? await (async () => {
       pk = await startPortkey(resolve(process.env.BENCH_PORTKEY!), join(dataDir, 'portkey.log'));
