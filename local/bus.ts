@@ -130,9 +130,9 @@ export async function startLocalEventBridge(opts: LocalEventBridgeOptions): Prom
     }
     const results = entries.map((entry: any) => {
       if (fail) return { ErrorCode: 'InternalFailure', ErrorMessage: 'injected entry failure' };
-      const error = entryError(entry);
-      if (error) return error;
-      if (faults.rejectEntry?.(JSON.parse(entry.Detail))) return { ErrorCode: 'InternalFailure', ErrorMessage: 'injected entry failure' };
+      const parsed = parseEntry(entry);
+      if ('ErrorCode' in parsed) return parsed;
+      if (faults.rejectEntry?.(parsed.detail)) return { ErrorCode: 'InternalFailure', ErrorMessage: 'injected entry failure' };
       const event: BusEvent = {
         version: '0',
         id: randomUUID(),
@@ -142,7 +142,7 @@ export async function startLocalEventBridge(opts: LocalEventBridgeOptions): Prom
         time: eventTime(entry.Time),
         region,
         resources: Array.isArray(entry.Resources) ? entry.Resources : [],
-        detail: JSON.parse(entry.Detail),
+        detail: parsed.detail,
       };
       if (event.source === rule.source && event['detail-type'] === rule.detailType) enqueue(event);
       return { EventId: event.id };
@@ -203,17 +203,18 @@ export async function startLocalEventBridge(opts: LocalEventBridgeOptions): Prom
   };
 }
 
-function entryError(entry: any): { ErrorCode: string; ErrorMessage: string } | null {
+/** An entry's detail, parsed once, or the error EventBridge answers for the entry. */
+function parseEntry(entry: any): { detail: object } | { ErrorCode: string; ErrorMessage: string } {
   for (const field of ['Source', 'DetailType', 'Detail']) {
     if (typeof entry?.[field] !== 'string' || !entry[field]) return { ErrorCode: 'InvalidArgument', ErrorMessage: `${field} is required` };
   }
   try {
     const detail = JSON.parse(entry.Detail);
     if (!detail || typeof detail !== 'object' || Array.isArray(detail)) throw new Error();
+    return { detail };
   } catch {
     return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is not a JSON object' };
   }
-  return null;
 }
 
 /** EventBridge event times are whole seconds, ISO 8601 UTC; the SDK sends Time as epoch seconds. */

@@ -138,6 +138,22 @@ describe('gateway → EventBridge (real SDK client) → bus → ledger writer', 
     expect(out.FailedEntryCount).toBe(0);
     expect(bus.stats.invocations).toBe(before);
   });
+
+  it('answers malformed entries per entry, as EventBridge does, and delivers the call\'s good ones', async () => {
+    const client = new EventBridgeClient({ endpoint: bus.endpoint, region: 'ca-central-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    const good = custodyEvent({ key_id: newKey() });
+    const entry = (detail: string) => ({ Source: CUSTODY_EVENT_SOURCE, DetailType: CUSTODY_DETAIL_TYPE, Detail: detail, EventBusName: 'ni-custody' });
+    const from = delivered.length;
+    const out = await client.send(new PutEventsCommand({
+      Entries: [entry('not json'), entry('[1,2]'), { Source: CUSTODY_EVENT_SOURCE, DetailType: CUSTODY_DETAIL_TYPE, Detail: '' }, entry(JSON.stringify(good))],
+    }));
+    client.destroy();
+    await bus.flush();
+    expect(out.FailedEntryCount).toBe(3);
+    expect(out.Entries!.map((e) => e.ErrorCode ?? 'ok')).toEqual(['MalformedDetail', 'MalformedDetail', 'InvalidArgument', 'ok']);
+    expect(delivered.slice(from).map((d) => d.detail)).toEqual([good]);
+    expect(await requestIdsOf(good.key_id)).toEqual([good.request_id]);
+  });
 });
 
 describe('emit', () => {
