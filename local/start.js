@@ -4,9 +4,9 @@
  *
  * package.json runs this with --max-semi-space-size=8 (V8's default is 16 MB, and it can only be set when node
  * starts): the thread serving requests keeps little of what it allocates, and the smaller young generation took
- * 15-20 MB off the runtime's peak RSS, sequential and at 32 concurrent, with latency and CPU per request unchanged
- * within noise (three alternating sequential runs of 3,000 requests, two at 32 concurrent). The bench runs the
- * gateway with the same flags.
+ * 13-15 MB off the runtime's peak RSS sequentially and 20 MB at 32 concurrent, with latency and CPU per request
+ * unchanged within noise (three alternating sequential runs of 3,000 requests, two at 32 concurrent). The bench
+ * runs the gateway with the same flags.
  */
 const { join } = require('node:path');
 const tsx = require('tsx/cjs/api');
