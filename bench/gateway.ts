@@ -40,7 +40,7 @@ type PromptName = keyof typeof PROMPTS;
 
 /** A gateway under test, in its own process, reached with the openai client. */
 interface Path {
-  name: 'gateway' | 'portkey';
+  name: 'gateway' | 'portkey' | 'relay';
   pid: number;
   send: (name: PromptName) => Promise<Sample>;
   /** Resolves once the process has finished the work it does after responding. */
@@ -68,7 +68,7 @@ interface Child {
 }
 
 /** Forks the bundled `serve.ts <mode>` (bundled as `npm start` runs the gateway) and waits for its ready line. */
-function startChild(serveJs: string, mode: 'standin' | 'gateway', env: NodeJS.ProcessEnv, extraExecArgv: string[] = []): Promise<Child> {
+function startChild(serveJs: string, mode: 'standin' | 'gateway' | 'relay', env: NodeJS.ProcessEnv, extraExecArgv: string[] = []): Promise<Child> {
   const proc = fork(serveJs, [mode], {
     execArgv: extraExecArgv,
     env,
@@ -128,6 +128,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
   let standIn: Child | undefined;
   let gw: Child | undefined;
   let pk: Portkey | undefined;
+  let relay: Child | undefined;
   try {
     const serveJs = await buildLocalRuntime(join(__dirname, 'serve.ts'), join(LOCAL_BUILD_ROOT, 'bench'));
     standIn = await startChild(serveJs, 'standin', { ...process.env });
@@ -299,6 +300,49 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
     const rssAfter = memoryOf(gwPid);
     const store = await ask<Record<string, number | object>>(gw.proc, 'stats');
 
+    /** Another path measured as the gateway is: JIT warm-up, short prompt back to back, closed loop at 32. */
+    const measureBeside = async (path: Path) => {
+      await jitWarmUp(path);
+      const short = await backToBack('short', path);
+      const { load, cpuMsPerRequestDuringLoad, cpuMsPerRequest, rssBeforeMB: beforeLoad, rssDuringMaxMB: duringLoadMax } = await loadOn(path);
+      const after = memoryOf(path.pid);
+      // Our targets are left out: they are the gateway's.
+      return {
+        sequentialShort: {
+          prompt: short.prompt,
+          directMs: short.directMs,
+          [`${path.name}Ms`]: short.gatewayMs,
+          addedLatencyMs: short.addedLatencyMs,
+          ttftOverheadMs: short.ttftOverheadMs,
+          cpuMsPerRequest: short.gatewayCpuMsPerRequest,
+        },
+        throughput: { ...load, cpuMsPerRequestDuringLoad, cpuMsPerRequest, noErrors: load.errors === 0 },
+        memoryMB: { beforeLoad, duringLoadMax, afterLoad: after.rssMB, peakVmHWM: after.peakRssMB },
+      };
+    };
+    /** The headline figures of a path measured beside the gateway. */
+    const headline = (m: Awaited<ReturnType<typeof measureBeside>>) => ({
+      addedLatencyMs: m.sequentialShort.addedLatencyMs,
+      ttftOverheadMs: { p50: m.sequentialShort.ttftOverheadMs.p50 },
+      requestsPerSecondAt32: m.throughput.requestsPerSecond,
+      cpuMsPerRequest: m.throughput.cpuMsPerRequest,
+      peakRssMB: m.memoryMB.peakVmHWM,
+    });
+
+    // The floor: the gateway's provider client and mapping alone (serve.ts relay), so the difference is what the
+    // rest (event shim, authorizer, spend, PII, usage, custody) costs.
+    relay = await startChild(serveJs, 'relay', { ...process.env, NI_BEDROCK_ENDPOINT: standInUrl, NI_BEDROCK_SIMULATED: '1' }, START_FLAGS);
+    const relayPid = Number(relay.info.pid);
+    const relayOpenAI = new OpenAI({ baseURL: `${relay.info.url}/v1`, apiKey: 'unused-by-the-relay', maxRetries: 0 });
+    const relayPath: Path = { name: 'relay', pid: relayPid, send: (name) => viaOpenAI(relayOpenAI, MODEL, name), settle: () => settled(relayPid) };
+    await checkReply('short', (b) => viaOpenAI(relayOpenAI, MODEL, 'short', b), 'the bare relay');
+    log(`bare relay ${relay.info.url} (pid ${relayPid}): JIT warm-up ${CONFIG.jitWarmupSeconds} s, sequential short ${CONFIG.rounds} rounds of ${perRound}, throughput ${CONFIG.loadSeconds} s`);
+    const bareRelay = {
+      setup: 'serve.ts relay: the gateway\'s Bedrock client (lambdas/providers/bedrock.ts) and OpenAI⇄Converse mapping (lambdas/core) in a plain node:http server, run with npm start\'s node flags; no API Gateway event, authorizer, spend, PII, usage or custody',
+      ...await measureBeside(relayPath),
+    };
+    await stop(relay.proc);
+
     const portkey = process.env.BENCH_PORTKEY ? await (async () => {
       pk = await startPortkey(resolve(process.env.BENCH_PORTKEY!), join(dataDir, 'portkey.log'));
       const pkPid = pk.pid;
@@ -308,10 +352,6 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
       const path: Path = { name: 'portkey', pid: pkPid, send: (name) => viaOpenAI(openai, route.upstream_id, name), settle: () => settled(pkPid) };
       await checkReply('short', (b) => viaOpenAI(openai, route.upstream_id, 'short', b), 'Portkey');
       log(`Portkey: JIT warm-up ${CONFIG.jitWarmupSeconds} s, sequential short ${CONFIG.rounds} rounds of ${perRound}, throughput ${CONFIG.loadSeconds} s`);
-      await jitWarmUp(path);
-      const short = await backToBack('short', path);
-      const { load, cpuMsPerRequestDuringLoad, cpuMsPerRequest, rssBeforeMB: beforeLoad, rssDuringMaxMB: duringLoadMax } = await loadOn(path);
-      const after = memoryOf(pkPid);
       return {
         setup: {
           portkey: `@portkey-ai/gateway ${pk.version ?? '(version unknown)'}: ${pk.command}`,
@@ -321,17 +361,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
           stderr: 'kept out of the bench\'s output, in its temporary folder (1.15.2 writes a stack trace there for every streamed Bedrock reply)',
           measured: 'as the gateway: same JIT warm-up, short prompt back to back in rounds alternating with direct, closed loop at 32; its after-response work waited for by its CPU time going still',
         },
-        // Our targets are left out: they are ours.
-        sequentialShort: {
-          prompt: short.prompt,
-          directMs: short.directMs,
-          portkeyMs: short.gatewayMs,
-          addedLatencyMs: short.addedLatencyMs,
-          ttftOverheadMs: short.ttftOverheadMs,
-          portkeyCpuMsPerRequest: short.gatewayCpuMsPerRequest,
-        },
-        throughput: { ...load, cpuMsPerRequestDuringLoad, portkeyCpuMsPerRequest: cpuMsPerRequest, noErrors: load.errors === 0 },
-        memoryMB: { beforeLoad, duringLoadMax, afterLoad: after.rssMB, peakVmHWM: after.peakRssMB },
+        ...await measureBeside(path),
       };
     })() : null;
     bedrock.destroy();
@@ -358,13 +388,8 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
           nothingLost: { pass: lost.ledgerEntries === 0 && lost.usageRecords === 0 && store.outstandingReservations === 0 },
         },
         reference: REFERENCE,
-        portkeyMeasuredHere: portkey && {
-          addedLatencyMs: portkey.sequentialShort.addedLatencyMs,
-          ttftOverheadMs: { p50: portkey.sequentialShort.ttftOverheadMs.p50 },
-          requestsPerSecondAt32: portkey.throughput.requestsPerSecond,
-          cpuMsPerRequest: portkey.throughput.portkeyCpuMsPerRequest,
-          peakRssMB: portkey.memoryMB.peakVmHWM,
-        },
+        bareRelayMeasuredHere: headline(bareRelay),
+        portkeyMeasuredHere: portkey && headline(portkey),
       },
       setup: {
         model: MODEL,
@@ -396,10 +421,12 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
         lost,
         nothingLost: lost.ledgerEntries === 0 && lost.usageRecords === 0 && store.outstandingReservations === 0,
       },
+      bareRelay,
       portkey,
     };
   } finally {
     if (pk) await stop(pk.proc);
+    if (relay) await stop(relay.proc);
     if (gw) await stop(gw.proc);
     if (standIn) await stop(standIn.proc);
     rmSync(dataDir, { recursive: true, force: true });

@@ -4,12 +4,23 @@
  *   serve.ts gateway   the whole local gateway (authorizer, spend, PII, settle, custody bus, ledger writer)
  *                      against NI_BEDROCK_ENDPOINT, with two keys: one without a daily spend cap, one with a
  *                      cap never reached (it reserves before calling upstream)   → {url, secret, cappedSecret, pid}
+ *   serve.ts relay     the floor the gateway is compared with: its provider client and OpenAI⇄Converse mapping
+ *                      in a plain node:http server, and nothing else (no API Gateway event, authorizer, spend,
+ *                      PII, usage or custody)                                            → {url, pid}
  * The gateway child answers IPC messages: {cmd: 'drain'} (waits for the custody bus), {cmd: 'stats'} (drains,
  * then counts what the store holds) and {cmd: 'stop'} (closes everything and exits, which also writes a
  * --cpu-prof profile).
  */
 import { QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { catalog, resolveModel } from '../lambdas/core/catalog';
+import { ChunkFormatter, SSE_DONE } from '../lambdas/core/completions';
+import { ConverseStreamReader, toConverseInput } from '../lambdas/core/converse';
+import { parseChatRequest } from '../lambdas/core/openai';
+import { bedrock } from '../lambdas/providers/bedrock';
 import { startBedrockStandIn } from '../local/bedrock-standin';
 import { startLocalGateway, type LocalGateway } from '../local/gateway';
 
@@ -88,8 +99,49 @@ async function standIn(): Promise<void> {
   ready({ url: s.url, pid: process.pid });
 }
 
+/** One streamed completion, relayed: the writes of one tick leave in one packet, as the gateway's do. */
+async function relayCompletion(body: string, res: ServerResponse): Promise<void> {
+  const chat = parseChatRequest(body);
+  const { model, routes } = resolveModel(catalog(), chat.model, 'global');
+  const route = routes[0];
+  const { events } = await bedrock.converseStream(route, toConverseInput(chat, route.upstream_id, model.max_output_tokens));
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  let corked = false;
+  const write = (text: string) => {
+    if (!corked) {
+      corked = true;
+      res.cork();
+      process.nextTick(() => {
+        corked = false;
+        res.uncork();
+      });
+    }
+    res.write(text);
+  };
+  const chunks = new ChunkFormatter(write, { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: chat.model });
+  const reader = new ConverseStreamReader(chunks);
+  chunks.role();
+  for await (const event of events) reader.handle(event);
+  chunks.finish(reader.complete());
+  res.end(SSE_DONE);
+}
+
+async function relay(): Promise<void> {
+  const server = createServer((req, res) => {
+    const body: Buffer[] = [];
+    req.on('data', (c: Buffer) => body.push(c)).on('end', () => {
+      relayCompletion(Buffer.concat(body).toString('utf8'), res).catch((err) => res.destroy(err));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  process.on('message', (m: { cmd: string }) => m.cmd === 'stop' && process.exit(0));
+  process.once('disconnect', () => process.exit(0));
+  ready({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, pid: process.pid });
+}
+
+const MODES: Record<string, () => Promise<void>> = { gateway, standin: standIn, relay };
 const mode = process.argv[2];
-(mode === 'gateway' ? gateway() : mode === 'standin' ? standIn() : Promise.reject(new Error(`usage: serve.ts standin|gateway`)))
+(MODES[mode]?.() ?? Promise.reject(new Error(`usage: serve.ts ${Object.keys(MODES).join('|')}`)))
   .catch((err) => {
     process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
     process.exit(1);
