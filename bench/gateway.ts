@@ -2,7 +2,8 @@
  * Gateway overhead: the same streamed requests (a) straight to the Bedrock stand-in with the AWS SDK and (b) through
  * the local gateway with the official openai client, every stage on (authorizer, spend reservation, PII scan,
  * usage settle, custody event → local EventBridge → ledger writer). Stand-in, gateway and this load generator are
- * three processes on loopback, the stand-in answering with no artificial delay.
+ * three processes on loopback, the stand-in answering with no artificial delay. A bare relay (serve.ts relay) is
+ * measured the same way beside it, as the floor.
  *
  * BENCH_CPU_PROF=<dir> runs the gateway child with --cpu-prof and leaves its profile in <dir>; BENCH_QUICK=1 sends
  * fewer requests (for trying a change).
