@@ -21,6 +21,7 @@ import { ChunkFormatter, SSE_DONE } from '../lambdas/core/completions';
 import { ConverseStreamReader, toConverseInput } from '../lambdas/core/converse';
 import { parseChatRequest } from '../lambdas/core/openai';
 import { bedrock } from '../lambdas/providers/bedrock';
+import { LocalResponseStream } from '../local/awslambda';
 import { startBedrockStandIn } from '../local/bedrock-standin';
 import { startLocalGateway, type LocalGateway } from '../local/gateway';
 
@@ -99,31 +100,20 @@ async function standIn(): Promise<void> {
   ready({ url: s.url, pid: process.pid });
 }
 
-/** One streamed completion, relayed: the writes of one tick leave in one packet, as the gateway's do. */
+/** One streamed completion, written as the gateway writes it (LocalResponseStream: one packet per turn). */
 async function relayCompletion(body: string, res: ServerResponse): Promise<void> {
   const chat = parseChatRequest(body);
   const { model, routes } = resolveModel(catalog(), chat.model, 'global');
   const route = routes[0];
   const { events } = await bedrock.converseStream(route, toConverseInput(chat, route.upstream_id, model.max_output_tokens));
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-  let corked = false;
-  const write = (text: string) => {
-    if (!corked) {
-      corked = true;
-      res.cork();
-      process.nextTick(() => {
-        corked = false;
-        res.uncork();
-      });
-    }
-    res.write(text);
-  };
-  const chunks = new ChunkFormatter(write, { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: chat.model });
+  const out = new LocalResponseStream(res);
+  out.prelude = { statusCode: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } };
+  const chunks = new ChunkFormatter((text) => out.write(text), { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: chat.model });
   const reader = new ConverseStreamReader(chunks);
   chunks.role();
   for await (const event of events) reader.handle(event);
   chunks.finish(reader.complete());
-  res.end(SSE_DONE);
+  out.end(SSE_DONE);
 }
 
 async function relay(): Promise<void> {
