@@ -160,8 +160,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, requestId: stri
   if (route.authorized) event.requestContext.authorizer = await authorize(event);
   const context = lambdaContext(requestId, route.resource);
   if ('streaming' in route.handler) {
-    await route.handler.streaming(event, new LocalResponseStream(res), context);
-    return;
+    return route.handler.streaming(event, new LocalResponseStream(res), context);
   }
   const result = await route.handler.proxy(event, context);
   res.writeHead(result.statusCode, result.headers as Record<string, string>);
@@ -182,11 +181,15 @@ export async function startServer(opts: { port?: number; host?: string } = {}): 
   const running = new Set<Promise<void>>();
   const server = createServer((req, res) => {
     const requestId = newRequestId();
+    // Held until the response has ended, not for as long as the handler settles after it (see lambdas/app/chat.ts).
+    let answering: ServerResponse | null = res;
+    res.once('close', () => {
+      answering = null;
+    });
     const run: Promise<void> = handle(req, res, requestId).catch((err) => {
-      const e = asGatewayError(err);
       if (!(err instanceof GatewayError)) logger.error('request failed', { requestId, error: err as Error });
-      if (!res.headersSent) sendError(res, e, requestId);
-      else res.destroy();
+      if (answering && !answering.headersSent) sendError(answering, asGatewayError(err), requestId);
+      else answering?.destroy();
     }).finally(() => running.delete(run));
     running.add(run);
   });

@@ -94,11 +94,18 @@ class Trace {
   }
 }
 
+/** A request whose response has ended: its after-response work (settling) runs until `settled` resolves. */
+export interface Answered {
+  settled: Promise<void>;
+}
+
 /**
- * POST /v1/chat/completions: parse → resolve → admit → protect → call → relay, then settle after the client's
- * response has ended. Resolves when the settling is done (a Lambda must not return before).
+ * POST /v1/chat/completions: parse → resolve → admit → protect → call → relay. Resolves once the response has
+ * ended and the settling has begun; the caller waits for `settled` (a Lambda must not return before). Settling
+ * holds only the records it writes: back to back, requests settle together (group-commit.ts), and a request and
+ * response kept alive until then would outlive the young generation and fill the old one.
  */
-export async function chatCompletions(req: HttpRequest, principal: Principal, sink: ResponseSink): Promise<void> {
+export async function chatCompletions(req: HttpRequest, principal: Principal, sink: ResponseSink): Promise<Answered> {
   const t = new Trace(req.requestId, principal);
   let upstream: Attempted;
   let chat: ChatRequest;
@@ -127,8 +134,7 @@ export async function chatCompletions(req: HttpRequest, principal: Principal, si
     if (e.code === 'upstream_throttled') t.throttles = Number(e.extra.upstream_throttles ?? 1);
     fail(t, e);
     t.responseHash.update(sendJson(sink, e.status, { ...t.headers(), ...e.headers }, e.toBody()));
-    await finish(t);
-    return;
+    return { settled: finish(t) };
   }
 
   let clientGone = false;
@@ -178,7 +184,7 @@ export async function chatCompletions(req: HttpRequest, principal: Principal, si
       t.responseHash.update(sendJson(sink, e.status, t.headers(), e.toBody()));
     }
   }
-  await finish(t);
+  return { settled: finish(t) };
 }
 
 /**
@@ -230,7 +236,7 @@ function fail(t: Trace, e: GatewayError): GatewayError {
 }
 
 /** After the response: reconcile spend, usage record, metrics, custody event. Never throws. */
-async function finish(t: Trace): Promise<void> {
+function finish(t: Trace): Promise<void> {
   const event = t.event();
   const durationMs = Date.now() - t.startedAt;
   const ttftMs = t.firstTokenAt === null ? null : t.firstTokenAt - t.startedAt;
@@ -241,8 +247,9 @@ async function finish(t: Trace): Promise<void> {
   });
   recordRequestMetrics(event, { ttftMs, durationMs, upstreamThrottles: t.throttles, errorType: t.error?.code ?? undefined });
   flushMetrics();
-  await Promise.all([
-    t.reservation ? settle(t.reservation, event).catch((err) => logger.error('usage settle failed', { requestId: t.requestId, error: (err as Error).name })) : undefined,
+  const { requestId, reservation } = t;
+  return Promise.all([
+    reservation ? settle(reservation, event).catch((err) => logger.error('usage settle failed', { requestId, error: (err as Error).name })) : undefined,
     emitCustodyEvent(event),
-  ]);
+  ]).then(() => undefined);
 }

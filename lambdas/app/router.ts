@@ -30,7 +30,11 @@ export async function routeV1(req: HttpRequest, sink: ResponseSink): Promise<voi
     const principal = req.principal;
     if (!principal) throw GATEWAY_ERRORS.invalidApiKey();
     const path = req.path.replace(/\/+$/, '');
-    if (path === '/v1/chat/completions' && req.method === 'POST') return await chatCompletions(req, principal, sink);
+    if (path === '/v1/chat/completions' && req.method === 'POST') {
+      // Returned, not awaited: this frame, and with it the request and the response sink, is let go while the
+      // settling runs.
+      return (await chatCompletions(req, principal, sink)).settled;
+    }
     if (path === '/v1/models' && req.method === 'GET') {
       const tier = resolveTier(principal, req.headers['x-ni-privacy-tier']);
       sendJson(sink, 200, { ...headers, 'x-ni-privacy-tier': tier }, modelList(tier));

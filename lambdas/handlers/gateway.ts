@@ -52,6 +52,6 @@ function streamSink(responseStream: Writable): ResponseSink {
   };
 }
 
-export const handler = awslambda.streamifyResponse<APIGatewayProxyEvent>(async (event, responseStream) => {
-  await routeV1(toHttpRequest(event), streamSink(responseStream));
-});
+// Not an async function awaiting routeV1: its frame would hold the event and the stream while the request settles.
+export const handler = awslambda.streamifyResponse<APIGatewayProxyEvent>((event, responseStream) =>
+  routeV1(toHttpRequest(event), streamSink(responseStream)));
