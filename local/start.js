@@ -8,10 +8,13 @@
  *   allocates, and the smaller young generation took 13-15 MB off the runtime's peak RSS sequentially and 20 MB
  *   at 32 concurrent, with latency and CPU per request unchanged within noise (three alternating sequential runs
  *   of 3,000 requests, two at 32 concurrent);
- * - --v8-pool-size=2 (node's default is 4 whatever the machine): the threads that help V8 collect and compile
- *   for both isolates. On 2 cores, beside the request and store threads, 4 of them took turns with the work
- *   they helped: with 2, CPU per request was 4-10% lower and peak RSS 8 MB lower at 32 concurrent, latency
- *   unchanged (five alternating pairs, three sequential and two at 32).
+ * - --v8-pool-size=1 (node's default is 4 whatever the machine): the thread that helps V8 collect and compile
+ *   for both isolates. Its work comes in bursts: after each full collection V8 compiles again the optimized code
+ *   of per-call closures (the SDK's middleware, dynalite's parser), some 50 functions at once. On 2 cores,
+ *   beside the request and store threads, more helpers only took turns with the work they helped: 4 -> 2 took
+ *   4-10% off the CPU per request and 8 MB off peak RSS at 32 concurrent; 2 -> 1 took 2-15% more off the CPU
+ *   and 0.4-1 ms off the sequential p99 (three alternating pairs of 3,000 requests), with requests/s at 32 up
+ *   by 3% in the bench.
  */
 const { join } = require('node:path');
 const tsx = require('tsx/cjs/api');
