@@ -152,7 +152,7 @@ function dispatch(): void {
     callsInFlight = calls.length;
     for (const batch of calls) {
       void putBatch(batch).finally(() => {
-        if (--callsInFlight === 0) dispatch();
+        if (--callsInFlight === 0 && queue.length) dispatch(); // what queued while these calls ran
       });
     }
   });
