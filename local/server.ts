@@ -160,6 +160,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, requestId: stri
   if (route.authorized) event.requestContext.authorizer = await authorize(event);
   const context = lambdaContext(requestId, route.resource);
   if ('streaming' in route.handler) {
+    // Returned, not awaited: while the handler settles after its response, this frame need not hold the request.
     return route.handler.streaming(event, new LocalResponseStream(res), context);
   }
   const result = await route.handler.proxy(event, context);
