@@ -13,8 +13,8 @@
  *   of per-call closures (the SDK's middleware, dynalite's parser), some 50 functions at once. On 2 cores,
  *   beside the request and store threads, more helpers only took turns with the work they helped: 4 -> 2 took
  *   4-10% off the CPU per request and 8 MB off peak RSS at 32 concurrent; 2 -> 1 took 2-15% more off the CPU
- *   and 0.4-1 ms off the sequential p99 (three alternating pairs of 3,000 requests), with requests/s at 32 up
- *   by 3% in the bench.
+ *   and 0.4-1 ms off the sequential p99 (three alternating pairs of 3,000 requests); requests/s at 32 and
+ *   peak RSS moved within the bench's run-to-run noise.
  */
 const { join } = require('node:path');
 const tsx = require('tsx/cjs/api');
