@@ -3,8 +3,8 @@ import addFormats from 'ajv-formats';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-/** OpenAI's own schemas (shared/openai-openapi, beside the repository) with a draft 2020-12 validator. */
-const SPEC_FILE = resolve(__dirname, '../../../shared/openai-openapi/chat-subset.json');
+/** OpenAI's own schemas (a copy in test/fixtures/openai-openapi, with its MIT licence) with a draft 2020-12 validator. */
+const SPEC_FILE = resolve(__dirname, '../fixtures/openai-openapi/chat-subset.json');
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats(ajv);
 ajv.addFormat('unixtime', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= 0 }); // an OpenAI extension
