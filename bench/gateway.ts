@@ -20,10 +20,11 @@ import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import OpenAI from 'openai';
-import { catalog, resolveModel } from '../lambdas/core/catalog';
-import { toConverseInput } from '../lambdas/core/converse';
+import { resolveModel } from '../lambdas/core/catalog';
+import { catalog } from '../lambdas/catalog';
+import { toConverseInput } from '../lambdas/providers/bedrock/converse';
 import { parseChatRequest } from '../lambdas/core/openai';
-import { loopbackClientConfig } from '../lambdas/loopback';
+import { loopbackClientConfig } from '../local/loopback';
 import { buildLocalRuntime, LOCAL_BUILD_ROOT, START_FLAGS } from '../local/build';
 import { closedLoop, cpuMsOf, memoryOf, sampleRss, sequential, summarize, type Sample } from './load';
 import { portkeyHeaders, settled, startPortkey, type Portkey } from './portkey';
@@ -137,7 +138,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
     gw = await startChild(serveJs, 'gateway', {
       ...process.env,
       NI_BEDROCK_ENDPOINT: standInUrl,
-      NI_BEDROCK_SIMULATED: '1',
+      NI_SIMULATED_PROVIDERS: 'bedrock',
       NI_LOG_LEVEL: 'WARN',
       NI_METRICS: 'off',
       NI_DATA_DIR: dataDir,
@@ -332,14 +333,14 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
 
     // The floor: the gateway's provider client and mapping alone (serve.ts relay), so the difference is what the
     // rest (event shim, authorizer, spend, PII, usage, custody) costs.
-    relay = await startChild(serveJs, 'relay', { ...process.env, NI_BEDROCK_ENDPOINT: standInUrl, NI_BEDROCK_SIMULATED: '1' }, START_FLAGS);
+    relay = await startChild(serveJs, 'relay', { ...process.env, NI_BEDROCK_ENDPOINT: standInUrl, NI_SIMULATED_PROVIDERS: 'bedrock' }, START_FLAGS);
     const relayPid = Number(relay.info.pid);
     const relayOpenAI = new OpenAI({ baseURL: `${relay.info.url}/v1`, apiKey: 'unused-by-the-relay', maxRetries: 0 });
     const relayPath: Path = { name: 'relay', pid: relayPid, send: (name) => viaOpenAI(relayOpenAI, MODEL, name), settle: () => settled(relayPid) };
     await checkReply('short', (b) => viaOpenAI(relayOpenAI, MODEL, 'short', b), 'the bare relay');
     log(`bare relay ${relay.info.url} (pid ${relayPid}): JIT warm-up ${CONFIG.jitWarmupSeconds} s, sequential short ${CONFIG.rounds} rounds of ${perRound}, throughput ${CONFIG.loadSeconds} s`);
     const bareRelay = {
-      setup: 'serve.ts relay: the gateway\'s Bedrock client (lambdas/providers/bedrock.ts) and OpenAI⇄Converse mapping (lambdas/core) in a plain node:http server, run with npm start\'s node flags; no API Gateway event, authorizer, spend, PII, usage or custody',
+      setup: 'serve.ts relay: the gateway\'s Bedrock client (lambdas/providers/bedrock/) and OpenAI⇄Converse mapping in a plain node:http server, run with npm start\'s node flags; no API Gateway event, authorizer, spend, PII, usage or custody',
       ...await measureBeside(relayPath),
     };
     await stop(relay.proc);

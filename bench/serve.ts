@@ -16,11 +16,13 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { catalog, resolveModel } from '../lambdas/core/catalog';
+import { resolveModel } from '../lambdas/core/catalog';
+import { catalog } from '../lambdas/catalog';
 import { ChunkFormatter, SSE_DONE } from '../lambdas/core/completions';
-import { ConverseStreamReader, toConverseInput } from '../lambdas/core/converse';
 import { parseChatRequest } from '../lambdas/core/openai';
-import { bedrock } from '../lambdas/providers/bedrock';
+import { config } from '../lambdas/config';
+import { AnswerReader } from '../lambdas/core/stream';
+import { createBedrockProvider } from '../lambdas/providers/bedrock';
 import { LocalResponseStream } from '../local/awslambda';
 import { startBedrockStandIn } from '../local/bedrock-standin';
 import { startLocalGateway, type LocalGateway } from '../local/gateway';
@@ -100,16 +102,19 @@ async function standIn(): Promise<void> {
   ready({ url: s.url, pid: process.pid });
 }
 
+let bedrock: ReturnType<typeof createBedrockProvider> | undefined;
+
 /** One streamed completion, written as the gateway writes it (LocalResponseStream: one packet per turn). */
 async function relayCompletion(body: string, res: ServerResponse): Promise<void> {
+  bedrock ??= createBedrockProvider({ endpoint: config().endpoints.bedrock });
   const chat = parseChatRequest(body);
   const { model, routes } = resolveModel(catalog(), chat.model, 'global');
   const route = routes[0];
-  const { events } = await bedrock.converseStream(route, toConverseInput(chat, route.upstream_id, model.max_output_tokens));
+  const { events } = await bedrock.stream(route, chat, model.max_output_tokens);
   const out = new LocalResponseStream(res);
   out.prelude = { statusCode: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } };
   const chunks = new ChunkFormatter((text) => out.write(text), { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: chat.model });
-  const reader = new ConverseStreamReader(chunks);
+  const reader = new AnswerReader(chunks);
   chunks.role();
   for await (const event of events) reader.handle(event);
   chunks.finish(reader.complete());

@@ -3,9 +3,12 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { reloadConfig } from '../lambdas/config';
+import { useSdkClientFactory } from '../lambdas/sdk';
 import { resetDdb } from '../lambdas/store/ddb';
 import { TABLES, type TableName } from '../lambdas/store/tables';
 import { STACK_OUTPUTS } from '../lib/outputs';
+import { localClientSettings } from '../local/loopback';
 
 /** A mistake in how a command was called: the command prints it and exits 2. */
 export class UsageError extends Error {}
@@ -98,6 +101,9 @@ export async function resolveCliEnv(flags: { region?: string; stack?: string }):
         NI_LEDGER_SIGNING_KEY_ID: fields.ledgerSigningKeyId,
       };
       for (const [name, value] of Object.entries(optional)) if (value) env[name] = value;
+      // The local runtime's store takes unsigned calls (local/loopback.ts); a stack's is reached as AWS's.
+      if (fields.mode === 'local') useSdkClientFactory(localClientSettings);
+      reloadConfig();
       resetDdb();
     },
   };

@@ -1,5 +1,6 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { catalog } from './core/catalog';
+import { catalog } from './catalog';
+import { config } from './config';
 import type { CustodyEvent } from './core/custody';
 import { DIMENSION, METRIC, METRICS_NAMESPACE, SERVICE_NAME } from './core/metrics';
 import type { Tier } from './core/tiers';
@@ -21,7 +22,7 @@ import { metrics } from './observability';
 type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
 type Value = [name: string, unit: Unit, value: number];
 
-const enabled = () => process.env.NI_METRICS !== 'off';
+const enabled = () => config().metrics;
 
 let doc: Metrics | undefined;
 const emf = () => (doc ??= new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME }));

@@ -1,4 +1,5 @@
-import { inferenceProfile, type Route } from '../lambdas/core/catalog';
+import type { Route } from '../lambdas/core/catalog';
+import { inferenceProfile } from '../lambdas/providers/bedrock/profiles';
 
 /** Bedrock actions the gateway needs: nothing else, on nothing but the catalog's models. */
 export const BEDROCK_INVOKE_ACTIONS = ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'];

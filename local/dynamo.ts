@@ -2,6 +2,9 @@ import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws
 import { mkdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { KEY_SCHEMA, TABLES } from '../lambdas/store/tables';
+import { reloadConfig } from '../lambdas/config';
+import { useSdkClientFactory } from '../lambdas/sdk';
+import { localClientSettings } from './loopback';
 
 /**
  * dynalite runs in a worker thread: the gateway's clients reach it over loopback HTTP as they would reach
@@ -59,7 +62,7 @@ export interface EmbeddedDynamo {
   endpoint: string;
   /** Table names by role, as the handlers read them from NI_*_TABLE. */
   tables: Record<keyof typeof TABLES, string>;
-  /** Sets NI_DYNAMODB_ENDPOINT and NI_*_TABLE for this process. */
+  /** Points this process's store clients here: NI_DYNAMODB_ENDPOINT, NI_*_TABLE and the local client settings. */
   applyEnv(): void;
   /** The thread dynalite runs on. */
   thread: Worker;
@@ -101,6 +104,8 @@ export async function startEmbeddedDynamo(opts: { dataDir?: string; port?: numbe
     applyEnv() {
       process.env.NI_DYNAMODB_ENDPOINT = endpoint;
       for (const [role, t] of Object.entries(TABLES)) process.env[t.env] = tables[role as keyof typeof TABLES];
+      useSdkClientFactory(localClientSettings);
+      reloadConfig();
     },
     thread: server.thread,
     close: () => server.stop(),

@@ -1,11 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
-import { catalog } from '../lambdas/core/catalog';
+import { catalog } from '../lambdas/catalog';
+import { reloadConfig } from '../lambdas/config';
+import { useSdkClientFactory } from '../lambdas/sdk';
 import { startBedrockStandIn, type BedrockStandIn } from './bedrock-standin';
 import { startLocalEventBridge, type BusFaults, type LocalEventBridge } from './bus';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from './dynamo';
 import { loadStoreThread } from './store-thread';
+import { localClientSettings } from './loopback';
 import type { LocalServer } from './server';
 
 /*
@@ -59,6 +62,7 @@ const hasAwsCredentials = () => Boolean(process.env.AWS_ACCESS_KEY_ID || process
 
 export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise<LocalGateway> {
   catalog(); // a broken catalog stops start-up here, with the message naming the bad entry
+  useSdkClientFactory(localClientSettings);
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`); // process-wide, so before the store's thread starts
   const dynamo = await startEmbeddedDynamo({ dataDir: opts.dataDir });
   dynamo.applyEnv();
@@ -77,7 +81,7 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
   if (useStandIn) {
     standIn = await startBedrockStandIn({ quiet: true });
     process.env.NI_BEDROCK_ENDPOINT = standIn.url;
-    process.env.NI_BEDROCK_SIMULATED = '1';
+    process.env.NI_SIMULATED_PROVIDERS = 'bedrock';
   }
 
   // After-response writes of requests finishing within this window share store calls (group-commit.ts).
@@ -86,6 +90,7 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
   const bus = await startLocalEventBridge({ ...opts.bus, deliver: loadStoreThread(dynamo) });
   process.env.NI_EVENTBRIDGE_ENDPOINT = bus.endpoint;
   process.env.NI_EVENT_BUS_NAME ??= 'ni-local-custody';
+  const cfg = reloadConfig();
 
   const { redriveOutbox } = await import('../lambdas/store/custody-events');
   await redriveOutbox();
@@ -98,7 +103,7 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
     dynamo,
     standIn,
     bus,
-    bedrock: { endpoint: process.env.NI_BEDROCK_ENDPOINT ?? 'AWS Bedrock Runtime (per route region)', simulated: process.env.NI_BEDROCK_SIMULATED === '1' },
+    bedrock: { endpoint: cfg.endpoints.bedrock ?? 'AWS Bedrock Runtime (per route region)', simulated: cfg.simulatedProviders.has('bedrock') },
     devKey,
     async flush() {
       await server.idle();
@@ -110,7 +115,9 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
       await bus.close();
       await standIn?.close();
       const { resetDdb } = await import('../lambdas/store/ddb');
+      const { resetEventBridge } = await import('../lambdas/store/custody-events');
       resetDdb();
+      resetEventBridge();
       await dynamo.close();
     },
   };

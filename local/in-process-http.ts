@@ -2,7 +2,7 @@ import type { HttpRequest } from '@smithy/types';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { MessagePort } from 'node:worker_threads';
-import type { SdkRequestHandler } from '../lambdas/loopback';
+import type { SdkRequestHandler } from './loopback';
 import { answerer, caller } from './port-rpc';
 
 /*

@@ -1,8 +1,10 @@
 /** Inside the embedded DynamoDB's thread (loaded by store-thread.ts): the ledger writer, and the store's port. */
 import type { Context } from 'aws-lambda';
 import type { RequestListener } from 'node:http';
+import { config } from '../lambdas/config';
 import { handler } from '../lambdas/handlers/ledger-writer';
-import { serveInProcess } from '../lambdas/loopback';
+import { useSdkClientFactory } from '../lambdas/sdk';
+import { localClientSettings, serveInProcess } from './loopback';
 import type { BusEvent } from './bus';
 import { listenerHandler, servePort } from './in-process-http';
 import { answerer } from './port-rpc';
@@ -13,7 +15,8 @@ const invoke = handler as (e: BusEvent, c: Context) => Promise<unknown>;
 /** Called by local/dynamo.ts's thread with dynalite's request listener. */
 export function start(store: RequestListener, ports: StoreThreadPorts): void {
   // The ledger writer's store calls go straight to dynalite, which runs in this thread.
-  serveInProcess(process.env.NI_DYNAMODB_ENDPOINT!, listenerHandler(store));
+  useSdkClientFactory(localClientSettings);
+  serveInProcess(config().endpoints.dynamodb!, listenerHandler(store));
   servePort(ports.store, store);
   // One handler invocation per delivery; a throw is the bus's cue to retry.
   answerer<BusEvent, void>(ports.deliveries, async (event) => {

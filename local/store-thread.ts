@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { serveInProcess } from '../lambdas/loopback';
+import { serveInProcess } from './loopback';
 import type { BusEvent } from './bus';
 import type { EmbeddedDynamo } from './dynamo';
 import { portHandler } from './in-process-http';

@@ -1,5 +1,7 @@
 import { BedrockClient, ListFoundationModelsCommand, paginateListInferenceProfiles } from '@aws-sdk/client-bedrock';
-import { type Catalog, catalog, inferenceProfile, type Route } from '../../lambdas/core/catalog';
+import { type Catalog, type Route } from '../../lambdas/core/catalog';
+import { catalog } from '../../lambdas/catalog';
+import { inferenceProfile } from '../../lambdas/providers/bedrock/profiles';
 import { runCommand, UsageError } from '../cli-env';
 
 export const USAGE = `usage: ni catalog check [--region REGION] [--endpoint URL] [--json]

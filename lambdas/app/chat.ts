@@ -1,35 +1,31 @@
 import { createHash } from 'node:crypto';
-import { assertCapable, catalog, resolveModel, type Model, type Route } from '../core/catalog';
-import type { ChatRequest, FinishReason } from '../core/chat';
+import { assertCapable, resolveModel, type Model, type Route } from '../core/catalog';
+import { hasImages, offersTools, type ChatRequest, type FinishReason, type StreamEvent } from '../core/chat';
 import { ChunkFormatter, CompletionAccumulator, SSE_DONE, sseError } from '../core/completions';
-import { ConverseStreamReader, offersTools, toConverseInput, type CompletionSink, type ConverseStreamEvent } from '../core/converse';
-import { custodyPath, formatCustodyPath, type CustodyEvent, type ResolvedJurisdiction } from '../core/custody';
+import { custodyPath, formatCustodyPath, standInHop, type CustodyEvent, type ResolvedJurisdiction } from '../core/custody';
 import { asGatewayError, GatewayError } from '../core/errors';
 import { parseChatRequest } from '../core/openai';
 import { reservationAmount } from '../core/billing';
 import { costOf, ZERO_USAGE, type TokenUsage } from '../core/pricing';
 import { resolveTier, type Principal } from '../core/principal';
 import { protect, RestoringSink, type Protection } from '../core/privacy';
+import { AnswerReader, upstreamStreamError, type CompletionSink } from '../core/stream';
 import type { Tier } from '../core/tiers';
-import { logger } from '../observability';
+import type { Provider } from '../providers/provider';
 import { callUpstream, type Attempted } from '../providers/upstream';
-import { emitCustodyEvent } from '../store/custody-events';
-import { reserve, settle, unreserved, type Reservation } from '../store/spend';
-import { flushMetrics, recordRequestMetrics } from '../telemetry';
 import { GATEWAY_ERRORS, MAX_REQUEST_BODY_BYTES, requestHeaders, sendJson, type HttpRequest, type ResponseSink } from './http';
+import type { GatewayPorts, Reservation } from './ports';
 
-const GATEWAY_REGION = process.env.NI_GATEWAY_REGION ?? process.env.AWS_REGION ?? 'ca-central-1';
-
-/** What one request did, gathered as it runs and settled after the client has its answer. */
-class Trace {
-  readonly startedAt = Date.now();
+/** What one request did, gathered as it runs and recorded after the client has its answer. */
+class Outcome {
+  readonly startedAt: number;
   firstByteAt: number | null = null;
   firstTokenAt: number | null = null;
   /** The catalog id once resolved; empty for requests refused before. */
   model = '';
   tier: Tier;
   route: Route | null = null;
-  simulated = false;
+  provider: Provider | null = null;
   reservation: Reservation | null = null;
   protection: Protection | null = null;
   requestSha256: string | null = null;
@@ -39,12 +35,17 @@ class Trace {
   throttles = 0;
   status: CustodyEvent['status'] = 'ok';
   httpStatus = 200;
-  finish: FinishReason | null = null;
+  finishReason: FinishReason | null = null;
   error: GatewayError | null = null;
   prices: Model['prices'] | null = null;
 
-  constructor(readonly requestId: string, readonly principal: Principal) {
+  constructor(private readonly ports: GatewayPorts, readonly requestId: string, readonly principal: Principal) {
+    this.startedAt = ports.now();
     this.tier = principal.tier;
+  }
+
+  private get simulated(): boolean {
+    return this.route !== null && this.ports.simulatedProviders.has(this.route.provider);
   }
 
   get jurisdiction(): ResolvedJurisdiction | null {
@@ -52,7 +53,9 @@ class Trace {
   }
 
   get path(): string[] {
-    return this.route ? custodyPath(GATEWAY_REGION, this.route, this.simulated) : [];
+    const { route, provider } = this;
+    if (!route || !provider) return [];
+    return custodyPath(this.ports.gatewayRegion, this.simulated ? [standInHop(route.provider, route.upstream_id)] : provider.custodyHops(route));
   }
 
   /** Response headers; the residency ones are known once the route is, which is before the first byte. */
@@ -67,6 +70,13 @@ class Trace {
     return h;
   }
 
+  failed(e: GatewayError): GatewayError {
+    this.error = e;
+    this.status = 'error';
+    this.httpStatus = e.status;
+    return e;
+  }
+
   event(): CustodyEvent {
     const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
     return {
@@ -75,7 +85,7 @@ class Trace {
       key_id: this.principal.keyId,
       started_at: iso(this.startedAt)!,
       first_byte_at: iso(this.firstByteAt),
-      ended_at: new Date().toISOString(),
+      ended_at: iso(this.ports.now())!,
       model: this.model,
       privacy_tier: this.tier,
       jurisdiction: this.jurisdiction,
@@ -85,7 +95,7 @@ class Trace {
       cost_micro_cad: this.cost,
       status: this.status,
       http_status: this.httpStatus,
-      finish_reason: this.finish,
+      finish_reason: this.finishReason,
       error_code: this.error?.code ?? null,
       pii_substitutions: this.protection?.counts ?? {},
       request_sha256: this.requestSha256,
@@ -94,162 +104,150 @@ class Trace {
   }
 }
 
-/** A request whose response has ended: its after-response work (settling) runs until `settled` resolves. */
-export interface Answered {
-  settled: Promise<void>;
+/** A request whose response has ended: its after-response work runs until `recorded` resolves. */
+export interface Responded {
+  recorded: Promise<void>;
 }
+
+export type ChatCompletions = (req: HttpRequest, principal: Principal, sink: ResponseSink) => Promise<Responded>;
 
 /**
- * POST /v1/chat/completions: parse → resolve → admit → protect → call → relay. Resolves once the response has
- * ended and the settling has begun; the caller waits for `settled` (a Lambda must not return before). Settling
- * holds only the records it writes: back to back, requests settle together (group-commit.ts), and a request and
- * response kept alive until then would outlive the young generation and fill the old one.
+ * POST /v1/chat/completions: parse → resolve → admit → protect → call → relay, then record. Resolves once the
+ * response has ended; the caller waits for `recorded` (a Lambda must not return before). Recording holds only the
+ * records it writes, not the request or the response.
  */
-export async function chatCompletions(req: HttpRequest, principal: Principal, sink: ResponseSink): Promise<Answered> {
-  const t = new Trace(req.requestId, principal);
-  let upstream: Attempted;
-  let chat: ChatRequest;
-  try {
-    const bytes = Buffer.byteLength(req.body);
-    if (bytes > MAX_REQUEST_BODY_BYTES) throw GATEWAY_ERRORS.requestTooLarge();
-    chat = parseChatRequest(req.body);
-    t.tier = resolveTier(principal, chat.privacyTier ?? req.headers['x-ni-privacy-tier']);
-    const models = catalog();
-    const { model, routes } = resolveModel(models, chat.model, t.tier);
-    assertCapable(models, model, t.tier, { tools: offersTools(chat), images: chat.messages.some((m) => m.content.some((b) => 'image' in b)) });
-    // Only a catalog id goes into records: an unknown model string is client text, possibly anything.
-    t.model = model.id;
-    t.prices = model.prices;
-    t.protection = protect(chat, principal.piiMode);
-    const maxTokens = Math.min(chat.maxTokens ?? model.max_output_tokens, model.max_output_tokens);
-    const protectedChat = t.protection.request;
-    const call = () => callUpstream(routes, (r) => toConverseInput(protectedChat, r.upstream_id, maxTokens));
-    upstream = await admitAndCall(t, () => reservationAmount(model, bytes, maxTokens), model.id, call);
-    t.route = upstream.route;
-    t.throttles = upstream.throttles;
-    t.simulated = upstream.stream.simulated;
-    t.requestSha256 = upstream.stream.requestSha256;
-  } catch (err) {
-    const e = asGatewayError(err);
-    if (e.code === 'upstream_throttled') t.throttles = Number(e.extra.upstream_throttles ?? 1);
-    fail(t, e);
-    t.responseHash.update(sendJson(sink, e.status, { ...t.headers(), ...e.headers }, e.toBody()));
-    return { settled: finish(t) };
+export function chatCompletions(ports: GatewayPorts): ChatCompletions {
+  const { catalog, providers, spend, now } = ports;
+
+  /**
+   * Admission. A key with a cap reserves the worst case in one conditional write before anything goes upstream,
+   * so a rejected request never reaches the provider. A key without a cap has nothing to refuse: it writes
+   * nothing on the hot path and its cost is recorded after the response.
+   */
+  async function admit(o: Outcome, worstCase: () => number): Promise<void> {
+    o.reservation = o.principal.maxSpendPerDay === null
+      ? spend.unreserved(o.principal, o.requestId, o.model, o.tier)
+      : await spend.reserve(o.principal, o.requestId, worstCase(), o.model, o.tier);
   }
 
-  let clientGone = false;
-  sink.onClose(() => {
-    clientGone = true;
-  });
-  const write = (s: string) => {
-    if (t.firstByteAt === null) t.firstByteAt = Date.now();
-    t.responseHash.update(s);
-    // A cancelled stream is still drained so that the usage Bedrock bills is the usage recorded.
-    if (!clientGone) sink.write(s);
-  };
-  const who = { id: `chatcmpl-${t.requestId}`, created: Math.floor(t.startedAt / 1000), model: t.model };
-  const session = t.protection!.session;
-
-  if (chat.stream) {
-    sink.start(200, { ...t.headers(), 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
-    const fmt = new ChunkFormatter(write, who);
-    fmt.role();
-    const restoring = session ? new RestoringSink(fmt, session) : null;
+  /** Feeds the provider's events to the sink; records usage and the finish reason, or throws on a broken stream. */
+  async function relay(o: Outcome, events: AsyncIterable<StreamEvent>, sink: CompletionSink): Promise<void> {
+    const firstToken = () => {
+      if (o.firstTokenAt === null) o.firstTokenAt = now();
+    };
+    const reader = new AnswerReader({
+      text: (d) => (firstToken(), sink.text(d)),
+      toolCall: (i, id, name) => (firstToken(), sink.toolCall(i, id, name)),
+      toolArguments: (i, f) => sink.toolArguments(i, f),
+    });
     try {
-      await relay(t, upstream.stream.events, restoring ?? fmt);
-      restoring?.flush();
-      fmt.finish(t.finish!);
-      if (chat.includeUsage) fmt.usage(t.usage);
-      write(SSE_DONE);
-      if (clientGone) t.status = 'cancelled';
+      for await (const event of events) reader.handle(event);
     } catch (err) {
-      // Streaming has begun: the error becomes the final event and the stream ends.
-      const e = asGatewayError(err);
-      fail(t, e);
-      t.httpStatus = 200;
-      write(sseError(e.toBody()));
+      throw err instanceof GatewayError ? err : upstreamStreamError('The model provider failed during the response.');
+    } finally {
+      // Whatever the provider reported is billed, even for a broken stream.
+      if (reader.usage) {
+        o.usage = reader.usage;
+        if (o.prices) o.cost = costOf(o.usage, o.prices);
+      }
     }
-    sink.end();
-  } else {
-    const acc = new CompletionAccumulator(new Set(chat.tools.filter((tool) => tool.custom).map((tool) => tool.name)));
+    o.finishReason = reader.complete();
+  }
+
+  /** After the response: log line, metrics, spend and usage record, custody event. Never rejects. */
+  function record(o: Outcome): Promise<void> {
+    const event = o.event();
+    const durationMs = now() - o.startedAt;
+    const ttftMs = o.firstTokenAt === null ? null : o.firstTokenAt - o.startedAt;
+    if (o.httpStatus >= 500) ports.log.error('request failed', { requestId: o.requestId, code: event.error_code, status: o.httpStatus });
+    ports.log.info('request', {
+      requestId: o.requestId, keyId: o.principal.keyId, model: o.model, tier: o.tier, status: o.status, httpStatus: o.httpStatus,
+      finishReason: o.finishReason, errorCode: event.error_code, inputTokens: o.usage.input, outputTokens: o.usage.output, costMicroCad: o.cost,
+      ttftMs, durationMs, upstreamThrottles: o.throttles, piiSubstitutions: o.protection?.total ?? 0, jurisdiction: event.jurisdiction,
+    });
+    ports.metrics.request(event, { ttftMs, durationMs, upstreamThrottles: o.throttles });
+    const { requestId, reservation } = o;
+    return Promise.all([
+      reservation ? spend.settle(reservation, event).catch((err) => ports.log.error('usage settle failed', { requestId, error: (err as Error).name })) : undefined,
+      ports.custody.emit(event),
+    ]).then(() => undefined);
+  }
+
+  return async (req, principal, sink) => {
+    const o = new Outcome(ports, req.requestId, principal);
+    let upstream: Attempted;
+    let chat: ChatRequest;
     try {
-      await relay(t, upstream.stream.events, acc);
-      const restore = session
-        ? { text: (s: string) => session.restore(s), json: (s: string) => session.restoreJson(s) }
-        : { text: (s: string) => s, json: (s: string) => s };
-      t.responseHash.update(sendJson(sink, 200, t.headers(), acc.completion(who, t.finish!, t.usage, restore)));
-      t.firstByteAt = Date.now();
+      const bytes = Buffer.byteLength(req.body);
+      if (bytes > MAX_REQUEST_BODY_BYTES) throw GATEWAY_ERRORS.requestTooLarge();
+      chat = parseChatRequest(req.body);
+      o.tier = resolveTier(principal, chat.privacyTier ?? req.headers['x-ni-privacy-tier']);
+      const { model, routes } = resolveModel(catalog, chat.model, o.tier);
+      assertCapable(catalog, model, o.tier, { tools: offersTools(chat), images: hasImages(chat) });
+      // Only a catalog id goes into records: an unknown model string is client text, possibly anything.
+      o.model = model.id;
+      o.prices = model.prices;
+      o.protection = protect(chat, principal.piiMode);
+      const maxTokens = Math.min(chat.maxTokens ?? model.max_output_tokens, model.max_output_tokens);
+      await admit(o, () => reservationAmount(model, bytes, maxTokens));
+      upstream = await callUpstream(providers, routes, o.protection.request, maxTokens);
+      o.route = upstream.route;
+      o.provider = upstream.provider;
+      o.throttles = upstream.throttles;
+      o.requestSha256 = upstream.stream.requestSha256;
     } catch (err) {
-      const e = fail(t, asGatewayError(err));
-      t.responseHash.update(sendJson(sink, e.status, t.headers(), e.toBody()));
+      const e = o.failed(asGatewayError(err));
+      if (e.code === 'upstream_throttled') o.throttles = Number(e.extra.upstream_throttles ?? 1);
+      o.responseHash.update(sendJson(sink, e.status, { ...o.headers(), ...e.headers }, e.toBody()));
+      return { recorded: record(o) };
     }
-  }
-  return { settled: finish(t) };
-}
 
-/**
- * Admission. A key with a cap reserves the worst case in one conditional write before anything goes upstream,
- * so a rejected request never reaches the provider. A key without a cap has nothing to refuse: it writes
- * nothing on the hot path and its cost is recorded when the request settles.
- */
-async function admitAndCall(t: Trace, worstCase: () => number, modelId: string, call: () => Promise<Attempted>): Promise<Attempted> {
-  t.reservation = t.principal.maxSpendPerDay === null
-    ? unreserved(t.principal, t.requestId, modelId, t.tier)
-    : await reserve(t.principal, t.requestId, worstCase(), modelId, t.tier);
-  return call();
-}
+    let clientGone = false;
+    sink.onClose(() => {
+      clientGone = true;
+    });
+    const write = (s: string) => {
+      if (o.firstByteAt === null) o.firstByteAt = now();
+      o.responseHash.update(s);
+      // A cancelled stream is still drained so that the usage the provider bills is the usage recorded.
+      if (!clientGone) sink.write(s);
+    };
+    const who = { id: `chatcmpl-${o.requestId}`, created: Math.floor(o.startedAt / 1000), model: o.model };
+    const session = o.protection!.session;
 
-/** Feeds provider events to the sink; records usage and the finish reason, or throws on a broken stream. */
-async function relay(t: Trace, events: AsyncIterable<ConverseStreamEvent>, sink: CompletionSink): Promise<void> {
-  const counted: CompletionSink = {
-    text: (d) => {
-      if (t.firstTokenAt === null) t.firstTokenAt = Date.now();
-      sink.text(d);
-    },
-    toolCall: (i, id, name) => {
-      if (t.firstTokenAt === null) t.firstTokenAt = Date.now();
-      sink.toolCall(i, id, name);
-    },
-    toolArguments: (i, f) => sink.toolArguments(i, f),
+    if (chat.stream) {
+      sink.start(200, { ...o.headers(), 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+      const fmt = new ChunkFormatter(write, who);
+      fmt.role();
+      const restoring = session ? new RestoringSink(fmt, session) : null;
+      try {
+        await relay(o, upstream.stream.events, restoring ?? fmt);
+        restoring?.flush();
+        fmt.finish(o.finishReason!);
+        if (chat.includeUsage) fmt.usage(o.usage);
+        write(SSE_DONE);
+        if (clientGone) o.status = 'cancelled';
+      } catch (err) {
+        // Streaming has begun: the error becomes the final event and the stream ends.
+        const e = o.failed(asGatewayError(err));
+        o.httpStatus = 200;
+        write(sseError(e.toBody()));
+      }
+      sink.end();
+    } else {
+      const acc = new CompletionAccumulator(new Set(chat.tools.filter((tool) => tool.custom).map((tool) => tool.name)));
+      try {
+        await relay(o, upstream.stream.events, acc);
+        const restore = session
+          ? { text: (s: string) => session.restore(s), json: (s: string) => session.restoreJson(s) }
+          : { text: (s: string) => s, json: (s: string) => s };
+        o.responseHash.update(sendJson(sink, 200, o.headers(), acc.completion(who, o.finishReason!, o.usage, restore)));
+        o.firstByteAt = now();
+      } catch (err) {
+        const e = o.failed(asGatewayError(err));
+        o.responseHash.update(sendJson(sink, e.status, o.headers(), e.toBody()));
+      }
+    }
+    return { recorded: record(o) };
   };
-  const reader = new ConverseStreamReader(counted);
-  try {
-    for await (const event of events) reader.handle(event);
-  } catch (err) {
-    throw err instanceof GatewayError ? err : new GatewayError(502, 'The model provider failed during the response.', 'api_error', 'upstream_stream_error');
-  } finally {
-    // Whatever the provider reported is billed, even for a broken stream.
-    if (reader.usage) {
-      t.usage = reader.usage;
-      if (t.prices) t.cost = costOf(t.usage, t.prices);
-    }
-  }
-  t.finish = reader.complete();
-}
-
-function fail(t: Trace, e: GatewayError): GatewayError {
-  t.error = e;
-  t.status = 'error';
-  t.httpStatus = e.status;
-  if (e.status >= 500) logger.error('request failed', { requestId: t.requestId, code: e.code, status: e.status });
-  return e;
-}
-
-/** After the response: reconcile spend, usage record, metrics, custody event. Never throws. */
-function finish(t: Trace): Promise<void> {
-  const event = t.event();
-  const durationMs = Date.now() - t.startedAt;
-  const ttftMs = t.firstTokenAt === null ? null : t.firstTokenAt - t.startedAt;
-  logger.info('request', {
-    requestId: t.requestId, keyId: t.principal.keyId, model: t.model, tier: t.tier, status: t.status, httpStatus: t.httpStatus,
-    finishReason: t.finish, errorCode: event.error_code, inputTokens: t.usage.input, outputTokens: t.usage.output, costMicroCad: t.cost,
-    ttftMs, durationMs, upstreamThrottles: t.throttles, piiSubstitutions: t.protection?.total ?? 0, simulated: t.simulated,
-  });
-  recordRequestMetrics(event, { ttftMs, durationMs, upstreamThrottles: t.throttles, errorType: t.error?.code ?? undefined });
-  flushMetrics();
-  const { requestId, reservation } = t;
-  return Promise.all([
-    reservation ? settle(reservation, event).catch((err) => logger.error('usage settle failed', { requestId, error: (err as Error).name })) : undefined,
-    emitCustodyEvent(event),
-  ]).then(() => undefined);
 }

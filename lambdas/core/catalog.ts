@@ -1,11 +1,7 @@
 import * as z from 'zod';
-import builtIn from '../catalog.json';
 import { GatewayError } from './errors';
 import { parseCad, type Prices } from './pricing';
 import { Jurisdiction, TIERS, Tier, tierAllows } from './tiers';
-
-/** Upstream APIs the gateway can call today; routes to any other provider are kept in the data but not served. */
-export const SERVED_PROVIDERS: ReadonlySet<string> = new Set(['bedrock']);
 
 const Cad = z.string().regex(/^\d+(\.\d{1,6})?$/, 'a CAD amount like "4.14"');
 
@@ -62,15 +58,18 @@ function describeIssue(raw: unknown, issue: z.core.$ZodIssue): string {
   return `${where}: ${issue.path.map(String).join('.')}: ${issue.message}`;
 }
 
-/** Validates catalog data; a broken entry throws a CatalogError naming it. */
-export function buildCatalog(raw: unknown): Catalog {
+/**
+ * Validates catalog data; a broken entry throws a CatalogError naming it. Routes to providers outside `served`
+ * (those the gateway has no client for) are kept in the data but not served.
+ */
+export function buildCatalog(raw: unknown, served: ReadonlySet<string>): Catalog {
   const parsed = CatalogFileSchema.safeParse(raw);
   if (!parsed.success) throw new CatalogError(`Invalid catalog: ${parsed.error.issues.map((i) => describeIssue(raw, i)).join('; ')}`);
   const models: Model[] = [];
   const byId = new Map<string, Model>();
   for (const m of parsed.data.models) {
     if (byId.has(m.id)) throw new CatalogError(`Invalid catalog: model "${m.id}" appears twice`);
-    const served = m.routes.filter((r) => SERVED_PROVIDERS.has(r.provider));
+    const servedRoutes = m.routes.filter((r) => served.has(r.provider));
     const input = parseCad(m.pricing.input_per_mtok);
     const model: Model = {
       ...m,
@@ -80,39 +79,14 @@ export function buildCatalog(raw: unknown): Catalog {
         cache_read: m.pricing.cache_read_per_mtok ? parseCad(m.pricing.cache_read_per_mtok) : input,
         cache_write: m.pricing.cache_write_per_mtok ? parseCad(m.pricing.cache_write_per_mtok) : input,
       },
-      served,
-      tiers: TIERS.filter((t) => served.some((r) => tierAllows(t, r))),
-      jurisdictions: [...new Set(served.map((r) => r.jurisdiction))],
+      served: servedRoutes,
+      tiers: TIERS.filter((t) => servedRoutes.some((r) => tierAllows(t, r))),
+      jurisdictions: [...new Set(servedRoutes.map((r) => r.jurisdiction))],
     };
     byId.set(m.id, model);
-    if (served.length > 0) models.push(model);
+    if (servedRoutes.length > 0) models.push(model);
   }
   return { models, byId };
-}
-
-let loaded: Catalog | undefined;
-
-/** The catalog in force: `NI_CATALOG_FILE` when set, else the built-in data. Loaded once per process. */
-export function catalog(): Catalog {
-  if (!loaded) {
-    const file = process.env.NI_CATALOG_FILE;
-    // Read lazily so the domain core stays free of I/O unless an operator points at a file.
-    loaded = buildCatalog(file ? JSON.parse(require('node:fs').readFileSync(file, 'utf8')) : builtIn);
-  }
-  return loaded;
-}
-
-/** Bedrock cross-region inference profiles: the id's prefix says where AWS may process the data. */
-export const PROFILE_JURISDICTION: Readonly<Record<string, string>> = {
-  us: 'US', 'us-gov': 'US', eu: 'EU', global: 'GLOBAL', ca: 'CA', apac: 'APAC', jp: 'JP', au: 'AU',
-};
-
-/** `us.anthropic.claude-…` → its geography, jurisdiction and underlying model id; a plain model id → null. */
-export function inferenceProfile(upstreamId: string): { geography: string; jurisdiction: string; modelId: string } | null {
-  const dot = upstreamId.indexOf('.');
-  const geography = upstreamId.slice(0, dot);
-  const jurisdiction = dot > 0 ? PROFILE_JURISDICTION[geography] : undefined;
-  return jurisdiction ? { geography, jurisdiction, modelId: upstreamId.slice(dot + 1) } : null;
 }
 
 export const modelsForTier = (c: Catalog, tier: Tier) => c.models.filter((m) => m.tiers.includes(tier));

@@ -1,5 +1,5 @@
 import type { FinishReason } from './chat';
-import type { CompletionSink } from './converse';
+import type { CompletionSink } from './stream';
 import type { ErrorBody } from './errors';
 import type { TokenUsage } from './pricing';
 

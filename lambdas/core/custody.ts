@@ -1,5 +1,4 @@
 import * as z from 'zod';
-import { inferenceProfile } from './catalog';
 import { PII_TYPES } from './pii';
 import { Jurisdiction, Tier } from './tiers';
 
@@ -52,15 +51,13 @@ export type CustodyEvent = z.infer<typeof CustodyEvent>;
 
 /**
  * X-NI-Custody-Path: the hops that held the data, in order, joined by " > ". Each hop is
- * `<party>@<place>` optionally followed by `#<upstream id>`; place is a cloud region, or a jurisdiction for a
- * cross-region inference profile whose processing region AWS chooses.
+ * `<party>@<place>` optionally followed by `#<upstream id>`; place is a cloud region, or a jurisdiction where the
+ * provider chooses the processing region (a cross-region inference profile). The provider names its own hops.
  */
-export function custodyPath(gatewayRegion: string, route: { provider: string; region: string; upstream_id: string; jurisdiction: string }, simulated: boolean): string[] {
-  if (simulated) return [`ni-gateway@${gatewayRegion}`, `${route.provider}-standin@loopback#${route.upstream_id}`];
-  const hops = [`ni-gateway@${gatewayRegion}`, `${route.provider}@${route.region}#${route.upstream_id}`];
-  if (inferenceProfile(route.upstream_id)) hops.push(`${route.provider}-inference-profile@${route.jurisdiction}`);
-  return hops;
-}
+export const custodyPath = (gatewayRegion: string, providerHops: string[]) => [`ni-gateway@${gatewayRegion}`, ...providerHops];
+
+/** The hop of a local stand-in that answered in a provider's place. */
+export const standInHop = (provider: string, upstreamId: string) => `${provider}-standin@loopback#${upstreamId}`;
 
 export const formatCustodyPath = (hops: string[]) => hops.join(' > ');
 export const parseCustodyPath = (header: string) =>

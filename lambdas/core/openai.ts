@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { GatewayError, badRequest } from './errors';
-import type { Block, ChatRequest, ImageFormat, Message, ToolChoice, ToolSpec } from './chat';
+import { IMAGE_MEDIA_TYPES, type ChatRequest, type ContentPart, type ImageMediaType, type Message, type ToolChoice, type ToolSpec } from './chat';
 
 /*
  * The OpenAI surface: what clients post to /v1/chat/completions, validated with zod and turned into the
@@ -170,7 +170,7 @@ function mapChatMessages(input: z.infer<typeof ChatMessage>[], system: string[],
 
 function mapResponsesInput(input: string | z.infer<typeof ResponsesItem>[], system: string[], out: Message[]): void {
   if (typeof input === 'string') {
-    out.push({ role: 'user', content: [{ text: input }] });
+    out.push({ role: 'user', content: [{ type: 'text', text: input }] });
     return;
   }
   input.forEach((item, i) => {
@@ -184,10 +184,10 @@ function mapResponsesInput(input: string | z.infer<typeof ResponsesItem>[], syst
         return;
       }
       case 'function_call':
-        out.push({ role: 'assistant', content: [{ toolUse: { toolUseId: toolUseId(item.call_id), name: item.name ?? '', input: parseArguments(item.arguments ?? '', `${param}.arguments`) } }] });
+        out.push({ role: 'assistant', content: [toolCall(item.call_id, item.name ?? '', parseArguments(item.arguments ?? '', `${param}.arguments`))] });
         return;
       case 'custom_tool_call':
-        out.push({ role: 'assistant', content: [{ toolUse: { toolUseId: toolUseId(item.call_id), name: item.name ?? '', input: { input: item.input ?? '' } } }] });
+        out.push({ role: 'assistant', content: [toolCall(item.call_id, item.name ?? '', { input: item.input ?? '' })] });
         return;
       case 'function_call_output':
       case 'custom_tool_call_output':
@@ -199,13 +199,14 @@ function mapResponsesInput(input: string | z.infer<typeof ResponsesItem>[], syst
   });
 }
 
-/** Converse requires strictly alternating turns; consecutive same-role messages (e.g. parallel tool results) become one. */
+/** Turns alternate (most providers require it): consecutive same-role messages (e.g. parallel tool results) become one. */
 function mergeTurns(messages: Message[]): Message[] {
   const out: Message[] = [];
   for (const m of messages) {
     if (m.content.length === 0) continue;
     const last = out[out.length - 1];
-    if (last && last.role === m.role) last.content = [...last.content, ...m.content];
+    // Appended in place: copying the growing turn for every message would be quadratic in their number.
+    if (last && last.role === m.role) for (const part of m.content) last.content.push(part);
     else out.push({ role: m.role, content: [...m.content] });
   }
   return out;
@@ -220,17 +221,17 @@ function textsOf(content: string | Part[] | null | undefined, param: string): st
   });
 }
 
-function blocksOf(content: string | Part[] | null | undefined, param: string): Block[] {
+function blocksOf(content: string | Part[] | null | undefined, param: string): ContentPart[] {
   if (content == null) return [];
-  if (typeof content === 'string') return content ? [{ text: content }] : [];
-  const blocks: Block[] = [];
+  if (typeof content === 'string') return content ? [{ type: 'text', text: content }] : [];
+  const blocks: ContentPart[] = [];
   content.forEach((p, i) => {
     const at = `${param}.${i}`;
     switch (p.type) {
       case 'text':
       case 'input_text':
       case 'output_text':
-        if (p.text) blocks.push({ text: p.text });
+        if (p.text) blocks.push({ type: 'text', text: p.text });
         return;
       case 'image_url':
       case 'input_image':
@@ -241,7 +242,7 @@ function blocksOf(content: string | Part[] | null | undefined, param: string): B
         else blocks.push(imageFromUrl(p.source?.url, at));
         return;
       case 'tool_use':
-        blocks.push({ toolUse: { toolUseId: toolUseId(p.id), name: p.name ?? '', input: p.input ?? {} } });
+        blocks.push(toolCall(p.id, p.name ?? '', asObject(p.input ?? {})));
         return;
       case 'tool_result':
         blocks.push(toolResult(p.tool_use_id ?? '', p.content, `${at}.content`, p.is_error));
@@ -253,9 +254,9 @@ function blocksOf(content: string | Part[] | null | undefined, param: string): B
   return blocks;
 }
 
-const IMAGE_TYPES: Record<string, ImageFormat> = { 'image/png': 'png', 'image/jpeg': 'jpeg', 'image/jpg': 'jpeg', 'image/gif': 'gif', 'image/webp': 'webp' };
+const isImageMediaType = (t: string): t is ImageMediaType => (IMAGE_MEDIA_TYPES as readonly string[]).includes(t);
 
-function imageFromUrl(url: string | undefined, param: string): Block {
+function imageFromUrl(url: string | undefined, param: string): ContentPart {
   const m = url ? /^data:([^;,]+);base64,(.*)$/s.exec(url) : null;
   if (!m) {
     throw badRequest('Only base64 data URLs (data:image/png;base64,…) are supported for images: the gateway does not fetch remote URLs.', param, 'invalid_image_url');
@@ -263,37 +264,41 @@ function imageFromUrl(url: string | undefined, param: string): Block {
   return image(m[1], m[2], param);
 }
 
-function image(mediaType: string, base64: string, param: string): Block {
-  const format = IMAGE_TYPES[mediaType.toLowerCase()];
-  if (!format) throw badRequest(`Unsupported image type '${mediaType}': use png, jpeg, gif or webp.`, param, 'invalid_image_format');
-  return { image: { format, source: { bytes: Buffer.from(base64, 'base64') } } };
+function image(mediaType: string, base64: string, param: string): ContentPart {
+  const type = mediaType.toLowerCase().replace('image/jpg', 'image/jpeg');
+  if (!isImageMediaType(type)) throw badRequest(`Unsupported image type '${mediaType}': use png, jpeg, gif or webp.`, param, 'invalid_image_format');
+  return { type: 'image', mediaType: type, data: Buffer.from(base64, 'base64') };
 }
 
-function toolUseOf(call: z.infer<typeof ToolCall>, param: string): Block {
-  if (call.custom) return { toolUse: { toolUseId: toolUseId(call.id), name: call.custom.name, input: { input: call.custom.input } } };
+function toolUseOf(call: z.infer<typeof ToolCall>, param: string): ContentPart {
+  if (call.custom) return toolCall(call.id, call.custom.name, { input: call.custom.input });
   if (!call.function) throw badRequest('A tool call needs a function.', param);
-  return { toolUse: { toolUseId: toolUseId(call.id), name: call.function.name, input: parseArguments(call.function.arguments ?? '', param) } };
+  return toolCall(call.id, call.function.name, parseArguments(call.function.arguments ?? '', param));
 }
 
-function parseArguments(args: string, param: string): unknown {
+const toolCall = (id: string | undefined, name: string, input: Record<string, unknown>): ContentPart => ({ type: 'tool_call', id: toolUseId(id), name, input });
+
+/** Tool input is a JSON object for every provider; another JSON value is wrapped as `{value}`. */
+const asObject = (value: unknown): Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : { value };
+
+function parseArguments(args: string, param: string): Record<string, unknown> {
   if (args.trim() === '') return {};
   try {
-    const value: unknown = JSON.parse(args);
-    // Converse tool input must be a JSON object.
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : { value };
+    return asObject(JSON.parse(args));
   } catch {
     throw badRequest('Tool call arguments must be valid JSON.', param, 'invalid_tool_arguments');
   }
 }
 
-function toolResult(id: string, content: unknown, param: string, isError?: boolean): Block {
+function toolResult(id: string, content: unknown, param: string, isError?: boolean): ContentPart {
   const parts = typeof content === 'string' || content == null ? [{ text: content ?? '' }] : z.array(Part).safeParse(content).data;
   if (!parts) throw badRequest(`Invalid tool result content in ${param}.`, param);
-  const blocks = parts.flatMap((p) => ('type' in p && p.type !== 'text' && p.type !== 'input_text' ? [] : [{ text: p.text ?? '' }]));
-  return { toolResult: { toolUseId: toolUseId(id), content: blocks.length ? blocks : [{ text: '' }], ...(isError ? { status: 'error' as const } : {}) } };
+  const texts = parts.flatMap((p) => ('type' in p && p.type !== 'text' && p.type !== 'input_text' ? [] : [p.text ?? '']));
+  return { type: 'tool_result', callId: toolUseId(id), content: texts.length ? texts : [''], isError: isError === true };
 }
 
-/** Converse tool-use ids allow [a-zA-Z0-9_-]{1,64}; other ids are rewritten the same way wherever they appear. */
+/** Tool call ids are kept to [a-zA-Z0-9_-]{1,64}, what every provider accepts; other ids are rewritten the same way wherever they appear. */
 function toolUseId(id: string | undefined): string {
   if (!id) throw badRequest('A tool call or tool result is missing its id.', 'tool_call_id', 'missing_tool_call_id');
   if (/^[a-zA-Z0-9_-]{1,64}$/.test(id)) return id;

@@ -6,14 +6,19 @@ export interface Prices {
   cache_write: number;
 }
 
+/** Token counts, normalised across providers. */
 export interface TokenUsage {
-  input: number; // uncached input tokens
+  /** Input tokens neither read from nor written to a prompt cache. */
+  input: number;
+  /** Every generated token, reasoning included: all of it is billed at the output price. */
   output: number;
   cache_read: number;
   cache_write: number;
+  /** The part of `output` that was reasoning ("thinking"), where the provider reports it. */
+  reasoning: number;
 }
 
-export const ZERO_USAGE: TokenUsage = { input: 0, output: 0, cache_read: 0, cache_write: 0 };
+export const ZERO_USAGE: TokenUsage = { input: 0, output: 0, cache_read: 0, cache_write: 0, reasoning: 0 };
 
 /** "4.14" CAD → 4_140_000 micro-CAD, exactly (no float arithmetic on money). */
 export function parseCad(cad: string): number {

@@ -1,8 +1,8 @@
-import type { Block, ChatRequest } from './chat';
-import type { CompletionSink } from './converse';
+import type { ChatRequest, ContentPart } from './chat';
 import { GatewayError } from './errors';
 import { createPiiSession, type PiiCounts, type PiiSession, type StreamRestorer } from './pii';
 import type { PiiMode } from './principal';
+import type { CompletionSink } from './stream';
 
 /*
  * PII applied to one chat request and its answer: every string the provider will see is scanned, values are
@@ -25,10 +25,10 @@ function requestStrings(req: ChatRequest): string[] {
     else if (v && typeof v === 'object') Object.values(v).forEach(walk);
   };
   for (const m of req.messages) {
-    for (const b of m.content) {
-      if ('text' in b) out.push(b.text);
-      else if ('toolUse' in b) walk(b.toolUse.input);
-      else if ('toolResult' in b) b.toolResult.content.forEach((c) => out.push(c.text));
+    for (const p of m.content) {
+      if (p.type === 'text') out.push(p.text);
+      else if (p.type === 'tool_call') walk(p.input);
+      else if (p.type === 'tool_result') out.push(...p.content);
     }
   }
   return out;
@@ -41,11 +41,17 @@ function substituteDeep(v: unknown, s: PiiSession): unknown {
   return v;
 }
 
-function substituteBlock(b: Block, s: PiiSession): Block {
-  if ('text' in b) return { text: s.substitute(b.text) };
-  if ('toolUse' in b) return { toolUse: { ...b.toolUse, input: substituteDeep(b.toolUse.input, s) } };
-  if ('toolResult' in b) return { toolResult: { ...b.toolResult, content: b.toolResult.content.map((c) => ({ text: s.substitute(c.text) })) } };
-  return b;
+function substitutePart(p: ContentPart, s: PiiSession): ContentPart {
+  switch (p.type) {
+    case 'text':
+      return { type: 'text', text: s.substitute(p.text) };
+    case 'tool_call':
+      return { ...p, input: substituteDeep(p.input, s) as Record<string, unknown> };
+    case 'tool_result':
+      return { ...p, content: p.content.map((t) => s.substitute(t)) };
+    case 'image':
+      return p;
+  }
 }
 
 export function protect(req: ChatRequest, mode: PiiMode): Protection {
@@ -64,7 +70,7 @@ export function protect(req: ChatRequest, mode: PiiMode): Protection {
     const request: ChatRequest = {
       ...req,
       system: req.system.map((t) => session.substitute(t)),
-      messages: req.messages.map((m) => ({ role: m.role, content: m.content.map((b) => substituteBlock(b, session)) })),
+      messages: req.messages.map((m) => ({ role: m.role, content: m.content.map((p) => substitutePart(p, session)) })),
     };
     return { request, session: session.total ? session : null, counts: session.counts, total: session.total };
   } catch (err) {

@@ -1,6 +1,7 @@
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { config } from '../config';
 import {
-  DEFAULT_KEY_CACHE_TTL_MS, hashSecret, KeyRecord, keyToPrincipal, parseBearer, stageWildcardArn,
+  hashSecret, KeyRecord, keyToPrincipal, parseBearer, stageWildcardArn,
 } from '../core/keys';
 import { toAuthorizerContext } from '../core/principal';
 import { logger } from '../observability';
@@ -22,7 +23,7 @@ interface Options {
   now?: () => number;
 }
 
-export function createAuthorizer({ ttlMs = envTtl(), now = Date.now }: Options = {}) {
+export function createAuthorizer({ ttlMs = config().keyCacheTtlMs, now = Date.now }: Options = {}) {
   // By hash of the secret. Only found keys are kept (revoked ones included): an unknown secret is looked up
   // every time, so a key that has just been created works at once.
   const cache = new Map<string, { record: KeyRecord; expires: number }>();
@@ -63,9 +64,5 @@ function deny(reason: 'missing' | 'malformed' | 'unknown' | 'revoked', keyId?: s
   throw new Error('Unauthorized');
 }
 
-function envTtl(): number {
-  const ttl = Number(process.env.NI_KEY_CACHE_TTL_MS ?? DEFAULT_KEY_CACHE_TTL_MS);
-  return Number.isFinite(ttl) && ttl >= 0 ? ttl : DEFAULT_KEY_CACHE_TTL_MS;
-}
 
 export const handler = createAuthorizer();

@@ -2,7 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { createHash } from 'node:crypto';
 import { CORS_HEADERS, requestHeaders } from '../app/http';
 import { publicCatalog } from '../core/billing';
-import { catalog } from '../core/catalog';
+import { catalog } from '../catalog';
 
 /**
  * GET /api/billing/models: the public price list (no API key). The catalog is fixed for the life of the

@@ -1,13 +1,8 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import type { Writable } from 'node:stream';
 import { newRequestId, type HttpRequest, type ResponseSink } from '../app/http';
-import { routeV1 } from '../app/router';
-import { catalog } from '../core/catalog';
+import { composeGateway } from '../compose';
 import { fromAuthorizerContext, type Principal } from '../core/principal';
-
-// A broken catalog (NI_CATALOG_FILE) fails the function's init with the message naming the bad entry, rather
-// than every request with a 500.
-catalog();
 
 /** `/v1/*` behind API Gateway with response streaming: adapts the proxy event and the response stream. */
 
@@ -52,6 +47,11 @@ function streamSink(responseStream: Writable): ResponseSink {
   };
 }
 
-// Not an async function awaiting routeV1: its frame would hold the event and the stream while the request settles.
+// Built at init: a broken catalog (NI_CATALOG_FILE) or configuration fails the function's init with a message
+// naming it, rather than every request with a 500.
+const gateway = composeGateway();
+
+// Not an async function awaiting the gateway: its frame would hold the event and the stream while the records
+// are written.
 export const handler = awslambda.streamifyResponse<APIGatewayProxyEvent>((event, responseStream) =>
-  routeV1(toHttpRequest(event), streamSink(responseStream)));
+  gateway.handleV1(toHttpRequest(event), streamSink(responseStream)));

@@ -1,10 +1,8 @@
 import type { Route } from '../core/catalog';
-import type { ConverseInput } from '../core/converse';
+import type { ChatRequest } from '../core/chat';
 import { GatewayError } from '../core/errors';
-import { bedrock } from './bedrock';
-import { UpstreamError, type Provider, type UpstreamStream } from './types';
-
-const PROVIDERS: Record<string, Provider> = { bedrock };
+import { UpstreamError, type Provider, type ProviderStream } from './provider';
+import type { ProviderRegistry } from './registry';
 
 export const MAX_ATTEMPTS = 3;
 const BASE_DELAY_MS = 100;
@@ -12,8 +10,9 @@ const MAX_DELAY_MS = 800;
 const THROTTLED_RETRY_AFTER_S = 2;
 
 export interface Attempted {
-  stream: UpstreamStream;
+  stream: ProviderStream;
   route: Route;
+  provider: Provider;
   /** How many attempts were throttled before this one succeeded. */
   throttles: number;
 }
@@ -25,14 +24,14 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * backoff and full jitter. Retries rotate through `routes`, which the resolver has limited to one
  * jurisdiction, so a retry can land on another endpoint but never in a wider jurisdiction.
  */
-export async function callUpstream(routes: Route[], input: (route: Route) => ConverseInput): Promise<Attempted> {
+export async function callUpstream(providers: ProviderRegistry, routes: Route[], request: ChatRequest, maxTokens: number): Promise<Attempted> {
   let throttles = 0;
   for (let attempt = 0; ; attempt++) {
     const route = routes[attempt % routes.length];
-    const provider = PROVIDERS[route.provider];
+    const provider = providers.get(route.provider);
     if (!provider) throw new GatewayError(500, `No provider for route ${route.provider}`, 'server_error', 'provider_unavailable');
     try {
-      return { stream: await provider.converseStream(route, input(route)), route, throttles };
+      return { stream: await provider.stream(route, request, maxTokens), route, provider, throttles };
     } catch (err) {
       if (!(err instanceof UpstreamError) || !err.retryable || attempt + 1 >= MAX_ATTEMPTS) {
         if (err instanceof UpstreamError && err.throttled) {

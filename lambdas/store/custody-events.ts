@@ -1,16 +1,14 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
-import { Agent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { basename, dirname, join } from 'node:path';
+import { config } from '../config';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE, CustodyEvent } from '../core/custody';
 import { METRIC } from '../core/metrics';
-import { loopbackClientConfig } from '../loopback';
 import { logger, metrics } from '../observability';
+import { keepAliveHandler, sdkClientSettings } from '../sdk';
 import { flushMetrics } from '../telemetry';
 import { afterWindow } from './group-commit';
 
@@ -37,48 +35,34 @@ const RETRY_BUDGET_MS = 1_500;
 const MAX_BATCH_ENTRIES = 10;
 const MAX_BATCH_BYTES = 256 * 1024;
 
-let eventBridgeClient: { endpoint: string; client: EventBridgeClient } | undefined;
+let eventBridgeClient: EventBridgeClient | undefined;
 
-/** One client per process (keep-alive); `NI_EVENTBRIDGE_ENDPOINT` points it at the local runtime's bus. */
-function eventBridge(): EventBridgeClient {
-  const endpoint = process.env.NI_EVENTBRIDGE_ENDPOINT ?? '';
-  if (eventBridgeClient?.endpoint !== endpoint) {
-    eventBridgeClient?.client.destroy();
-    eventBridgeClient = {
-      endpoint,
-      client: new EventBridgeClient({
-        ...loopbackClientConfig(endpoint || undefined, 'events'),
-        region: process.env.AWS_REGION ?? 'ca-central-1',
-        maxAttempts: 1, // the retries are ours, bounded below
-        cacheMiddleware: true, // the middleware stack resolved once, not per call (no per-call options here)
-        requestHandler: new NodeHttpHandler({
-          connectionTimeout: 500,
-          requestTimeout: 1_000, // PutEvents answers in tens of ms: a hung call must not hold the Lambda
-          throwOnRequestTimeout: true,
-          httpAgent: new Agent({ keepAlive: true }),
-          httpsAgent: new HttpsAgent({ keepAlive: true }),
-        }),
-      }),
-    };
-  }
-  return eventBridgeClient.client;
+/** One client per process (keep-alive); `NI_EVENTBRIDGE_ENDPOINT` points it elsewhere (the local runtime's bus). */
+const eventBridge = () => (eventBridgeClient ??= new EventBridgeClient({
+  region: config().region,
+  maxAttempts: 1, // the retries are ours, bounded below
+  cacheMiddleware: true, // the middleware stack resolved once, not per call (no per-call options here)
+  // PutEvents answers in tens of ms: a hung call must not hold the Lambda.
+  requestHandler: keepAliveHandler({ connectionTimeout: 500, requestTimeout: 1_000 }),
+  ...sdkClientSettings('events', config().endpoints.eventbridge),
+}));
+
+/** Forget the cached client (a runtime that restarts its bus on a new port). */
+export function resetEventBridge(): void {
+  eventBridgeClient?.destroy();
+  eventBridgeClient = undefined;
 }
 
 let sqsClient: SQSClient | undefined;
 const sqs = () => (sqsClient ??= new SQSClient({
-  region: process.env.AWS_REGION ?? 'ca-central-1',
+  region: config().region,
   maxAttempts: 2,
-  requestHandler: new NodeHttpHandler({
-    connectionTimeout: 500,
-    requestTimeout: 1_500,
-    throwOnRequestTimeout: true,
-    httpsAgent: new HttpsAgent({ keepAlive: true }),
-  }),
+  requestHandler: keepAliveHandler({ connectionTimeout: 500, requestTimeout: 1_500 }),
+  ...sdkClientSettings('sqs', undefined),
 }));
 
 /** The local outbox of events EventBridge did not take. */
-export const outboxFile = () =>
-  process.env.NI_CUSTODY_OUTBOX || join(process.env.NI_DATA_DIR || '.ni-data', 'custody-outbox.jsonl');
+export const outboxFile = () => config().custody.outboxFile;
 
 const ids = (e: unknown) => {
   const o = (e && typeof e === 'object' ? e : {}) as Record<string, unknown>;
@@ -179,7 +163,7 @@ async function putBatch(batch: Outgoing[]): Promise<void> {
   let failed: Outgoing[] = [];
   let error: Error | undefined;
   try {
-    const bus = process.env.NI_EVENT_BUS_NAME;
+    const bus = config().custody.eventBusName;
     if (!bus) throw new Error('NI_EVENT_BUS_NAME is not set');
     const out = await eventBridge().send(new PutEventsCommand({ Entries: batch.map((o) => ({ ...o.entry, EventBusName: bus })) }));
     if (out.FailedEntryCount) {
@@ -253,7 +237,7 @@ async function sendToQueue(queueUrl: string, events: CustodyEvent[]): Promise<{ 
 
 /** Persists events PutEvents did not take: the SQS queue in AWS, else the local outbox. Never throws. */
 async function persist(events: CustodyEvent[]): Promise<void> {
-  const queueUrl = process.env.NI_CUSTODY_FALLBACK_QUEUE_URL;
+  const queueUrl = config().custody.fallbackQueueUrl;
   let lost: CustodyEvent[] = [];
   let error: string | undefined;
   if (queueUrl) {

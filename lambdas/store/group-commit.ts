@@ -1,3 +1,5 @@
+import { config } from '../config';
+
 /**
  * After-response writes (usage settles, custody events) of requests that finish close together share store
  * calls: the SDK costs CPU per call, not per item. NI_GROUP_COMMIT_MS is how long the first write of a group
@@ -8,7 +10,7 @@
 
 /** Runs `flush` once the window has passed (in a microtask for a zero window: writes of the same tick still share). */
 export function afterWindow(flush: () => void): void {
-  const ms = Number(process.env.NI_GROUP_COMMIT_MS ?? 0);
-  if (Number.isFinite(ms) && ms > 0) setTimeout(flush, ms);
+  const ms = config().groupCommitMs;
+  if (ms > 0) setTimeout(flush, ms);
   else queueMicrotask(flush);
 }

@@ -3,10 +3,11 @@ import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, PutCommand, Qu
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CustodyEvent } from '../core/custody';
 import {
-  canonicalJson, checkpointDue, checkpointPayload, DEFAULT_CHECKPOINT_POLICY, GENESIS_HASH, newEntry, verifyChain,
+  canonicalJson, checkpointDue, checkpointPayload, GENESIS_HASH, newEntry, verifyChain,
   type ChainReport, type CheckpointPolicy, type LedgerEntry, type Problem, type StoredCheckpoint, type StoredEntry,
   type StoredMarker,
 } from '../core/ledger';
+import { config } from '../config';
 import { logger } from '../observability';
 import { ddb } from './ddb';
 import { ledgerSigner, signatureChecker, type LedgerSigner } from './signer';
@@ -384,12 +385,8 @@ async function checkpointIfDue(block: Block, redelivery: boolean, opts: AppendOp
 
 /** NI_LEDGER_CHECKPOINT_EVERY (entries) and NI_LEDGER_CHECKPOINT_INTERVAL_S override the defaults. */
 export function checkpointPolicy(): CheckpointPolicy {
-  const every = Number(process.env.NI_LEDGER_CHECKPOINT_EVERY);
-  const interval = Number(process.env.NI_LEDGER_CHECKPOINT_INTERVAL_S);
-  return {
-    every: Number.isInteger(every) && every > 0 ? every : DEFAULT_CHECKPOINT_POLICY.every,
-    intervalMs: Number.isFinite(interval) && interval > 0 ? interval * 1000 : DEFAULT_CHECKPOINT_POLICY.intervalMs,
-  };
+  const { checkpointEvery, checkpointIntervalMs } = config().ledger;
+  return { every: checkpointEvery, intervalMs: checkpointIntervalMs };
 }
 
 // ---------------------------------------------------------------------------------------------

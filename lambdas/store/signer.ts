@@ -1,10 +1,10 @@
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { Agent } from 'node:https';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
+import { config } from '../config';
 import { SIGNING_ALGORITHM } from '../core/ledger';
+import { keepAliveHandler, sdkClientSettings } from '../sdk';
 
 /**
  * Signs ledger checkpoints (ECDSA P-256 over SHA-256, DER signatures) and checks them.
@@ -20,16 +20,16 @@ export interface LedgerSigner {
   publicKey(): Promise<KeyObject>;
 }
 
-export const localKeyFile = () =>
-  process.env.NI_LEDGER_SIGNING_KEY_FILE || join(process.env.NI_DATA_DIR || '.ni-data', 'ledger-signing-key.pem');
+export const localKeyFile = () => config().ledger.signingKeyFile;
 
-let cached: { config: string; signer: LedgerSigner } | undefined;
+let cached: { settings: string; signer: LedgerSigner } | undefined;
 
 /** The signer this process is configured for (re-created when the configuration changes, e.g. in tests). */
 export function ledgerSigner(): LedgerSigner {
-  const kmsKey = process.env.NI_LEDGER_SIGNING_KEY_ID;
-  const config = kmsKey ? `kms:${kmsKey}:${process.env.NI_KMS_ENDPOINT ?? ''}` : `file:${localKeyFile()}`;
-  if (cached?.config !== config) cached = { config, signer: kmsKey ? kmsSigner(kmsKey) : fileSigner(localKeyFile()) };
+  const { ledger, endpoints } = config();
+  const kmsKey = ledger.signingKeyId;
+  const settings = kmsKey ? `kms:${kmsKey}:${endpoints.kms ?? ''}` : `file:${localKeyFile()}`;
+  if (cached?.settings !== settings) cached = { settings, signer: kmsKey ? kmsSigner(kmsKey) : fileSigner(localKeyFile()) };
   return cached.signer;
 }
 
@@ -41,12 +41,8 @@ export async function signatureChecker(signer: LedgerSigner = ledgerSigner()) {
 }
 
 function kmsSigner(keyId: string): LedgerSigner {
-  const endpoint = process.env.NI_KMS_ENDPOINT; // a stand-in in tests
-  const client = new KMSClient({
-    region: process.env.AWS_REGION ?? 'ca-central-1',
-    ...(endpoint ? { endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
-    requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ keepAlive: true }) }),
-  });
+  const { region, endpoints } = config();
+  const client = new KMSClient({ region, requestHandler: keepAliveHandler(), ...sdkClientSettings('kms', endpoints.kms) });
   let publicKey: Promise<KeyObject> | undefined;
   return {
     keyRef: keyId,

@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Reservation } from '../app/ports';
 import type { CustodyEvent } from '../core/custody';
 import { GatewayError } from '../core/errors';
 import { formatCad } from '../core/pricing';
@@ -33,17 +34,6 @@ import {
  */
 export const RESERVATION_TTL_SECONDS = 20 * 60; // Lambda's 15-minute maximum + margin
 
-export interface Reservation {
-  keyId: string;
-  day: string;
-  requestId: string;
-  /** micro-CAD */
-  amount: number;
-  model: string;
-  tier: Tier;
-  /** false: nothing was written at admission (key without a cap), so settle only adds. */
-  reserved: boolean;
-}
 
 const epochSeconds = (d: Date) => Math.floor(d.getTime() / 1000);
 const isConditionFailure = (err: unknown) => err instanceof ConditionalCheckFailedException;

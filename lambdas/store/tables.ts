@@ -1,3 +1,5 @@
+import { config } from '../config';
+
 /**
  * The gateway's DynamoDB tables. Every table has the same key schema (string `pk` + string `sk`) so the CDK
  * stack and the embedded local store create them from this one description.
@@ -16,7 +18,7 @@ export const KEY_SCHEMA = { partitionKey: 'pk', sortKey: 'sk' } as const;
 
 /** The physical table name for this process (set by the stack, or by the local runtime). */
 export function tableName(t: TableName): string {
-  const name = process.env[TABLES[t].env];
+  const name = config().tables[t];
   if (!name) throw new Error(`${TABLES[t].env} is not set`);
   return name;
 }

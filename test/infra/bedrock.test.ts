@@ -1,4 +1,4 @@
-import { catalog } from '../../lambdas/core/catalog';
+import { catalog } from '../../lambdas/catalog';
 import { bedrockInvokeArns } from '../../lib/bedrock';
 
 const ACCOUNT = '111122223333';

@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { STACK_OUTPUTS } from '../../lib/outputs';
 import { CORS_HEADERS, GATEWAY_ERRORS, MAX_REQUEST_BODY_BYTES } from '../../lambdas/app/http';
 import type { GatewayError } from '../../lambdas/core/errors';
-import { catalog } from '../../lambdas/core/catalog';
+import { catalog } from '../../lambdas/catalog';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../../lambdas/core/custody';
 import { AUTHORIZER_CACHE_TTL_SECONDS } from '../../lambdas/core/keys';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../../lambdas/core/metrics';

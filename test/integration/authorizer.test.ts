@@ -3,6 +3,7 @@ import { generateSecret, hashSecret } from '../../lambdas/core/keys';
 import { fromAuthorizerContext } from '../../lambdas/core/principal';
 import { createKey, revokeKey } from '../../lambdas/store/keys';
 import { useEmbeddedDynamo } from '../support/dynamo';
+import { reloadConfig } from '../../lambdas/config';
 
 type AuthorizerModule = typeof import('../../lambdas/handlers/authorizer');
 
@@ -25,6 +26,7 @@ beforeAll(async () => {
   // Read when the handler module loads: debug logs on (so the no-secret check sees every line), no cache.
   process.env.NI_LOG_LEVEL = 'DEBUG';
   process.env.NI_KEY_CACHE_TTL_MS = '0';
+  reloadConfig();
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   mod = require('../../lambdas/handlers/authorizer') as AuthorizerModule;
   for (const stream of [process.stdout, process.stderr]) {
@@ -108,12 +110,14 @@ describe('authorizer', () => {
     const { secret } = await createKey({ name: 'auth-f' });
     const table = process.env.NI_KEYS_TABLE;
     process.env.NI_KEYS_TABLE = 'ni-no-such-table';
+    reloadConfig();
     try {
       const error = await mod.handler(event({ Authorization: `Bearer ${secret}` })).catch((e: Error) => e);
       expect(error).toBeInstanceOf(Error);
       expect((error as Error).message).not.toBe('Unauthorized');
     } finally {
       process.env.NI_KEYS_TABLE = table;
+      reloadConfig();
     }
   });
 

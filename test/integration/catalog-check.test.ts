@@ -3,8 +3,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bedrockRoutes, checkRoutes, type RegionListing } from '../../bin/commands/catalog';
-import { buildCatalog, catalog } from '../../lambdas/core/catalog';
+import { buildCatalog } from '../../lambdas/core/catalog';
+import { catalog } from '../../lambdas/catalog';
 import { type BedrockStandIn, startBedrockStandIn } from '../../local/bedrock-standin';
+import { PROVIDER_NAMES } from '../../lambdas/providers/names';
+
+const SERVED: ReadonlySet<string> = new Set(PROVIDER_NAMES);
 
 const ROOT = join(__dirname, '..', '..');
 const routes = bedrockRoutes(catalog());
@@ -118,7 +122,7 @@ describe('checkRoutes', () => {
         { provider: 'vertex_ai', region: 'northamerica-northeast1', upstream_id: 'm', jurisdiction: 'CA' },
       ],
     }],
-  });
+  }, SERVED);
   const listings = new Map<string, RegionListing>([
     ['ca-central-1', { foundationModels: [{ modelId: 'x.profile-only-v1', onDemand: false, lifecycle: 'ACTIVE' }], inferenceProfiles: ['apac.x.m-v1'] }],
     ['us-east-1', { foundationModels: [{ modelId: 'x.m-v1', onDemand: true, lifecycle: 'LEGACY' }], inferenceProfiles: [] }],

@@ -7,6 +7,7 @@ import { parseFlags, resolveCliEnv, UsageError } from '../../bin/cli-env';
 import { resetDdb } from '../../lambdas/store/ddb';
 import { listKeys } from '../../lambdas/store/keys';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../local/dynamo';
+import { reloadConfig } from '../../lambdas/config';
 
 const OUTPUTS: Record<string, string> = {
   ApiUrl: 'https://abc123.execute-api.ca-central-1.amazonaws.com/v1/',
@@ -45,6 +46,7 @@ beforeAll(async () => {
   process.env.AWS_ENDPOINT_URL_CLOUDFORMATION = `http://127.0.0.1:${(cfn.address() as AddressInfo).port}`;
   process.env.AWS_ACCESS_KEY_ID = 'test';
   process.env.AWS_SECRET_ACCESS_KEY = 'test';
+  reloadConfig();
 });
 
 afterAll(async () => {
@@ -70,6 +72,7 @@ describe('parseFlags', () => {
 describe('resolveCliEnv', () => {
   it('reads a deployed stack\'s outputs and points the store modules at them', async () => {
     process.env.NI_DYNAMODB_ENDPOINT = 'http://127.0.0.1:1';
+    reloadConfig();
     const env = await resolveCliEnv({ region: 'ca-central-1', stack: 'NiStack' });
     expect(requests.at(-1)?.get('Action')).toBe('DescribeStacks');
     expect(env).toMatchObject({
@@ -99,6 +102,7 @@ describe('resolveCliEnv', () => {
     try {
       writeFileSync(join(dir, 'dynamodb-endpoint'), `${db.endpoint}\n`);
       process.env.NI_DATA_DIR = dir;
+      reloadConfig();
       const env = await resolveCliEnv({});
       expect(env).toMatchObject({ mode: 'local', dynamodbEndpoint: db.endpoint, tables: db.tables });
       env.apply();

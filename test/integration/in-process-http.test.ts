@@ -5,7 +5,7 @@ import {
 import type { RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { loopbackClientConfig, type SdkRequestHandler } from '../../lambdas/loopback';
+import { loopbackClientConfig, type SdkRequestHandler } from '../../local/loopback';
 import { listenerHandler, portHandler, servePort } from '../../local/in-process-http';
 
 // dynalite in this thread, listening, so that a request taking the socket would show as a connection.

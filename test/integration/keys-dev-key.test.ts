@@ -2,15 +2,18 @@ import { generateSecret, hashSecret } from '../../lambdas/core/keys';
 import { findByHash, getById, revokeKey } from '../../lambdas/store/keys';
 import { ensureDevKey } from '../../local/dev-key';
 import { useEmbeddedDynamo } from '../support/dynamo';
+import { reloadConfig } from '../../lambdas/config';
 
 beforeEach(() => {
   delete process.env.NI_DEV_API_KEY;
+  reloadConfig();
 });
 
 useEmbeddedDynamo({ perTest: true });
 
 afterEach(() => {
   delete process.env.NI_DEV_API_KEY;
+  reloadConfig();
 });
 
 describe('ensureDevKey', () => {
@@ -44,6 +47,7 @@ describe('ensureDevKey', () => {
   it('registers NI_DEV_API_KEY idempotently', async () => {
     const secret = generateSecret();
     process.env.NI_DEV_API_KEY = secret;
+    reloadConfig();
     const first = await ensureDevKey();
     expect(first).toEqual({ keyId: expect.stringMatching(/^key_/), source: 'env' });
     expect((await findByHash(hashSecret(secret)))?.id).toBe(first.keyId);
@@ -52,12 +56,14 @@ describe('ensureDevKey', () => {
 
   it('refuses a malformed or revoked NI_DEV_API_KEY without echoing it', async () => {
     process.env.NI_DEV_API_KEY = 'sk-my-openai-key-1234567890';
+    reloadConfig();
     const malformed = await ensureDevKey().catch((e: Error) => e);
     expect((malformed as Error).message).toMatch(/NI_DEV_API_KEY is not an API key/);
     expect((malformed as Error).message).not.toContain('sk-my-openai');
 
     const secret = generateSecret();
     process.env.NI_DEV_API_KEY = secret;
+    reloadConfig();
     await revokeKey((await ensureDevKey()).keyId);
     await expect(ensureDevKey()).rejects.toThrow(/revoked/);
   });

@@ -2,10 +2,11 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { reservationAmount } from '../../lambdas/core/billing';
-import { catalog } from '../../lambdas/core/catalog';
+import { catalog } from '../../lambdas/catalog';
 import { revokeKey } from '../../lambdas/store/keys';
 import { startTestGateway, type TestGateway } from '../support/gateway';
 import { fetchOpenAI } from '../support/openapi';
+import { reloadConfig } from '../../lambdas/config';
 
 /*
  * Keys, tiers and spend caps through the running local server: the authorizer on every request, the tier
@@ -16,11 +17,13 @@ import { fetchOpenAI } from '../support/openapi';
 let gw: TestGateway;
 beforeAll(async () => {
   process.env.NI_KEY_CACHE_TTL_MS = '200';
+  reloadConfig();
   gw = await startTestGateway();
 });
 afterAll(async () => {
   await gw.close();
   delete process.env.NI_KEY_CACHE_TTL_MS;
+  reloadConfig();
 });
 
 const SONNET = 'anthropic/claude-sonnet-4.5';

@@ -10,11 +10,12 @@ import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../../lambdas/core/cu
 import { METRIC } from '../../lambdas/core/metrics';
 import { handler } from '../../lambdas/handlers/ledger-writer';
 import { metrics } from '../../lambdas/observability';
-import { emitCustodyEvent, redriveOutbox } from '../../lambdas/store/custody-events';
+import { emitCustodyEvent, redriveOutbox, resetEventBridge } from '../../lambdas/store/custody-events';
 import { appendCustodyEvent, chainEntries, resetLedgerCache, verifyLedger } from '../../lambdas/store/ledger';
 import { startLocalEventBridge, type BusEvent, type LocalEventBridge } from '../../local/bus';
 import { custodyEvent } from '../support/custody';
 import { useEmbeddedDynamo } from '../support/dynamo';
+import { reloadConfig } from '../../lambdas/config';
 
 let bus: LocalEventBridge;
 let dir: string;
@@ -40,6 +41,7 @@ beforeAll(async () => {
   process.env.NI_METRICS = 'off';
   delete process.env.NI_CUSTODY_FALLBACK_QUEUE_URL;
   delete process.env.NI_LEDGER_SIGNING_KEY_ID;
+  reloadConfig();
   resetLedgerCache();
   bus = await startLocalEventBridge({
     retryBaseMs: 5,
@@ -50,6 +52,8 @@ beforeAll(async () => {
     },
   });
   process.env.NI_EVENTBRIDGE_ENDPOINT = bus.endpoint;
+  resetEventBridge();
+  reloadConfig();
 });
 
 afterEach(() => {
@@ -231,11 +235,15 @@ describe('emit', () => {
     const silent = http.createServer(() => { /* never answers */ }).on('connection', (s) => sockets.add(s));
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     process.env.NI_EVENTBRIDGE_ENDPOINT = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    resetEventBridge();
+    reloadConfig();
     const event = custodyEvent({ key_id: newKey() });
     try {
       await emitCustodyEvent(event);
     } finally {
       process.env.NI_EVENTBRIDGE_ENDPOINT = bus.endpoint;
+      resetEventBridge();
+      reloadConfig();
       sockets.forEach((s) => s.destroy());
       await new Promise((r) => silent.close(r));
     }
@@ -248,11 +256,13 @@ describe('emit', () => {
     writeFileSync(blocker, '');
     const saved = process.env.NI_CUSTODY_OUTBOX;
     process.env.NI_CUSTODY_OUTBOX = join(blocker, 'outbox.jsonl');
+    reloadConfig();
     const counted = jest.spyOn(metrics, 'addMetric');
     try {
       await expect(emitCustodyEvent(custodyEvent({ key_id: newKey() }))).resolves.toBeUndefined();
     } finally {
       process.env.NI_CUSTODY_OUTBOX = saved;
+      reloadConfig();
     }
     expect(counted).toHaveBeenCalledWith(METRIC.custodyEmitFailures, 'Count', 1);
   });
@@ -358,14 +368,19 @@ describe('signing', () => {
     const recorder = await startRecorder();
     process.env.AWS_ACCESS_KEY_ID = 'test'; // what a Lambda's role provides
     process.env.AWS_SECRET_ACCESS_KEY = 'test';
+    reloadConfig();
     try {
       for (const host of ['127.0.0.1', 'localhost', '0.0.0.0']) { // 0.0.0.0: not a loopback name, yet it reaches the recorder
         process.env.NI_EVENTBRIDGE_ENDPOINT = `http://${host}:${recorder.port}`;
+        resetEventBridge();
+        reloadConfig();
         await emitCustodyEvent(custodyEvent({ key_id: newKey() }));
       }
     } finally {
       process.env.NI_EVENTBRIDGE_ENDPOINT = bus.endpoint;
+      resetEventBridge();
       for (const v of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) delete process.env[v];
+      reloadConfig();
       await recorder.close();
     }
     // Loopback: the placeholder of loopback.ts (well-formed, no signature computed); elsewhere: SigV4 with the role's keys.
@@ -406,6 +421,7 @@ describe('AWS fallback: SQS', () => {
     process.env.NI_CUSTODY_FALLBACK_QUEUE_URL = queue.url;
     process.env.AWS_ACCESS_KEY_ID = 'test'; // what a Lambda's role provides
     process.env.AWS_SECRET_ACCESS_KEY = 'test';
+    reloadConfig();
     bus.setFaults({ failPutEvents: { mode: 'error' } });
     const keyId = newKey();
     const events = Array.from({ length: 12 }, () => custodyEvent({ key_id: keyId }));
@@ -413,6 +429,7 @@ describe('AWS fallback: SQS', () => {
       await Promise.all(events.map((e) => emitCustodyEvent(e)));
     } finally {
       for (const v of ['NI_CUSTODY_FALLBACK_QUEUE_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) delete process.env[v];
+      reloadConfig();
       await queue.close();
     }
     expect(outboxLines()).toEqual([]);

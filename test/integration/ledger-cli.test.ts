@@ -7,6 +7,7 @@ import { ddb } from '../../lambdas/store/ddb';
 import { appendCustodyEvent, resetLedgerCache } from '../../lambdas/store/ledger';
 import { custodyEvent } from '../support/custody';
 import { useEmbeddedDynamo } from '../support/dynamo';
+import { reloadConfig } from '../../lambdas/config';
 
 let dataDir: string;
 
@@ -16,6 +17,7 @@ beforeAll(() => {
   dataDir = mkdtempSync(join(tmpdir(), 'ni-ledger-cli-'));
   for (const v of ['NI_LEDGER_SIGNING_KEY_FILE', 'NI_LEDGER_SIGNING_KEY_ID', 'NI_CUSTODY_OUTBOX', 'NI_LEDGER_CHECKPOINT_EVERY']) delete process.env[v];
   process.env.NI_DATA_DIR = dataDir;
+  reloadConfig();
   writeFileSync(join(dataDir, 'dynamodb-endpoint'), db().endpoint); // what npm start writes
   resetLedgerCache();
 });

@@ -5,6 +5,7 @@ import { appendCustodyEvent, resetLedgerCache, verifyLedger } from '../../lambda
 import { ledgerSigner } from '../../lambdas/store/signer';
 import { custodyEvent } from '../support/custody';
 import { useEmbeddedDynamo } from '../support/dynamo';
+import { reloadConfig } from '../../lambdas/config';
 
 /**
  * The AWS signer path through the real @aws-sdk/client-kms: a stand-in speaking KMS's JSON protocol for Sign
@@ -46,12 +47,14 @@ beforeAll(async () => {
   process.env.NI_KMS_ENDPOINT = `http://127.0.0.1:${(kms.address() as AddressInfo).port}`;
   process.env.NI_LEDGER_SIGNING_KEY_ID = KEY_ID;
   process.env.NI_LEDGER_CHECKPOINT_EVERY = '3';
+  reloadConfig();
   resetLedgerCache();
 });
 
 afterAll(async () => {
   delete process.env.NI_LEDGER_SIGNING_KEY_ID;
   delete process.env.NI_KMS_ENDPOINT;
+  reloadConfig();
   await new Promise((r) => kms.close(r));
 });
 

@@ -11,6 +11,8 @@ import { appendCustodyEvent, chainEntries, getReceipt, resetLedgerCache, verifyL
 import { ledgerSigner, type LedgerSigner } from '../../lambdas/store/signer';
 import { custodyEvent } from '../support/custody';
 import { useEmbeddedDynamo } from '../support/dynamo';
+import { reloadConfig } from '../../lambdas/config';
+import { localClientSettings } from '../../local/loopback';
 
 let dir: string;
 const TABLE = 'ni-ledger';
@@ -24,6 +26,7 @@ beforeAll(() => {
   process.env.NI_LEDGER_SIGNING_KEY_FILE = join(dir, 'signing-key.pem');
   process.env.NI_LEDGER_CHECKPOINT_EVERY = '5';
   delete process.env.NI_LEDGER_SIGNING_KEY_ID;
+  reloadConfig();
   resetLedgerCache();
 });
 
@@ -35,7 +38,11 @@ afterAll(() => {
 function writerProcesses(n: number): (typeof import('../../lambdas/store/ledger'))[] {
   return Array.from({ length: n }, () => {
     let mod!: typeof import('../../lambdas/store/ledger');
-    jest.isolateModules(() => { mod = require('../../lambdas/store/ledger'); });
+    jest.isolateModules(() => {
+      // A module registry of its own: its SDK clients are told how to reach the local store as the runtime's are.
+      (require('../../lambdas/sdk') as typeof import('../../lambdas/sdk')).useSdkClientFactory(localClientSettings);
+      mod = require('../../lambdas/store/ledger');
+    });
     return mod;
   });
 }

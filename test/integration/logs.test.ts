@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { startTestGateway, type TestGateway } from '../support/gateway';
 import { fetchOpenAI } from '../support/openapi';
+import { reloadConfig } from '../../lambdas/config';
 
 /*
  * What the gateway logs, at its most verbose, while it serves prompts full of personal data: structured JSON
@@ -13,6 +14,7 @@ let restore: () => void;
 
 beforeAll(async () => {
   process.env.NI_LOG_LEVEL = 'DEBUG';
+  reloadConfig();
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
     lines.push(...String(chunk).split('\n').filter(Boolean));
@@ -26,6 +28,7 @@ beforeAll(async () => {
 afterAll(async () => {
   restore();
   process.env.NI_LOG_LEVEL = 'ERROR';
+  reloadConfig();
   await gw.close();
 });
 

@@ -2,6 +2,7 @@ import OpenAI, { type APIError } from 'openai';
 import { GATEWAY_ERRORS } from '../../lambdas/app/http';
 import { TABLES } from '../../lambdas/store/tables';
 import { startTestGateway, type TestGateway } from '../support/gateway';
+import { reloadConfig } from '../../lambdas/config';
 
 /*
  * The answers the local runtime makes in API Gateway's place — preflights, the health check, unknown routes,
@@ -98,6 +99,7 @@ describe('the authorizer', () => {
     // The key lookup reads the table name per call: a table that does not exist makes the store call fail.
     const table = process.env[TABLES.keys.env];
     process.env[TABLES.keys.env] = 'ni-keys-missing';
+    reloadConfig();
     let res: Response;
     let err: unknown;
     try {
@@ -105,6 +107,7 @@ describe('the authorizer', () => {
       err = await openai.models.list().catch((e: unknown) => e);
     } finally {
       process.env[TABLES.keys.env] = table;
+      reloadConfig();
       streams.forEach((s, i) => (s.write = writes[i]));
     }
     expect(res.status).toBe(500);

@@ -3,6 +3,7 @@ import { runInNewContext } from 'node:vm';
 import type { Writable } from 'node:stream';
 import type OpenAI from 'openai';
 import { startTestGateway, type TestGateway } from '../support/gateway';
+import { reloadConfig } from '../../lambdas/config';
 
 /*
  * A request's after-response work (usage, custody event) waits for the group-commit window while the handler's
@@ -25,6 +26,7 @@ let from: ResponseStreamFrom;
 
 beforeAll(async () => {
   process.env.NI_GROUP_COMMIT_MS = String(WINDOW_MS);
+  reloadConfig();
   gw = await startTestGateway();
   ({ openai } = await gw.client({ tier: 'global' }));
   from = shim().from;
@@ -36,6 +38,7 @@ beforeAll(async () => {
 afterAll(async () => {
   shim().from = from;
   delete process.env.NI_GROUP_COMMIT_MS;
+  reloadConfig();
   await gw.close();
 });
 

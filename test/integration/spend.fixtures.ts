@@ -1,6 +1,6 @@
 import type { CustodyEvent } from '../../lambdas/core/custody';
 import type { Principal } from '../../lambdas/core/principal';
-import type { Reservation } from '../../lambdas/store/spend';
+import type { Reservation } from '../../lambdas/app/ports';
 import { custodyEvent as validCustodyEvent } from '../support/custody';
 
 /** Shared by the spend and usage tests. */

@@ -2,16 +2,19 @@ import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { GatewayError } from '../../lambdas/core/errors';
 import { spendDay } from '../../lambdas/core/spend-day';
 import { ddb } from '../../lambdas/store/ddb';
-import { type Reservation, reserve, RESERVATION_TTL_SECONDS, settle, unreserved } from '../../lambdas/store/spend';
+import type { Reservation } from '../../lambdas/app/ports';
+import { reserve, RESERVATION_TTL_SECONDS, settle, unreserved } from '../../lambdas/store/spend';
 import { queryUsage, RESERVATION_PREFIX } from '../../lambdas/store/usage';
 import { useEmbeddedDynamo } from '../support/dynamo';
 import { assertOpenAI } from '../support/openapi';
 import { custodyEvent, principal } from './spend.fixtures';
+import { reloadConfig } from '../../lambdas/config';
 
 const db = useEmbeddedDynamo();
 
 beforeAll(() => {
   process.env.NI_METRICS = 'off';
+  reloadConfig();
 });
 
 const MODEL = 'anthropic/claude-haiku-4.5';
@@ -256,6 +259,7 @@ describe('group commit of settles', () => {
   async function settleApart(admitted: Reservation[], windowMs: number, pauseMs: number) {
     const spy = jest.spyOn(ddb(), 'send');
     process.env.NI_GROUP_COMMIT_MS = String(windowMs);
+    reloadConfig();
     try {
       const settling: Promise<void>[] = [];
       for (const r of admitted) {
@@ -267,6 +271,7 @@ describe('group commit of settles', () => {
       return { callsWhenQueued, commands: spy.mock.calls.map(([cmd]) => cmd) };
     } finally {
       delete process.env.NI_GROUP_COMMIT_MS;
+      reloadConfig();
       spy.mockRestore();
     }
   }

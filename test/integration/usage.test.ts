@@ -7,10 +7,12 @@ import { toAuthorizerContext } from '../../lambdas/core/principal';
 import { shiftDay, spendDay } from '../../lambdas/core/spend-day';
 import { handler } from '../../lambdas/handlers/usage';
 import { createKey } from '../../lambdas/store/keys';
-import { type Reservation, reserve, settle, unreserved } from '../../lambdas/store/spend';
+import type { Reservation } from '../../lambdas/app/ports';
+import { reserve, settle, unreserved } from '../../lambdas/store/spend';
 import { type DayUsage, queryUsage, type RequestUsage, REQUEST_RETENTION_DAYS, DAY_RETENTION_DAYS } from '../../lambdas/store/usage';
 import { useEmbeddedDynamo } from '../support/dynamo';
 import { custodyEvent, principal } from './spend.fixtures';
+import { reloadConfig } from '../../lambdas/config';
 
 let dataDir: string;
 
@@ -18,9 +20,11 @@ const db = useEmbeddedDynamo();
 
 beforeAll(() => {
   process.env.NI_METRICS = 'off';
+  reloadConfig();
   dataDir = mkdtempSync(join(tmpdir(), 'ni-usage-'));
   writeFileSync(join(dataDir, 'dynamodb-endpoint'), db().endpoint);
   process.env.NI_DATA_DIR = dataDir;
+  reloadConfig();
 });
 
 afterAll(() => {

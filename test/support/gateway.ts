@@ -5,6 +5,7 @@ import OpenAI from 'openai';
 import type { KeyOptions } from '../../lambdas/core/keys';
 import { startLocalGateway, type LocalGateway, type LocalGatewayOptions } from '../../local/gateway';
 import { fetchOpenAI } from './openapi';
+import { reloadConfig } from '../../lambdas/config';
 
 /** A local gateway for one test file: in-memory store, the Bedrock stand-in, state files in a temp dir. */
 export interface TestGateway extends LocalGateway {
@@ -17,6 +18,7 @@ export async function startTestGateway(opts: LocalGatewayOptions = {}): Promise<
   const stateDir = mkdtempSync(join(tmpdir(), 'ni-test-'));
   process.env.NI_DATA_DIR = stateDir;
   process.env.NI_LOG_LEVEL ??= 'ERROR';
+  reloadConfig();
   const gw = await startLocalGateway({ forceStandIn: true, ...opts });
   const { createKey } = await import('../../lambdas/store/keys');
   return {

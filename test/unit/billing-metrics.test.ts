@@ -2,6 +2,7 @@ import type { CustodyEvent } from '../../lambdas/core/custody';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../../lambdas/core/metrics';
 import { metrics } from '../../lambdas/observability';
 import { flushMetrics, recordRequestMetrics, recordSpendCapRejection } from '../../lambdas/telemetry';
+import { reloadConfig } from '../../lambdas/config';
 
 interface Emf {
   _aws: { Timestamp: number; CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] };
@@ -53,6 +54,7 @@ const Recorded = (doc: Emf) => doc._aws.CloudWatchMetrics[0];
 
 beforeEach(() => {
   delete process.env.NI_METRICS;
+  reloadConfig();
   // Recent timestamps only: EMF rejects documents older than 14 days.
   jest.useFakeTimers({ now: new Date('2025-01-01T00:00:03Z'), doNotFake: ['nextTick', 'setImmediate', 'setTimeout', 'setInterval'] });
 });
@@ -128,6 +130,7 @@ describe('request metrics', () => {
 
   it('emits nothing with NI_METRICS=off (local runtime)', () => {
     process.env.NI_METRICS = 'off';
+    reloadConfig();
     metrics.addMetric(METRIC.custodyEmitFailures, 'Count', 1);
     expect(captured(() => {
       recordRequestMetrics(event({ status: 'error' }), { ttftMs: 1, durationMs: 2, upstreamThrottles: 0 });
@@ -141,6 +144,7 @@ describe('request metrics', () => {
 describe('invalid values', () => {
   it('leaves out a non-finite value rather than writing a document CloudWatch would reject', () => {
     delete process.env.NI_METRICS;
+    reloadConfig();
     const [doc] = captured(() => recordRequestMetrics(event(), { ttftMs: 1, durationMs: Number.NaN, upstreamThrottles: 0 }));
     expect(doc[METRIC.duration]).toBeUndefined();
     expect(Recorded(doc).Metrics.map((m) => m.Name)).not.toContain(METRIC.duration);

@@ -1,8 +1,12 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { publicCatalog, reservationAmount } from '../../lambdas/core/billing';
-import { buildCatalog, catalog } from '../../lambdas/core/catalog';
+import { buildCatalog } from '../../lambdas/core/catalog';
+import { catalog } from '../../lambdas/catalog';
 import { parseCad } from '../../lambdas/core/pricing';
 import { handler } from '../../lambdas/handlers/billing';
+import { PROVIDER_NAMES } from '../../lambdas/providers/names';
+
+const SERVED: ReadonlySet<string> = new Set(PROVIDER_NAMES);
 
 const get = (headers: Record<string, string> = {}) =>
   handler({ httpMethod: 'GET', path: '/api/billing/models', headers, queryStringParameters: null, requestContext: { requestId: 'req-1' } } as unknown as APIGatewayProxyEvent);
@@ -55,7 +59,7 @@ describe('publicCatalog', () => {
         pricing: { input_per_mtok: '1', output_per_mtok: '2.5' },
         routes: [{ provider: 'bedrock', region: 'ca-central-1', upstream_id: 'x.y', jurisdiction: 'CA', canadian_controlled: true }],
       }],
-    });
+    }, SERVED);
     expect(publicCatalog(own).models[0]).toMatchObject({
       privacy_tiers: ['canadian_sovereign', 'managed_canadian_cloud', 'global'],
       pricing: { input_per_mtok: '1.00', output_per_mtok: '2.50' },

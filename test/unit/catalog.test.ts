@@ -2,9 +2,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import builtIn from '../../lambdas/catalog.json';
-import { assertCapable, buildCatalog, catalog, CatalogError, resolveModel } from '../../lambdas/core/catalog';
+import { assertCapable, buildCatalog, CatalogError, resolveModel } from '../../lambdas/core/catalog';
+import { catalog } from '../../lambdas/catalog';
 import { GatewayError } from '../../lambdas/core/errors';
 import { TIERS, tierAllows } from '../../lambdas/core/tiers';
+import { PROVIDER_NAMES } from '../../lambdas/providers/names';
+import { reloadConfig } from '../../lambdas/config';
+
+const SERVED: ReadonlySet<string> = new Set(PROVIDER_NAMES);
 
 const c = catalog();
 
@@ -78,11 +83,11 @@ describe('catalog', () => {
   test('a broken entry stops start-up with a message naming it', () => {
     const broken = structuredClone(builtIn) as { models: { id: string; routes: { jurisdiction: string }[] }[] };
     broken.models[3].routes[0].jurisdiction = 'MARS';
-    expect(() => buildCatalog(broken)).toThrow(CatalogError);
-    expect(() => buildCatalog(broken)).toThrow(/model "meta\/llama-3-70b"/);
+    expect(() => buildCatalog(broken, SERVED)).toThrow(CatalogError);
+    expect(() => buildCatalog(broken, SERVED)).toThrow(/model "meta\/llama-3-70b"/);
     const dup = structuredClone(builtIn) as { models: unknown[] };
     dup.models.push(dup.models[0]);
-    expect(() => buildCatalog(dup)).toThrow(/appears twice/);
+    expect(() => buildCatalog(dup, SERVED)).toThrow(/appears twice/);
   });
 
   test('a broken NI_CATALOG_FILE fails the gateway function at init, naming the entry', () => {
@@ -92,11 +97,13 @@ describe('catalog', () => {
     writeFileSync(file, JSON.stringify(broken));
     jest.isolateModules(() => {
       process.env.NI_CATALOG_FILE = file;
+      reloadConfig();
       try {
         require('../../local/awslambda'); // the streaming globals the handler module uses
         expect(() => require('../../lambdas/handlers/gateway')).toThrow(/model "meta\/llama-3-70b": models\.3\.max_output_tokens/);
       } finally {
         delete process.env.NI_CATALOG_FILE;
+        reloadConfig();
       }
     });
   });
@@ -107,10 +114,12 @@ describe('catalog', () => {
     writeFileSync(file, JSON.stringify({ ...builtIn, models: builtIn.models.filter((m) => m.id === 'meta/llama-3-8b') }));
     jest.isolateModules(() => {
       process.env.NI_CATALOG_FILE = file;
+      reloadConfig();
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const fresh = require('../../lambdas/core/catalog') as typeof import('../../lambdas/core/catalog');
+      const fresh = require('../../lambdas/catalog') as typeof import('../../lambdas/catalog');
       expect(fresh.catalog().models.map((m) => m.id)).toEqual(['meta/llama-3-8b']);
       delete process.env.NI_CATALOG_FILE;
+      reloadConfig();
     });
   });
 });

@@ -3,7 +3,7 @@ import type { GatewayError } from '../../lambdas/core/errors';
 
 const request: ChatRequest = {
   model: 'm', stream: false, includeUsage: false, system: ['Reply to jane.tremblay@northwind.ca'], tools: [],
-  messages: [{ role: 'user', content: [{ text: 'Call (613) 555-0142' }, { toolUse: { toolUseId: 't', name: 'f', input: { to: ['jane.tremblay@northwind.ca'] } } }] }],
+  messages: [{ role: 'user', content: [{ type: 'text', text: 'Call (613) 555-0142' }, { type: 'tool_call', id: 't', name: 'f', input: { to: ['jane.tremblay@northwind.ca'] } }] }],
 };
 
 describe('protect', () => {
@@ -33,7 +33,8 @@ describe('protect', () => {
     expect(sent).not.toContain('555-0142');
     expect(p.counts).toEqual({ EMAIL: 1, PHONE: 1 });
     const placeholder = p.request.system[0].replace('Reply to ', '');
-    expect((p.request.messages[0].content[1] as { toolUse: { input: { to: string[] } } }).toolUse.input.to[0]).toBe(placeholder);
+    const call = p.request.messages[0].content[1];
+    expect(call.type === 'tool_call' && (call.input.to as string[])[0]).toBe(placeholder);
     const out: string[] = [];
     const sink = new RestoringSink({ text: (d) => out.push(d), toolCall: () => undefined, toolArguments: (_i, f) => out.push(f) }, p.session!);
     for (const ch of `Mail ${placeholder}!`) sink.text(ch);

@@ -1,7 +1,8 @@
 import { ChunkFormatter, CompletionAccumulator, openAIUsage } from '../../lambdas/core/completions';
-import { ConverseStreamReader, toConverseInput, type CompletionSink, type ConverseStreamEvent } from '../../lambdas/core/converse';
+import { AnswerReader, type CompletionSink } from '../../lambdas/core/stream';
 import { GatewayError } from '../../lambdas/core/errors';
 import { parseChatRequest } from '../../lambdas/core/openai';
+import { fromConverseStream, toConverseInput, type ConverseStreamEvent } from '../../lambdas/providers/bedrock/converse';
 
 const parse = (body: object) => parseChatRequest(JSON.stringify({ model: 'anthropic/claude-sonnet-4.5', ...body }));
 const converse = (body: object) => toConverseInput(parse(body), 'upstream-id', 1000);
@@ -123,6 +124,10 @@ describe('OpenAI request → Converse', () => {
   });
 });
 
+async function* stream(events: ConverseStreamEvent[]): AsyncGenerator<ConverseStreamEvent> {
+  yield* events;
+}
+
 /** One tool-use content block as ConverseStream sends it: start, the input (if any) in one delta, stop. */
 const toolBlock = (index: number, toolUseId: string, name: string, input?: string): ConverseStreamEvent[] => [
   { contentBlockStart: { contentBlockIndex: index, start: { toolUse: { toolUseId, name } } } },
@@ -138,15 +143,15 @@ class Recorder implements CompletionSink {
 }
 
 describe('ConverseStream → completion deltas', () => {
-  const run = (events: ConverseStreamEvent[]) => {
+  const run = async (events: ConverseStreamEvent[]) => {
     const rec = new Recorder();
-    const reader = new ConverseStreamReader(rec);
-    events.forEach((e) => reader.handle(e));
+    const reader = new AnswerReader(rec);
+    for await (const e of fromConverseStream(stream(events))) reader.handle(e);
     return { rec, reader };
   };
 
-  test('parallel tool calls get stable indexes in start order', () => {
-    const { rec, reader } = run([
+  test('parallel tool calls get stable indexes in start order', async () => {
+    const { rec, reader } = await run([
       { messageStart: { role: 'assistant' } },
       { contentBlockDelta: { contentBlockIndex: 0, delta: { text: 'Let me look.' } } },
       { contentBlockStart: { contentBlockIndex: 1, start: { toolUse: { toolUseId: 't1', name: 'a' } } } },
@@ -159,27 +164,27 @@ describe('ConverseStream → completion deltas', () => {
     ]);
     expect(rec.out).toEqual(['text:Let me look.', 'call:0:t1:a', 'call:1:t2:b', 'args:1:{"y"', 'args:0:{"x":1}', 'args:1::2}']);
     expect(reader.complete()).toBe('tool_calls');
-    expect(reader.usage).toEqual({ input: 10, output: 5, cache_read: 3, cache_write: 0 });
+    expect(reader.usage).toEqual({ input: 10, output: 5, cache_read: 3, cache_write: 0, reasoning: 0 });
   });
 
-  test('a tool call that streams no arguments gets {} when its block stops; others get nothing extra', () => {
-    const { rec } = run([...toolBlock(0, 't1', 'now'), ...toolBlock(1, 't2', 'f', '{"x":1}'), { messageStop: { stopReason: 'tool_use' } }]);
+  test('a tool call that streams no arguments gets {} when its block stops; others get nothing extra', async () => {
+    const { rec } = await run([...toolBlock(0, 't1', 'now'), ...toolBlock(1, 't2', 'f', '{"x":1}'), { messageStop: { stopReason: 'tool_use' } }]);
     expect(rec.out).toEqual(['call:0:t1:now', 'args:0:{}', 'call:1:t2:f', 'args:1:{"x":1}']);
   });
 
-  test('a stream without messageStop is an error, never a finish', () => {
-    const { reader } = run([{ messageStart: { role: 'assistant' } }, { contentBlockDelta: { contentBlockIndex: 0, delta: { text: 'partial' } } }]);
+  test('a stream without messageStop is an error, never a finish', async () => {
+    const { reader } = await run([{ messageStart: { role: 'assistant' } }, { contentBlockDelta: { contentBlockIndex: 0, delta: { text: 'partial' } } }]);
     expect(() => reader.complete()).toThrow(/before it was complete/);
   });
 
-  test('exception events fail the stream', () => {
-    expect(() => run([{ internalServerException: { message: 'boom' } } as ConverseStreamEvent])).toThrow(GatewayError);
+  test('exception events fail the stream', async () => {
+    await expect(run([{ internalServerException: { message: 'boom' } } as ConverseStreamEvent])).rejects.toThrow(GatewayError);
   });
 });
 
 describe('OpenAI output', () => {
   test('usage counts cache tokens into prompt_tokens', () => {
-    expect(openAIUsage({ input: 10, output: 4, cache_read: 100, cache_write: 20 })).toEqual({
+    expect(openAIUsage({ input: 10, output: 4, cache_read: 100, cache_write: 20, reasoning: 0 })).toEqual({
       prompt_tokens: 130, completion_tokens: 4, total_tokens: 134, prompt_tokens_details: { cached_tokens: 100 },
     });
   });
@@ -192,7 +197,7 @@ describe('OpenAI output', () => {
     fmt.toolCall(0, 'id', 'f');
     fmt.toolArguments(0, '{"a":');
     fmt.finish('tool_calls');
-    fmt.usage({ input: 1, output: 2, cache_read: 0, cache_write: 0 });
+    fmt.usage({ input: 1, output: 2, cache_read: 0, cache_write: 0, reasoning: 0 });
     const chunks = lines.map((l) => {
       expect(l).toMatch(/^data: .*\n\n$/s);
       return JSON.parse(l.slice(6));
@@ -203,11 +208,11 @@ describe('OpenAI output', () => {
     expect(chunks[5].choices).toEqual([]);
   });
 
-  test('a non-streamed answer with only tool calls has null content; custom tools get custom tool calls', () => {
+  test('a non-streamed answer with only tool calls has null content; custom tools get custom tool calls', async () => {
     const acc = new CompletionAccumulator(new Set(['apply_patch']));
-    const reader = new ConverseStreamReader(acc);
-    for (const e of [...toolBlock(0, 't', 'f'), ...toolBlock(1, 'u', 'apply_patch', '{"input":"*** Begin Patch\\n"}'), { messageStop: { stopReason: 'tool_use' } }]) reader.handle(e);
-    const c = acc.completion({ id: 'x', created: 1, model: 'm' }, reader.complete(), { input: 1, output: 1, cache_read: 0, cache_write: 0 }, { text: (s) => s, json: (s) => s });
+    const reader = new AnswerReader(acc);
+    for await (const e of fromConverseStream(stream([...toolBlock(0, 't', 'f'), ...toolBlock(1, 'u', 'apply_patch', '{"input":"*** Begin Patch\\n"}'), { messageStop: { stopReason: 'tool_use' } }]))) reader.handle(e);
+    const c = acc.completion({ id: 'x', created: 1, model: 'm' }, reader.complete(), { input: 1, output: 1, cache_read: 0, cache_write: 0, reasoning: 0 }, { text: (s) => s, json: (s) => s });
     expect(c.choices[0].message.content).toBeNull();
     expect(c.choices[0].message.tool_calls).toEqual([
       { id: 't', type: 'function', function: { name: 'f', arguments: '{}' } },

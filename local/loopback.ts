@@ -1,4 +1,5 @@
 import type { HttpAuthScheme, HttpRequest, HttpResponse, Identity, RequestHandler } from '@smithy/types';
+import type { SdkClientFactory } from '../lambdas/sdk';
 
 /**
  * The local runtime's own endpoints (embedded DynamoDB, local EventBridge, Bedrock stand-in) listen on loopback
@@ -60,3 +61,12 @@ export function serveInProcess(endpoint: string, handler: SdkRequestHandler): ()
 /** The in-process handler serving `endpoint` in this thread, if any. */
 export const inProcessHandler = (endpoint: string | undefined): SdkRequestHandler | undefined =>
   endpoint === undefined ? undefined : inProcess.get(endpoint);
+
+/**
+ * How the local runtime's SDK clients reach its endpoints: unsigned on loopback, and in this thread where the
+ * endpoint is served in-process (the embedded store, on its own thread). Given to lambdas/sdk.ts at start-up.
+ */
+export const localClientSettings: SdkClientFactory = (service, endpoint) => {
+  const handler = inProcessHandler(endpoint);
+  return { ...loopbackClientConfig(endpoint, service), ...(handler ? { requestHandler: handler } : {}) };
+};

@@ -1,15 +1,21 @@
-import type { Block, ChatRequest, FinishReason, Message } from './chat';
-import { GatewayError } from './errors';
-import type { TokenUsage } from './pricing';
+import type { ChatRequest, ContentPart, FinishReason, Message, StreamEvent } from '../../core/chat';
+import { offersTools } from '../../core/chat';
+import { upstreamStreamError } from '../../core/stream';
 
 /*
- * OpenAI ⇄ Bedrock Converse. The Converse shapes below are the subset the gateway uses, declared here (the core
- * imports no AWS SDK) and structurally compatible with @aws-sdk/client-bedrock-runtime's input and events.
+ * The gateway's request and stream ⇄ Bedrock Converse. The Converse shapes are the subset the gateway uses,
+ * structurally compatible with @aws-sdk/client-bedrock-runtime's input and events.
  */
+
+type ConverseBlock =
+  | { text: string }
+  | { image: { format: string; source: { bytes: Uint8Array } } }
+  | { toolUse: { toolUseId: string; name: string; input: unknown } }
+  | { toolResult: { toolUseId: string; content: { text: string }[]; status?: 'error' } };
 
 export interface ConverseInput {
   modelId: string;
-  messages: Message[];
+  messages: { role: Message['role']; content: ConverseBlock[] }[];
   system?: { text: string }[];
   inferenceConfig: { maxTokens: number; temperature?: number; topP?: number; stopSequences?: string[] };
   toolConfig?: {
@@ -18,19 +24,29 @@ export interface ConverseInput {
   };
 }
 
-/** Whether the model is offered tools (with tool_choice "none" none are sent). */
-export const offersTools = (req: ChatRequest) => req.tools.length > 0 && req.toolChoice !== 'none';
+function block(p: ContentPart, toolsAsText: boolean): ConverseBlock {
+  switch (p.type) {
+    case 'text':
+      return { text: p.text };
+    case 'image':
+      return { image: { format: p.mediaType.slice('image/'.length), source: { bytes: p.data } } };
+    case 'tool_call':
+      return toolsAsText ? { text: `[called tool ${p.name} with ${JSON.stringify(p.input)}]` } : { toolUse: { toolUseId: p.id, name: p.name, input: p.input } };
+    case 'tool_result':
+      return toolsAsText
+        ? { text: `[tool result: ${p.content.join('\n')}]` }
+        : { toolResult: { toolUseId: p.callId, content: p.content.map((text) => ({ text })), ...(p.isError ? { status: 'error' as const } : {}) } };
+  }
+}
 
 /** The request as Converse takes it. `maxTokens` is already bounded by the model's limit. */
 export function toConverseInput(req: ChatRequest, upstreamId: string, maxTokens: number): ConverseInput {
   const sendTools = offersTools(req);
-  const hasToolBlocks = req.messages.some((m) => m.content.some((b) => 'toolUse' in b || 'toolResult' in b));
   // Converse rejects tool blocks in history without a toolConfig; with tool_choice "none" (or no tools) the
   // history is kept, as text, so the model cannot call a tool and the conversation stays valid.
-  const messages = hasToolBlocks && !sendTools ? req.messages.map(toolBlocksAsText) : req.messages;
   const input: ConverseInput = {
     modelId: upstreamId,
-    messages,
+    messages: req.messages.map((m) => ({ role: m.role, content: m.content.map((p) => block(p, !sendTools)) })),
     inferenceConfig: {
       maxTokens,
       ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
@@ -49,17 +65,6 @@ export function toConverseInput(req: ChatRequest, upstreamId: string, maxTokens:
   return input;
 }
 
-function toolBlocksAsText(m: Message): Message {
-  return {
-    role: m.role,
-    content: m.content.map((b): Block => {
-      if ('toolUse' in b) return { text: `[called tool ${b.toolUse.name} with ${JSON.stringify(b.toolUse.input)}]` };
-      if ('toolResult' in b) return { text: `[tool result: ${b.toolResult.content.map((c) => c.text).join('\n')}]` };
-      return b;
-    }),
-  };
-}
-
 /** ConverseStream output events (one member set per event). */
 export interface ConverseStreamEvent {
   messageStart?: { role?: string };
@@ -68,13 +73,6 @@ export interface ConverseStreamEvent {
   contentBlockStop?: { contentBlockIndex?: number };
   messageStop?: { stopReason?: string };
   metadata?: { usage?: { inputTokens?: number; outputTokens?: number; cacheReadInputTokens?: number; cacheWriteInputTokens?: number } };
-}
-
-/** Where translated output goes: the SSE writer when streaming, an accumulator otherwise. */
-export interface CompletionSink {
-  text(delta: string): void;
-  toolCall(index: number, id: string, name: string): void;
-  toolArguments(index: number, fragment: string): void;
 }
 
 export function finishReason(stopReason: string | undefined): FinishReason {
@@ -92,55 +90,38 @@ export function finishReason(stopReason: string | undefined): FinishReason {
   }
 }
 
-/** Thrown when the provider's stream breaks: before the first byte it becomes an HTTP error, after it a final SSE error event. */
-export const upstreamStreamError = (message: string) => new GatewayError(502, message, 'api_error', 'upstream_stream_error');
-
-/**
- * Translates one ConverseStream into completion deltas. Tool calls get OpenAI indexes in the order they start
- * (stable across their argument deltas, parallel calls included).
- */
-export class ConverseStreamReader {
-  finish: FinishReason | null = null;
-  usage: TokenUsage | null = null;
-  private readonly toolIndex = new Map<number, number>();
-  private readonly withArguments = new Set<number>();
-
-  constructor(private readonly sink: CompletionSink) {}
-
-  handle(e: ConverseStreamEvent): void {
+/** One ConverseStream as the gateway's stream events. Tool calls are numbered in the order they start. */
+export async function* fromConverseStream(events: AsyncIterable<ConverseStreamEvent>): AsyncGenerator<StreamEvent> {
+  const toolIndex = new Map<number, number>();
+  const withArguments = new Set<number>();
+  for await (const e of events) {
     if (e.contentBlockDelta) {
       const d = e.contentBlockDelta.delta;
-      if (d?.text) this.sink.text(d.text);
+      if (d?.text) yield { type: 'text', delta: d.text };
       else if (d?.toolUse?.input) {
-        const index = this.toolIndex.get(e.contentBlockDelta.contentBlockIndex ?? 0);
+        const index = toolIndex.get(e.contentBlockDelta.contentBlockIndex ?? 0);
         if (index !== undefined) {
-          this.withArguments.add(index);
-          this.sink.toolArguments(index, d.toolUse.input);
+          withArguments.add(index);
+          yield { type: 'tool_arguments', index, delta: d.toolUse.input };
         }
       }
     } else if (e.contentBlockStart?.start?.toolUse) {
       const t = e.contentBlockStart.start.toolUse;
-      const index = this.toolIndex.size;
-      this.toolIndex.set(e.contentBlockStart.contentBlockIndex ?? 0, index);
-      this.sink.toolCall(index, t.toolUseId ?? `call_${index}`, t.name ?? '');
+      const index = toolIndex.size;
+      toolIndex.set(e.contentBlockStart.contentBlockIndex ?? 0, index);
+      yield { type: 'tool_call', index, id: t.toolUseId ?? `call_${index}`, name: t.name ?? '' };
     } else if (e.contentBlockStop) {
       // A call that streamed no arguments still gets a JSON object: clients parse what they accumulated.
-      const index = this.toolIndex.get(e.contentBlockStop.contentBlockIndex ?? 0);
-      if (index !== undefined && !this.withArguments.has(index)) this.sink.toolArguments(index, '{}');
+      const index = toolIndex.get(e.contentBlockStop.contentBlockIndex ?? 0);
+      if (index !== undefined && !withArguments.has(index)) yield { type: 'tool_arguments', index, delta: '{}' };
     } else if (e.messageStop) {
-      this.finish = finishReason(e.messageStop.stopReason);
+      yield { type: 'finish', reason: finishReason(e.messageStop.stopReason) };
     } else if (e.metadata?.usage) {
       const u = e.metadata.usage;
-      this.usage = { input: u.inputTokens ?? 0, output: u.outputTokens ?? 0, cache_read: u.cacheReadInputTokens ?? 0, cache_write: u.cacheWriteInputTokens ?? 0 };
+      yield { type: 'usage', usage: { input: u.inputTokens ?? 0, output: u.outputTokens ?? 0, cache_read: u.cacheReadInputTokens ?? 0, cache_write: u.cacheWriteInputTokens ?? 0, reasoning: 0 } };
     } else {
       const failure = Object.keys(e).find((k) => k.endsWith('Exception'));
       if (failure) throw upstreamStreamError(`The model provider reported ${failure} during the response.`);
     }
-  }
-
-  /** A stream that ended without messageStop was cut off: never report it as a normal finish. */
-  complete(): FinishReason {
-    if (!this.finish) throw upstreamStreamError('The model provider ended the response stream before it was complete.');
-    return this.finish;
   }
 }

@@ -1,0 +1,69 @@
+import type { Catalog } from '../core/catalog';
+import type { CustodyEvent } from '../core/custody';
+import type { Principal } from '../core/principal';
+import type { Tier } from '../core/tiers';
+import type { ProviderRegistry } from '../providers/registry';
+
+/*
+ * What the request flow depends on. The composition root (lambdas/compose.ts) gives it the real stores and
+ * providers; tests give it fakes.
+ */
+
+export interface Reservation {
+  keyId: string;
+  day: string;
+  requestId: string;
+  /** micro-CAD */
+  amount: number;
+  model: string;
+  tier: Tier;
+  /** false: nothing was written at admission (key without a cap), so settle only adds. */
+  reserved: boolean;
+}
+
+export interface Spend {
+  /** Reserves the worst case against the key's spend day; throws 429 daily_spend_cap_exceeded past the cap. */
+  reserve(p: Principal, requestId: string, amount: number, model: string, tier: Tier): Promise<Reservation>;
+  /** Admission for a key without a cap: nothing is written. */
+  unreserved(p: Principal, requestId: string, model: string, tier: Tier): Reservation;
+  /** After the response: the actual cost replaces the reservation; the usage record is written. */
+  settle(r: Reservation, e: CustodyEvent): Promise<void>;
+}
+
+export interface Custody {
+  /** Sends the event on its way to the ledger; never rejects (failures are persisted and re-driven). */
+  emit(e: CustodyEvent): Promise<void>;
+  /** The ledger entry of one of this key's requests, or null. */
+  receipt(requestId: string, keyId: string): Promise<object | null>;
+}
+
+export interface RequestMeasures {
+  ttftMs: number | null;
+  durationMs: number;
+  upstreamThrottles: number;
+}
+
+export interface Metrics {
+  request(e: CustodyEvent, m: RequestMeasures): void;
+}
+
+/** The structured logger's subset the flow uses (ids, counts and codes only: never content). */
+export interface Log {
+  info(message: string, fields: Record<string, unknown>): void;
+  error(message: string, fields: Record<string, unknown>): void;
+}
+
+export interface GatewayPorts {
+  catalog: Catalog;
+  providers: ProviderRegistry;
+  spend: Spend;
+  custody: Custody;
+  metrics: Metrics;
+  log: Log;
+  /** Milliseconds since the epoch. */
+  now: () => number;
+  /** Where the gateway runs, as its custody hop names it. */
+  gatewayRegion: string;
+  /** Providers whose endpoints are stand-ins: their answers are marked SIMULATED, never a real jurisdiction. */
+  simulatedProviders: ReadonlySet<string>;
+}

@@ -1,0 +1,88 @@
+import * as z from 'zod';
+import { DEFAULT_KEY_CACHE_TTL_MS } from './core/keys';
+import { DEFAULT_CHECKPOINT_POLICY } from './core/ledger';
+
+/**
+ * The one reader of the environment. Every variable the gateway's code takes is declared here (and listed in the
+ * README), validated once per process: a bad value stops the function's init (or `npm start`) naming it.
+ */
+
+const NonNegative = z.coerce.number().int().nonnegative();
+const Positive = z.coerce.number().int().positive();
+const Url = z.url();
+
+const Env = z.object({
+  AWS_REGION: z.string().min(1).default('ca-central-1'),
+  /** The region the gateway itself runs in, as named in custody paths (the stack sets it; locally `local`). */
+  NI_GATEWAY_REGION: z.string().min(1).optional(),
+  NI_LOG_LEVEL: z.string().toUpperCase().pipe(z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT', 'CRITICAL'])).default('INFO'),
+  NI_METRICS: z.enum(['on', 'off']).default('on'),
+  NI_CATALOG_FILE: z.string().min(1).optional(),
+  NI_KEYS_TABLE: z.string().min(1).optional(),
+  NI_USAGE_TABLE: z.string().min(1).optional(),
+  NI_LEDGER_TABLE: z.string().min(1).optional(),
+  NI_DYNAMODB_ENDPOINT: Url.optional(),
+  NI_EVENTBRIDGE_ENDPOINT: Url.optional(),
+  NI_EVENT_BUS_NAME: z.string().min(1).optional(),
+  NI_CUSTODY_FALLBACK_QUEUE_URL: Url.optional(),
+  NI_BEDROCK_ENDPOINT: Url.optional(),
+  /** Providers (comma-separated) whose endpoints are the local stand-ins: their answers are marked SIMULATED. */
+  NI_SIMULATED_PROVIDERS: z.string().default(''),
+  NI_KEY_CACHE_TTL_MS: NonNegative.default(DEFAULT_KEY_CACHE_TTL_MS),
+  NI_GROUP_COMMIT_MS: NonNegative.default(0),
+  NI_DATA_DIR: z.string().min(1).default('.ni-data'),
+  NI_CUSTODY_OUTBOX: z.string().min(1).optional(),
+  NI_LEDGER_SIGNING_KEY_ID: z.string().min(1).optional(),
+  NI_LEDGER_SIGNING_KEY_FILE: z.string().min(1).optional(),
+  NI_KMS_ENDPOINT: Url.optional(),
+  NI_LEDGER_CHECKPOINT_EVERY: Positive.default(DEFAULT_CHECKPOINT_POLICY.every),
+  NI_LEDGER_CHECKPOINT_INTERVAL_S: Positive.default(DEFAULT_CHECKPOINT_POLICY.intervalMs / 1000),
+});
+
+export function parseConfig(env: Record<string, string | undefined>) {
+  // An empty variable counts as unset (`FOO= npm start`).
+  const set = Object.fromEntries(Object.entries(env).filter(([k, v]) => k in Env.shape && v !== undefined && v !== ''));
+  const parsed = Env.safeParse(set);
+  if (!parsed.success) {
+    throw new Error(`Invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const e = parsed.data;
+  return {
+    region: e.AWS_REGION,
+    gatewayRegion: e.NI_GATEWAY_REGION ?? e.AWS_REGION,
+    logLevel: e.NI_LOG_LEVEL,
+    metrics: e.NI_METRICS === 'on',
+    catalogFile: e.NI_CATALOG_FILE,
+    tables: { keys: e.NI_KEYS_TABLE, usage: e.NI_USAGE_TABLE, ledger: e.NI_LEDGER_TABLE },
+    endpoints: { dynamodb: e.NI_DYNAMODB_ENDPOINT, eventbridge: e.NI_EVENTBRIDGE_ENDPOINT, bedrock: e.NI_BEDROCK_ENDPOINT, kms: e.NI_KMS_ENDPOINT },
+    simulatedProviders: new Set(e.NI_SIMULATED_PROVIDERS.split(',').map((s) => s.trim()).filter(Boolean)),
+    keyCacheTtlMs: e.NI_KEY_CACHE_TTL_MS,
+    groupCommitMs: e.NI_GROUP_COMMIT_MS,
+    custody: {
+      eventBusName: e.NI_EVENT_BUS_NAME,
+      fallbackQueueUrl: e.NI_CUSTODY_FALLBACK_QUEUE_URL,
+      outboxFile: e.NI_CUSTODY_OUTBOX ?? `${e.NI_DATA_DIR}/custody-outbox.jsonl`,
+    },
+    ledger: {
+      signingKeyId: e.NI_LEDGER_SIGNING_KEY_ID,
+      signingKeyFile: e.NI_LEDGER_SIGNING_KEY_FILE ?? `${e.NI_DATA_DIR}/ledger-signing-key.pem`,
+      checkpointEvery: e.NI_LEDGER_CHECKPOINT_EVERY,
+      checkpointIntervalMs: e.NI_LEDGER_CHECKPOINT_INTERVAL_S * 1000,
+    },
+  };
+}
+
+export type Config = ReturnType<typeof parseConfig>;
+
+let current: Config | undefined;
+
+/** This process's configuration, read from its environment the first time it is asked for. */
+export function config(): Config {
+  return (current ??= parseConfig(process.env));
+}
+
+/** Reads the environment again: for a runtime or a test that changes it after something already read it. */
+export function reloadConfig(): Config {
+  current = undefined;
+  return config();
+}

@@ -1,0 +1,232 @@
+import builtIn from '../../../lambdas/catalog.json';
+import { createGateway } from '../../../lambdas/app/gateway';
+import type { HttpRequest, ResponseSink } from '../../../lambdas/app/http';
+import type { GatewayPorts, Reservation } from '../../../lambdas/app/ports';
+import { buildCatalog, type Route } from '../../../lambdas/core/catalog';
+import type { ChatRequest, StreamEvent } from '../../../lambdas/core/chat';
+import type { CustodyEvent } from '../../../lambdas/core/custody';
+import { GatewayError } from '../../../lambdas/core/errors';
+import type { Principal } from '../../../lambdas/core/principal';
+import { UpstreamError, type Provider } from '../../../lambdas/providers/provider';
+
+/*
+ * The request flow in-process, over fake ports: no server, no store, no provider SDK. What it proves is the flow's
+ * own logic (admission before the upstream call, residency headers before the first byte, records after the
+ * response); the integration tests run the same flow with the real pieces.
+ */
+
+const catalog = buildCatalog(builtIn, new Set(['bedrock']));
+const SONNET = 'anthropic/claude-sonnet-4.5';
+const LLAMA = 'meta/llama-3-70b';
+
+const principal = (p: Partial<Principal> = {}): Principal => ({
+  keyId: 'key_1', tier: 'global', tierPinned: false, allowedTiers: ['canadian_sovereign', 'managed_canadian_cloud', 'global'],
+  maxSpendPerDay: null, timezone: 'America/Toronto', piiMode: 'substitute', ...p,
+});
+
+/** A provider answering with the given events; it records what it was asked. */
+function fakeProvider(answer: (route: Route) => StreamEvent[] | Error) {
+  const calls: { route: Route; request: ChatRequest; maxTokens: number }[] = [];
+  const provider: Provider = {
+    async stream(route, request, maxTokens) {
+      calls.push({ route, request, maxTokens });
+      const events = answer(route);
+      if (events instanceof Error) throw events;
+      return { requestSha256: 'a'.repeat(64), events: (async function* () { yield* events; })() };
+    },
+    custodyHops: (route) => [`fake@${route.region}#${route.upstream_id}`],
+  };
+  return { provider, calls };
+}
+
+const answer: StreamEvent[] = [
+  { type: 'text', delta: 'Hello ' },
+  { type: 'text', delta: 'there.' },
+  { type: 'finish', reason: 'stop' },
+  { type: 'usage', usage: { input: 10, output: 2, cache_read: 0, cache_write: 0, reasoning: 0 } },
+];
+
+function setup(opts: { events?: (route: Route) => StreamEvent[] | Error; simulated?: boolean } = {}) {
+  const { provider, calls } = fakeProvider(opts.events ?? (() => answer));
+  const order: string[] = [];
+  const settled: { r: Reservation; e: CustodyEvent }[] = [];
+  const emitted: CustodyEvent[] = [];
+  const logs: { message: string; fields: Record<string, unknown> }[] = [];
+  let clock = Date.UTC(2026, 11, 4, 15, 0, 0);
+  const ports: GatewayPorts = {
+    catalog,
+    providers: new Map([['bedrock', {
+      ...provider,
+      stream: (...args) => (order.push('upstream'), provider.stream(...args)),
+    }]]),
+    spend: {
+      async reserve(p, requestId, amount, model, tier) {
+        order.push(`reserve:${amount}`);
+        if (p.maxSpendPerDay !== null && amount > p.maxSpendPerDay) {
+          throw new GatewayError(429, 'cap', 'insufficient_quota', 'daily_spend_cap_exceeded');
+        }
+        return { keyId: p.keyId, day: '2026-12-04', requestId, amount, model, tier, reserved: true };
+      },
+      unreserved: (p, requestId, model, tier) => ({ keyId: p.keyId, day: '2026-12-04', requestId, amount: 0, model, tier, reserved: false }),
+      async settle(r, e) {
+        settled.push({ r, e });
+      },
+    },
+    custody: {
+      async emit(e) {
+        emitted.push(e);
+      },
+      receipt: async (requestId, keyId) => (requestId === 'req-known' && keyId === 'key_1' ? { object: 'custody.receipt', request_id: requestId } : null),
+    },
+    metrics: { request: () => undefined },
+    log: { info: (message, fields) => logs.push({ message, fields }), error: (message, fields) => logs.push({ message, fields }) },
+    now: () => (clock += 5),
+    gatewayRegion: 'ca-central-1',
+    simulatedProviders: new Set(opts.simulated ? ['bedrock'] : []),
+  };
+  return { gateway: createGateway(ports), calls, order, settled, emitted, logs };
+}
+
+/** A response sink that keeps what the flow wrote. */
+function recorder() {
+  const out = { status: 0, headers: {} as Record<string, string>, body: '', ended: false, closeListeners: [] as (() => void)[] };
+  const sink: ResponseSink = {
+    start(status, headers) {
+      out.status = status;
+      out.headers = headers;
+    },
+    write(chunk) {
+      out.body += chunk;
+    },
+    end() {
+      out.ended = true;
+    },
+    onClose(listener) {
+      out.closeListeners.push(listener);
+    },
+  };
+  return { sink, out };
+}
+
+const request = (body: object | string, p: Principal | null = principal(), path = '/v1/chat/completions', method = 'POST'): HttpRequest => ({
+  method, path, headers: {}, query: {}, requestId: 'req-1', principal: p, body: typeof body === 'string' ? body : JSON.stringify(body),
+});
+
+describe('the chat flow over its ports', () => {
+  test('a non-streamed answer: body, residency headers, and one settle and custody event after it', async () => {
+    const { gateway, settled, emitted, calls } = setup();
+    const { sink, out } = recorder();
+    await gateway.handleV1(request({ model: SONNET, messages: [{ role: 'user', content: 'Hi' }] }), sink);
+    expect(out.status).toBe(200);
+    expect(JSON.parse(out.body).choices[0].message.content).toBe('Hello there.');
+    expect(out.headers['x-ni-resolved-jurisdiction']).toBe('US');
+    expect(out.headers['x-ni-custody-path']).toBe('ni-gateway@ca-central-1 > fake@ca-central-1#us.anthropic.claude-sonnet-4-5-20250929-v1:0');
+    expect(calls).toHaveLength(1);
+    expect(calls[0].maxTokens).toBe(64000);
+    expect(settled).toHaveLength(1);
+    expect(emitted).toHaveLength(1);
+    expect(emitted[0]).toMatchObject({ status: 'ok', model: SONNET, jurisdiction: 'US', usage: { input_tokens: 10, output_tokens: 2 }, request_sha256: 'a'.repeat(64) });
+    expect(emitted[0].cost_micro_cad).toBeGreaterThan(0);
+    expect(settled[0].e).toBe(emitted[0]);
+  });
+
+  test('a capped key reserves before the upstream call; a refused reservation never reaches the provider', async () => {
+    const capped = setup();
+    await capped.gateway.handleV1(request({ model: SONNET, max_tokens: 100, messages: [{ role: 'user', content: 'Hi' }] }, principal({ maxSpendPerDay: 10_000_000 })), recorder().sink);
+    expect(capped.order).toEqual([expect.stringMatching(/^reserve:\d+$/), 'upstream']);
+
+    const refused = setup();
+    const { sink, out } = recorder();
+    await refused.gateway.handleV1(request({ model: SONNET, messages: [{ role: 'user', content: 'Hi' }] }, principal({ maxSpendPerDay: 1 })), sink);
+    expect(out.status).toBe(429);
+    expect(JSON.parse(out.body).error.code).toBe('daily_spend_cap_exceeded');
+    expect(refused.calls).toHaveLength(0);
+    expect(refused.emitted[0]).toMatchObject({ status: 'error', http_status: 429, route: null, request_sha256: null });
+  });
+
+  test('a streamed answer carries the residency headers at start and ends with [DONE]; simulated providers say so', async () => {
+    const { gateway } = setup({ simulated: true });
+    const { sink, out } = recorder();
+    await gateway.handleV1(request({ model: LLAMA, stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'Hi' }] }, principal({ tier: 'managed_canadian_cloud' })), sink);
+    expect(out.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(out.headers['x-ni-resolved-jurisdiction']).toBe('SIMULATED');
+    expect(out.headers['x-ni-custody-path']).toBe('ni-gateway@ca-central-1 > bedrock-standin@loopback#meta.llama3-70b-instruct-v1:0');
+    const events = out.body.split('\n\n').filter(Boolean);
+    expect(events.at(-1)).toBe('data: [DONE]');
+    expect(JSON.parse(events.at(-2)!.slice(6)).usage).toMatchObject({ prompt_tokens: 10, completion_tokens: 2 });
+    expect(out.ended).toBe(true);
+  });
+
+  test('a stream that breaks after the first byte ends with an error event, never [DONE], and is recorded as an error', async () => {
+    const { gateway, emitted } = setup({ events: () => [{ type: 'text', delta: 'partial' }] });
+    const { sink, out } = recorder();
+    await gateway.handleV1(request({ model: SONNET, stream: true, messages: [{ role: 'user', content: 'Hi' }] }), sink);
+    expect(out.body).not.toContain('[DONE]');
+    expect(out.body).toContain('"code":"upstream_stream_error"');
+    expect(emitted[0]).toMatchObject({ status: 'error', http_status: 200, error_code: 'upstream_stream_error' });
+  });
+
+  test('retries stay inside the first route\'s jurisdiction and a spent retry budget is a 429 with retry-after', async () => {
+    const { gateway, calls } = setup({ events: () => new UpstreamError('throttled') });
+    const { sink, out } = recorder();
+    await gateway.handleV1(request({ model: SONNET, messages: [{ role: 'user', content: 'Hi' }] }), sink);
+    expect(out.status).toBe(429);
+    expect(out.headers['retry-after']).toBe('2');
+    expect(calls.length).toBe(3);
+    expect(new Set(calls.map((c) => c.route.jurisdiction))).toEqual(new Set(['US']));
+  });
+
+  test('personal data is substituted before the provider and restored in the answer', async () => {
+    const { gateway, calls } = setup({ events: () => [{ type: 'text', delta: 'Noted: [EMAIL_1].' }, { type: 'finish', reason: 'stop' }] });
+    const { sink, out } = recorder();
+    await gateway.handleV1(request({ model: SONNET, messages: [{ role: 'user', content: 'Write to jane.tremblay@northwind.ca' }] }), sink);
+    expect(JSON.stringify(calls[0].request)).not.toContain('jane.tremblay@northwind.ca');
+    expect(JSON.parse(out.body).choices[0].message.content).toBe('Noted: jane.tremblay@northwind.ca.');
+    expect(out.headers['x-ni-pii-substitutions']).toBe('1');
+  });
+
+  test('an unknown model is a 400 listing the available models; nothing is reserved or called', async () => {
+    const { gateway, calls, order } = setup();
+    const { sink, out } = recorder();
+    await gateway.handleV1(request({ model: 'nope/x', messages: [{ role: 'user', content: 'Hi' }] }), sink);
+    const body = JSON.parse(out.body);
+    expect(out.status).toBe(400);
+    expect(body.error.message).toMatch(/^Model 'nope\/x' is not deployed/);
+    expect(body.error.available_models).toContain(SONNET);
+    expect(calls).toHaveLength(0);
+    expect(order).toEqual([]);
+  });
+});
+
+describe('the other /v1 routes', () => {
+  test('models are listed for the tier the key runs under', async () => {
+    const { gateway } = setup();
+    const { sink, out } = recorder();
+    await gateway.handleV1(request('', principal({ tier: 'managed_canadian_cloud' }), '/v1/models', 'GET'), sink);
+    const ids = JSON.parse(out.body).data.map((m: { id: string }) => m.id);
+    expect(ids).toContain(LLAMA);
+    expect(ids).not.toContain(SONNET);
+  });
+
+  test('receipts: the owner gets theirs; malformed percent-encoding is a 400, not a 500', async () => {
+    const { gateway } = setup();
+    const found = recorder();
+    await gateway.handleV1(request('', principal(), '/v1/custody/req-known', 'GET'), found.sink);
+    expect(found.out.status).toBe(200);
+    const other = recorder();
+    await gateway.handleV1(request('', principal({ keyId: 'key_2' }), '/v1/custody/req-known', 'GET'), other.sink);
+    expect(other.out.status).toBe(404);
+    const malformed = recorder();
+    await gateway.handleV1(request('', principal(), '/v1/custody/%E0%A4%A', 'GET'), malformed.sink);
+    expect(malformed.out.status).toBe(400);
+    expect(JSON.parse(malformed.out.body).error.code).toBe('invalid_request_id');
+  });
+
+  test('no principal is a 401 in OpenAI\'s shape', async () => {
+    const { gateway } = setup();
+    const { sink, out } = recorder();
+    await gateway.handleV1(request({ model: SONNET, messages: [] }, null), sink);
+    expect(out.status).toBe(401);
+    expect(JSON.parse(out.body).error.code).toBe('invalid_api_key');
+  });
+});
