@@ -5,9 +5,10 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { CORS_HEADERS, GATEWAY_ERRORS } from '../lambdas/app/http';
-import { catalog } from '../lambdas/core/catalog';
+import { catalog } from '../lambdas/catalog';
 import type { ErrorType, GatewayError } from '../lambdas/core/errors';
 import { AUTHORIZER_CACHE_TTL_SECONDS } from '../lambdas/core/keys';
+import { HEALTH_PATH, ROUTES } from '../lambdas/routes';
 import { TABLES, type TableName } from '../lambdas/store/tables';
 import { BEDROCK_INVOKE_ACTIONS, bedrockInvokeArns } from './bedrock';
 import type { Custody } from './custody';
@@ -128,8 +129,9 @@ function addMockMethod(resource: apigw.IResource, httpMethod: string, status: st
 }
 
 /**
- * The public REST API: `/v1/{proxy+}` streams from the gateway Lambda behind the key authorizer,
- * `GET /api/usage` (authorized) and `GET /api/billing/models` (public) are plain Lambda proxies.
+ * The public REST API, built from the route table (lambdas/routes.ts): `/v1/{proxy+}` streams from the gateway
+ * Lambda behind the key authorizer, `GET /api/usage` (authorized) and `GET /api/billing/models` (public) are plain
+ * Lambda proxies.
  */
 export class Api extends Construct {
   readonly restApi: apigw.RestApi;
@@ -219,15 +221,14 @@ export class Api extends Construct {
     });
 
     const root = this.restApi.root;
-    const v1Any = root.addResource('v1').addResource('{proxy+}').addMethod(
-      'ANY',
-      new apigw.LambdaIntegration(gateway.fn, { responseTransferMode: apigw.ResponseTransferMode.STREAM, timeout: STREAM_TIMEOUT }),
-      { authorizer },
-    );
-    const apiRoot = root.addResource('api');
-    const billingModels = apiRoot.addResource('billing').addResource('models').addMethod('GET', new apigw.LambdaIntegration(billing.fn));
-    const usageGet = apiRoot.addResource('usage').addMethod('GET', new apigw.LambdaIntegration(usage.fn), { authorizer });
-    const health = addMockMethod(root.addResource('health'), 'GET', '200', GATEWAY_HEADERS, '{"status":"ok"}');
+    const handlers = { gateway, billing, usage };
+    const methods = ROUTES.map((route) => {
+      const resource = route.path.split('/').filter(Boolean).reduce<apigw.IResource>((parent, part) => parent.getResource(part) ?? parent.addResource(part), root);
+      const integration = new apigw.LambdaIntegration(handlers[route.handler].fn,
+        route.streaming ? { responseTransferMode: apigw.ResponseTransferMode.STREAM, timeout: STREAM_TIMEOUT } : {});
+      return { route, method: resource.addMethod(route.method, integration, route.auth ? { authorizer } : {}) };
+    });
+    const health = addMockMethod(root.addResource(HEALTH_PATH.slice(1)), 'GET', '200', GATEWAY_HEADERS, '{"status":"ok"}');
     // The CORS preflight on every resource, without authorizer; API Gateway prefers OPTIONS over ANY, so
     // preflights never reach the authorizer or the gateway. Not defaultCorsPreflightOptions: its mock integration
     // sends static headers only, not the request id.
@@ -244,7 +245,8 @@ export class Api extends Construct {
       });
     }
 
-    this.acknowledgeNagFindings(bedrockArns, [billingModels, health], [v1Any, usageGet]);
+    const [authorized, open] = [methods.filter((m) => m.route.auth), methods.filter((m) => !m.route.auth)].map((ms) => ms.map((m) => m.method));
+    this.acknowledgeNagFindings(bedrockArns, [...open, health], authorized);
   }
 
   private acknowledgeNagFindings(bedrockArns: string[], publicMethods: apigw.Method[], authorizedMethods: apigw.Method[]): void {

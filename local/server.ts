@@ -9,6 +9,7 @@ import { handler as billing } from '../lambdas/handlers/billing';
 import { handler as gateway } from '../lambdas/handlers/gateway';
 import { handler as usage } from '../lambdas/handlers/usage';
 import { logger } from '../lambdas/observability';
+import { findRoute, HEALTH_PATH, type RouteSpec } from '../lambdas/routes';
 import { LocalResponseStream } from './awslambda';
 
 /*
@@ -20,18 +21,12 @@ import { LocalResponseStream } from './awslambda';
 type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 type StreamingHandler = (event: APIGatewayProxyEvent, stream: LocalResponseStream, context: Context) => Promise<void>;
 
-interface Route {
-  resource: string;
-  match: (path: string) => boolean;
-  authorized: boolean;
-  handler: { streaming: StreamingHandler } | { proxy: ProxyHandler };
-}
-
-const ROUTES: Route[] = [
-  { resource: '/v1/{proxy+}', match: (p) => p.startsWith('/v1/'), authorized: true, handler: { streaming: gateway as unknown as StreamingHandler } },
-  { resource: '/api/billing/models', match: (p) => p === '/api/billing/models', authorized: false, handler: { proxy: billing as unknown as ProxyHandler } },
-  { resource: '/api/usage', match: (p) => p === '/api/usage', authorized: true, handler: { proxy: usage as unknown as ProxyHandler } },
-];
+/** The handler modules the route table names, as Lambda loads them. */
+const HANDLERS: Record<RouteSpec['handler'], StreamingHandler | ProxyHandler> = {
+  gateway: gateway as unknown as StreamingHandler,
+  billing: billing as unknown as ProxyHandler,
+  usage: usage as unknown as ProxyHandler,
+};
 
 const ACCOUNT = '000000000000';
 const STAGE = 'local';
@@ -78,19 +73,19 @@ function readBody(req: IncomingMessage): Promise<string | null> {
   });
 }
 
-function proxyEvent(req: IncomingMessage, url: URL, route: Route, body: string, requestId: string): APIGatewayProxyEvent {
+function proxyEvent(req: IncomingMessage, url: URL, route: RouteSpec, body: string, requestId: string): APIGatewayProxyEvent {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
   const query = url.searchParams.size ? Object.fromEntries(url.searchParams) : null;
   return {
-    resource: route.resource,
+    resource: route.path,
     path: url.pathname,
     httpMethod: req.method ?? 'GET',
     headers,
     multiValueHeaders: {},
     queryStringParameters: query,
     multiValueQueryStringParameters: null,
-    pathParameters: route.resource.includes('{proxy+}') ? { proxy: url.pathname.slice(4) } : null,
+    pathParameters: route.path.endsWith('/{proxy+}') ? { proxy: url.pathname.slice(route.path.length - '{proxy+}'.length) } : null,
     stageVariables: null,
     body: body || null,
     isBase64Encoded: false,
@@ -101,7 +96,7 @@ function proxyEvent(req: IncomingMessage, url: URL, route: Route, body: string, 
       requestId,
       requestTimeEpoch: Date.now(),
       resourceId: 'local',
-      resourcePath: route.resource,
+      resourcePath: route.path,
       httpMethod: req.method ?? 'GET',
       path: `/${STAGE}${url.pathname}`,
       protocol: 'HTTP/1.1',
@@ -146,8 +141,8 @@ async function authorize(event: APIGatewayProxyEvent): Promise<Record<string, st
 
 async function handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://local');
-  const route = ROUTES.find((r) => r.match(url.pathname));
-  const health = url.pathname === '/health';
+  const route = findRoute(url.pathname);
+  const health = url.pathname === HEALTH_PATH;
   // API Gateway answers preflights on every resource itself (a mock integration): no key, no handler.
   if (req.method === 'OPTIONS' && (route || health)) return void res.writeHead(204, requestHeaders(requestId)).end();
   if (health) return void res.writeHead(200, { ...requestHeaders(requestId), 'content-type': 'application/json' }).end('{"status":"ok"}');
@@ -157,13 +152,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, requestId: stri
     return sendError(res, GATEWAY_ERRORS.requestTooLarge(), requestId);
   }
   const event = proxyEvent(req, url, route, body, requestId);
-  if (route.authorized) event.requestContext.authorizer = await authorize(event);
-  const context = lambdaContext(requestId, route.resource);
-  if ('streaming' in route.handler) {
-    // Returned, not awaited: while the handler settles after its response, this frame need not hold the request.
-    return route.handler.streaming(event, new LocalResponseStream(res), context);
+  if (route.auth) event.requestContext.authorizer = await authorize(event);
+  const context = lambdaContext(requestId, route.handler);
+  if (route.streaming) {
+    // Returned, not awaited: while the handler records after its response, this frame need not hold the request.
+    return (HANDLERS[route.handler] as StreamingHandler)(event, new LocalResponseStream(res), context);
   }
-  const result = await route.handler.proxy(event, context);
+  const result = await (HANDLERS[route.handler] as ProxyHandler)(event, context);
   res.writeHead(result.statusCode, result.headers as Record<string, string>);
   res.end(result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body);
 }
