@@ -6,6 +6,7 @@ import { ConverseStreamReader, offersTools, toConverseInput, type CompletionSink
 import { custodyPath, formatCustodyPath, type CustodyEvent, type ResolvedJurisdiction } from '../core/custody';
 import { asGatewayError, GatewayError } from '../core/errors';
 import { parseChatRequest } from '../core/openai';
+import { outputBudget } from '../core/output-budget';
 import { reservationAmount } from '../core/billing';
 import { costOf, ZERO_USAGE, type TokenUsage } from '../core/pricing';
 import { resolveTier, type Principal } from '../core/principal';
@@ -121,7 +122,7 @@ export async function chatCompletions(req: HttpRequest, principal: Principal, si
     t.model = model.id;
     t.prices = model.prices;
     t.protection = protect(chat, principal.piiMode);
-    const maxTokens = Math.min(chat.maxTokens ?? model.max_output_tokens, model.max_output_tokens);
+    const maxTokens = outputBudget(model, chat.maxTokens, principal.defaultMaxTokens);
     const protectedChat = t.protection.request;
     const call = () => callUpstream(routes, (r) => toConverseInput(protectedChat, r.upstream_id, maxTokens));
     upstream = await admitAndCall(t, () => reservationAmount(model, bytes, maxTokens), model.id, call);
