@@ -10,6 +10,9 @@ import * as z from 'zod';
 /** The stage whose stack keeps the historical name `NorthernInference`; another stage adds `-<stage>`. */
 export const DEFAULT_STAGE = 'prod';
 
+/** The gateway function's memory unless context gatewayMemoryMB says otherwise (`npm run cost` prices it). */
+export const DEFAULT_GATEWAY_MEMORY_MB = 256;
+
 const Count = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const RETENTION_DAYS = Object.values(logs.RetentionDays).filter((d): d is number => typeof d === 'number' && d > 0);
 
@@ -36,7 +39,7 @@ const ContextSchema = z.object({
    * waiting on Bedrock; CPU (which scales with memory) matters only for the milliseconds of parsing and PII
    * scanning before the first token. The README's cost section gives the measurements behind the default.
    */
-  gatewayMemoryMB: Count(128, 10_240).default(256),
+  gatewayMemoryMB: Count(128, 10_240).default(DEFAULT_GATEWAY_MEMORY_MB),
   /** Pre-initialized gateway environments (billed while idle); 0 = none, cold starts included. */
   provisionedConcurrency: Count(0, 1_000).default(0),
   /** Retention of every log group of the stack, in days: one of CloudWatch Logs' allowed values. */
