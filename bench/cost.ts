@@ -40,7 +40,6 @@ export const PRICES = {
   eventBridgePerMillionEvents: 1.0,
   /** Requests with an asymmetric key (ECC_NIST_P256 Sign). */
   kmsAsymmetricPer10k: 0.15,
-  secretsManagerPer10kCalls: 0.05,
   logsIngestionPerGb: 0.55,
 } as const;
 
