@@ -5,6 +5,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   usage: { summary: 'show usage and cost per day or per request', load: async () => require('./commands/usage') },
   ledger: { summary: 'verify the custody ledger, re-drive undelivered custody events', load: async () => require('./commands/ledger') },
   catalog: { summary: 'check the catalog against Bedrock', load: async () => require('./commands/catalog') },
+  models: { summary: "check (and, once per account, enable) Bedrock's access to every catalog model", load: async () => require('./commands/models') },
 };
 
 export const USAGE = `usage: ni <command> [options]

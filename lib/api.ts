@@ -12,15 +12,17 @@ import { HEALTH_PATH, ROUTES } from '../lambdas/routes';
 import { TABLES, type TableName } from '../lambdas/store/tables';
 import { BEDROCK_INVOKE_ACTIONS, bedrockInvokeArns } from './bedrock';
 import type { Custody } from './custody';
-import { HandlerFunction, LOG_RETENTION } from './function';
+import { HandlerFunction, logRetention } from './function';
+import type { Settings } from './settings';
 
 export interface ApiProps {
   readonly tables: Record<TableName, dynamodb.ITable>;
   readonly custody: Custody;
+  readonly settings: Pick<Settings, 'stage' | 'throttlingRateLimit' | 'throttlingBurstLimit' | 'gatewayMemoryMB' | 'provisionedConcurrency'>;
 }
 
-/** Clients use `${ApiUrl}/v1` as their OpenAI base URL. */
-export const STAGE_NAME = 'prod';
+/** The alias API Gateway invokes when the gateway has provisioned concurrency (it applies to a version). */
+export const GATEWAY_ALIAS = 'live';
 /** Lambda's and API Gateway's ceiling for a streamed response. */
 export const STREAM_TIMEOUT = Duration.minutes(15);
 
@@ -135,19 +137,19 @@ function addMockMethod(resource: apigw.IResource, httpMethod: string, status: st
  */
 export class Api extends Construct {
   readonly restApi: apigw.RestApi;
-  /** Base URL without a trailing slash: `https://{id}.execute-api.ca-central-1.amazonaws.com/prod`. */
+  /** Base URL without a trailing slash: `https://{id}.execute-api.ca-central-1.amazonaws.com/{stage}`; clients add `/v1`. */
   readonly url: string;
   readonly functions: Record<'gateway' | 'authorizer' | 'billing' | 'usage', HandlerFunction>;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const { tables, custody } = props;
+    const { tables, custody, settings } = props;
 
     const gateway = new HandlerFunction(this, 'Gateway', {
       name: 'gateway',
       description: 'OpenAI-compatible /v1 API (streaming)',
-      memorySize: 1024,
+      memorySize: settings.gatewayMemoryMB,
       timeout: STREAM_TIMEOUT,
       environment: {
         [TABLES.usage.env]: tables.usage.tableName,
@@ -182,7 +184,12 @@ export class Api extends Construct {
     tables.usage.grantReadData(usage.fn);
     this.functions = { gateway, authorizer: authorizerFn, billing, usage };
 
-    const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: LOG_RETENTION });
+    // Provisioned concurrency applies to a version: API Gateway then invokes it through an alias.
+    const gatewayTarget = settings.provisionedConcurrency > 0
+      ? gateway.fn.addAlias(GATEWAY_ALIAS, { provisionedConcurrentExecutions: settings.provisionedConcurrency })
+      : gateway.fn;
+
+    const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention(this) });
     this.restApi = new apigw.RestApi(this, 'RestApi', {
       restApiName: stack.stackName,
       description: 'Northern Inference: OpenAI-compatible LLM gateway',
@@ -193,9 +200,9 @@ export class Api extends Construct {
       cloudWatchRole: true,
       cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
       deployOptions: {
-        stageName: STAGE_NAME,
-        throttlingRateLimit: 50,
-        throttlingBurstLimit: 100,
+        stageName: settings.stage,
+        throttlingRateLimit: settings.throttlingRateLimit,
+        throttlingBurstLimit: settings.throttlingBurstLimit,
         metricsEnabled: true,
         // Errors only, never request or response data.
         loggingLevel: apigw.MethodLoggingLevel.ERROR,
@@ -208,11 +215,11 @@ export class Api extends Construct {
     this.restApi.node.tryRemoveChild('Endpoint');
     // The execution log group API Gateway would otherwise create itself, without retention.
     const executionLogs = new logs.LogGroup(this, 'ExecutionLogs', {
-      logGroupName: `API-Gateway-Execution-Logs_${this.restApi.restApiId}/${STAGE_NAME}`,
-      retention: LOG_RETENTION,
+      logGroupName: `API-Gateway-Execution-Logs_${this.restApi.restApiId}/${settings.stage}`,
+      retention: logRetention(this),
     });
     this.restApi.deploymentStage.node.addDependency(executionLogs);
-    this.url = `https://${this.restApi.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${STAGE_NAME}`;
+    this.url = `https://${this.restApi.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${settings.stage}`;
 
     const authorizer = new apigw.RequestAuthorizer(this, 'KeyAuthorizer', {
       handler: authorizerFn.fn,
@@ -221,10 +228,10 @@ export class Api extends Construct {
     });
 
     const root = this.restApi.root;
-    const handlers = { gateway, billing, usage };
+    const targets = { gateway: gatewayTarget, billing: billing.fn, usage: usage.fn };
     const methods = ROUTES.map((route) => {
       const resource = route.path.split('/').filter(Boolean).reduce<apigw.IResource>((parent, part) => parent.getResource(part) ?? parent.addResource(part), root);
-      const integration = new apigw.LambdaIntegration(handlers[route.handler].fn,
+      const integration = new apigw.LambdaIntegration(targets[route.handler],
         route.streaming ? { responseTransferMode: apigw.ResponseTransferMode.STREAM, timeout: STREAM_TIMEOUT } : {});
       return { route, method: resource.addMethod(route.method, integration, route.auth ? { authorizer } : {}) };
     });

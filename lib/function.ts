@@ -5,8 +5,10 @@ import { NodejsFunction, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '../lambdas/core/metrics';
 import { FUNCTION_DEFAULTS, handlerEntry, type HandlerName } from './bundling';
+import { settings } from './settings';
 
-export const LOG_RETENTION = logs.RetentionDays.THREE_MONTHS;
+/** The retention of every log group of the stack (context `logRetentionDays`). */
+export const logRetention = (scope: Construct): logs.RetentionDays => settings(scope).logRetentionDays;
 
 export interface HandlerFunctionProps
   extends Omit<NodejsFunctionProps, 'entry' | 'handler' | 'runtime' | 'architecture' | 'bundling' | 'logGroup' | 'role'> {
@@ -27,7 +29,7 @@ export class HandlerFunction extends Construct {
     super(scope, id);
     const { name, environment, ...rest } = props;
     this.name = name;
-    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: LOG_RETENTION });
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: logRetention(this) });
     const role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
     this.logGroup.grantWrite(role);
     this.fn = new NodejsFunction(this, 'Function', {

@@ -7,6 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DIMENSION, METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambdas/core/metrics';
@@ -63,22 +64,23 @@ export interface ObservabilityProps {
   readonly custodyDeadLetterQueue: sqs.IQueue;
   readonly fallbackQueue: sqs.IQueue;
   readonly fallbackDeadLetterQueue: sqs.IQueue;
+  /** Subscribed to the alarm topic. */
+  readonly alarmEmail?: string;
+  /** An existing topic to notify instead of creating one. */
+  readonly alarmTopicArn?: string;
 }
 
 /** One dashboard for the whole gateway, and the alarms that page (through one SNS topic). */
 export class Observability extends Construct {
   readonly dashboard: cw.Dashboard;
-  readonly alarmTopic: sns.Topic;
+  readonly alarmTopic: sns.ITopic;
   readonly alarms: cw.Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
     const { api, functions, tables } = props;
 
-    // Alarm notifications are encrypted with a key CloudWatch may use (it cannot use the AWS-managed SNS key).
-    const topicKey = new kms.Key(this, 'AlarmTopicKey', { description: 'Encrypts Northern Inference alarm notifications', enableKeyRotation: true });
-    topicKey.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
-    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { masterKey: topicKey, enforceSSL: true });
+    this.alarmTopic = props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : this.ownTopic(props.alarmEmail);
 
     const alarm = (alarmId: string, description: string, metric: cw.IMetric, threshold: number, extra: Partial<cw.AlarmProps> = {}) => {
       const a = new cw.Alarm(this, alarmId, {
@@ -145,5 +147,15 @@ export class Observability extends Construct {
       ]),
       graph('Custody fallback age (s)', [props.fallbackQueue.metricApproximateAgeOfOldestMessage({ statistic: cw.Stats.MAXIMUM, period: PERIOD })]),
     );
+  }
+
+  /** A topic of the stack's own; an alarm reaches someone only through a subscriber, so the e-mail is one. */
+  private ownTopic(email: string | undefined): sns.Topic {
+    // Alarm notifications are encrypted with a key CloudWatch may use (it cannot use the AWS-managed SNS key).
+    const topicKey = new kms.Key(this, 'AlarmTopicKey', { description: 'Encrypts Northern Inference alarm notifications', enableKeyRotation: true });
+    topicKey.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    const topic = new sns.Topic(this, 'AlarmTopic', { masterKey: topicKey, enforceSSL: true });
+    if (email) topic.addSubscription(new subscriptions.EmailSubscription(email));
+    return topic;
   }
 }

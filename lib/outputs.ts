@@ -1,6 +1,8 @@
 /** The stack's output names: written by lib/stack.ts, read by `ni --stack` (bin/cli-env.ts). No CDK import here. */
 export const STACK_OUTPUTS = {
   apiUrl: 'ApiUrl',
+  /** The OpenAI base URL clients use: on the custom domain when there is one. */
+  baseUrl: 'BaseUrl',
   keysTable: 'KeysTableName',
   usageTable: 'UsageTableName',
   ledgerTable: 'LedgerTableName',
@@ -8,4 +10,8 @@ export const STACK_OUTPUTS = {
   custodyFallbackQueueUrl: 'CustodyFallbackQueueUrl',
   ledgerSigningKeyId: 'LedgerSigningKeyId',
   dashboardName: 'DashboardName',
+  alarmTopicArn: 'AlarmTopicArn',
 } as const;
+
+/** With a custom domain outside Route 53 (certificateArn given): the name its DNS record must point at. */
+export const CUSTOM_DOMAIN_TARGET_OUTPUT = 'CustomDomainTarget';

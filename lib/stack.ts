@@ -3,21 +3,27 @@ import { Construct } from 'constructs';
 import { Api } from './api';
 import { Custody } from './custody';
 import { Data } from './data';
+import { CustomDomain } from './domain';
 import { Observability } from './observability';
-import { STACK_OUTPUTS } from './outputs';
+import { CUSTOM_DOMAIN_TARGET_OUTPUT, STACK_OUTPUTS } from './outputs';
+import { DEFAULT_STAGE, settings as settingsOf, stackNameFor } from './settings';
 
-export const STACK_NAME = 'NorthernInference';
 /** Data residency: the gateway, its tables, logs and keys live in Canada. */
 export const REGION = 'ca-central-1';
 
-/** The whole gateway. Output ids are read by the `ni` CLI (bin/cli-env.ts): keep them stable. */
+/**
+ * The whole gateway, one stack per stage; its settings come from CDK context (lib/settings.ts). Output ids are read
+ * by the `ni` CLI (bin/cli-env.ts): keep them stable.
+ */
 export class NorthernInferenceStack extends Stack {
   constructor(scope: Construct, id: string, props: StackProps = {}) {
     super(scope, id, { description: 'Northern Inference: OpenAI-compatible LLM gateway (ca-central-1)', ...props });
+    const settings = settingsOf(this);
 
     const { tables } = new Data(this, 'Data');
     const custody = new Custody(this, 'Custody', { ledgerTable: tables.ledger });
-    const api = new Api(this, 'Api', { tables, custody });
+    const api = new Api(this, 'Api', { tables, custody, settings });
+    const domain = settings.domainName ? new CustomDomain(this, 'CustomDomain', { ...settings, domainName: settings.domainName, api: api.restApi }) : undefined;
     const observability = new Observability(this, 'Observability', {
       api: api.restApi,
       functions: {
@@ -31,10 +37,13 @@ export class NorthernInferenceStack extends Stack {
       custodyDeadLetterQueue: custody.deadLetterQueue,
       fallbackQueue: custody.fallbackQueue,
       fallbackDeadLetterQueue: custody.fallbackDeadLetterQueue,
+      alarmEmail: settings.alarmEmail,
+      alarmTopicArn: settings.alarmTopicArn,
     });
 
     const outputs: Record<keyof typeof STACK_OUTPUTS, string> = {
       apiUrl: api.url,
+      baseUrl: domain ? `https://${settings.domainName}/v1` : `${api.url}/v1`,
       keysTable: tables.keys.tableName,
       usageTable: tables.usage.tableName,
       ledgerTable: tables.ledger.tableName,
@@ -42,12 +51,16 @@ export class NorthernInferenceStack extends Stack {
       custodyFallbackQueueUrl: custody.fallbackQueue.queueUrl,
       ledgerSigningKeyId: custody.signingKey.keyId,
       dashboardName: observability.dashboard.dashboardName,
+      alarmTopicArn: observability.alarmTopic.topicArn,
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, STACK_OUTPUTS[name as keyof typeof STACK_OUTPUTS], { value });
+    if (domain && !domain.zone) {
+      new CfnOutput(this, CUSTOM_DOMAIN_TARGET_OUTPUT, { value: domain.domain.domainNameAliasDomainName, description: `Point ${settings.domainName} here (CNAME)` });
+    }
   }
 }
 
-/** Stack props for a deployment: ca-central-1 always; the account when the CLI knows it, else env-agnostic. */
-export function stackProps(env: NodeJS.ProcessEnv = process.env): StackProps {
-  return { stackName: STACK_NAME, env: { region: REGION, account: env.CDK_DEFAULT_ACCOUNT } };
+/** Stack props for a stage: ca-central-1 always; the account when the CLI knows it, else env-agnostic. */
+export function stackProps(env: NodeJS.ProcessEnv = process.env, stage = DEFAULT_STAGE): StackProps {
+  return { stackName: stackNameFor(stage), env: { region: REGION, account: env.CDK_DEFAULT_ACCOUNT } };
 }

@@ -10,7 +10,8 @@ const REVOCATION_BOUND_S = AUTHORIZER_CACHE_TTL_SECONDS + Math.ceil(DEFAULT_KEY_
 export const USAGE = `usage: ni keys <create|list|show|revoke> [options]
 
   ni keys create --name NAME [--project P] [--tier TIER] [--pin-tier] [--allow-tiers T1,T2]
-                 [--max-spend-per-day CAD] [--timezone ZONE] [--pii-mode MODE] [--json]
+                 [--max-spend-per-day CAD] [--timezone ZONE] [--pii-mode MODE]
+                 [--default-max-tokens N] [--json]
       Creates a key and prints its secret. The secret is shown this once and never stored.
         --tier               default privacy tier: ${Tier.options.join(' | ')} (default ${DEFAULT_TIER})
         --pin-tier           clients cannot choose another tier
@@ -19,6 +20,8 @@ export const USAGE = `usage: ni keys <create|list|show|revoke> [options]
         --max-spend-per-day  daily cap in CAD, e.g. 25.00 (default: no cap)
         --timezone           IANA zone the spend day follows (default ${DEFAULT_TIMEZONE})
         --pii-mode           ${PiiMode.options.join(' | ')} (default substitute)
+        --default-max-tokens output tokens asked for when a request names no max_tokens
+                             (default: each model's default_max_tokens; never above its limit)
   ni keys list [--json]        every key (never the secrets)
   ni keys show ID [--json]     one key
   ni keys revoke ID            revokes a key; it stops working within ${REVOCATION_BOUND_S} seconds
@@ -35,6 +38,7 @@ const FLAGS = {
   'max-spend-per-day': { type: 'string' },
   timezone: { type: 'string' },
   'pii-mode': { type: 'string' },
+  'default-max-tokens': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -42,6 +46,7 @@ const FLAGS = {
 const FLAG_OF: Record<string, string> = {
   name: '--name', project: '--project', tier: '--tier', allowed_tiers: '--allow-tiers',
   max_spend_per_day: '--max-spend-per-day', timezone: '--timezone', pii_mode: '--pii-mode',
+  default_max_tokens: '--default-max-tokens',
 };
 
 const CREATE_ONLY = Object.keys(FLAGS).filter((f) => f !== 'json');
@@ -105,6 +110,10 @@ function createOptions(flags: Record<string, string | boolean | undefined>): Key
       throw new UsageError(`--max-spend-per-day: expected a CAD amount like 25.00, got '${str('max-spend-per-day')}'`);
     }
   }
+  const outputDefault = str('default-max-tokens');
+  if (outputDefault !== undefined && !/^\d+$/.test(outputDefault)) {
+    throw new UsageError(`--default-max-tokens: expected a whole number of tokens, got '${outputDefault}'`);
+  }
   const opts = {
     name: str('name'),
     project: str('project') ?? null,
@@ -114,6 +123,7 @@ function createOptions(flags: Record<string, string | boolean | undefined>): Key
     max_spend_per_day: cap,
     timezone: str('timezone'),
     pii_mode: str('pii-mode'),
+    default_max_tokens: outputDefault === undefined ? null : Number(outputDefault),
   };
   const parsed = KeyOptions.safeParse(opts);
   if (!parsed.success) {
@@ -153,6 +163,7 @@ function details(r: KeyRecord): string {
     ['cap per day', r.max_spend_per_day === null ? 'unlimited' : `${cad(r.max_spend_per_day)} CAD`],
     ['timezone', r.timezone],
     ['PII mode', r.pii_mode],
+    ['max tokens', r.default_max_tokens === null ? "model's default" : String(r.default_max_tokens)],
     ['created', time(r.created_at)],
     ['revoked', time(r.revoked_at)],
   ];

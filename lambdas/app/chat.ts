@@ -5,6 +5,7 @@ import { ChunkFormatter, CompletionAccumulator, SSE_DONE, sseError } from '../co
 import { custodyPath, formatCustodyPath, standInHop, type CustodyEvent, type ResolvedJurisdiction } from '../core/custody';
 import { asGatewayError, GatewayError } from '../core/errors';
 import { parseChatRequest } from '../core/openai';
+import { outputBudget } from '../core/output-budget';
 import { reservationAmount } from '../core/billing';
 import { costOf, ZERO_USAGE, type TokenUsage } from '../core/pricing';
 import { resolveTier, type Principal } from '../core/principal';
@@ -188,7 +189,7 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       o.model = model.id;
       o.prices = model.prices;
       o.protection = protect(chat, principal.piiMode);
-      const maxTokens = Math.min(chat.maxTokens ?? model.max_output_tokens, model.max_output_tokens);
+      const maxTokens = outputBudget(model, chat.maxTokens, principal.defaultMaxTokens);
       await admit(o, () => reservationAmount(model, bytes, maxTokens));
       upstream = await callUpstream(providers, routes, o.protection.request, maxTokens);
       o.route = upstream.route;

@@ -22,6 +22,11 @@ const ModelSchema = z.object({
   provider: z.string().min(1),
   context_window: z.number().int().positive(),
   max_output_tokens: z.number().int().positive(),
+  /**
+   * Output tokens asked of the provider when a request names none (Cursor never does). Asking for the model's
+   * maximum instead would reserve tokens-per-minute quota and spend-cap headroom for output that rarely comes.
+   */
+  default_max_tokens: z.number().int().positive().optional(),
   capabilities: z.object({ streaming: z.boolean(), tools: z.boolean(), vision: z.boolean() }),
   pricing: z.object({
     input_per_mtok: Cad,
@@ -30,11 +35,17 @@ const ModelSchema = z.object({
     cache_write_per_mtok: Cad.optional(),
   }),
   routes: z.array(RouteSchema),
+}).refine((m) => m.default_max_tokens === undefined || m.default_max_tokens <= m.max_output_tokens, {
+  message: 'default_max_tokens must not exceed max_output_tokens', path: ['default_max_tokens'],
 });
 
 const CatalogFileSchema = z.object({ version: z.literal(1), notes: z.string().optional(), models: z.array(ModelSchema).min(1) });
 
+/** A model's default output budget when its catalog entry names none. */
+export const FALLBACK_DEFAULT_MAX_TOKENS = 4096;
+
 export interface Model extends z.infer<typeof ModelSchema> {
+  default_max_tokens: number;
   /** micro-CAD per million tokens; cache classes fall back to the input price when the catalog names none. */
   prices: Prices;
   /** Routes the gateway can serve, in preference order. */
@@ -73,6 +84,7 @@ export function buildCatalog(raw: unknown, served: ReadonlySet<string>): Catalog
     const input = parseCad(m.pricing.input_per_mtok);
     const model: Model = {
       ...m,
+      default_max_tokens: m.default_max_tokens ?? Math.min(FALLBACK_DEFAULT_MAX_TOKENS, m.max_output_tokens),
       prices: {
         input,
         output: parseCad(m.pricing.output_per_mtok),

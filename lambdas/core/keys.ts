@@ -96,6 +96,8 @@ export const KeyOptions = z.object({
   max_spend_per_day: z.number().int().nonnegative().nullable().default(null),
   timezone: Timezone.default(DEFAULT_TIMEZONE),
   pii_mode: PiiMode.default('substitute'),
+  /** Output tokens asked for when a request names none, instead of the model's default (still capped by its limit). */
+  default_max_tokens: z.number().int().positive().nullable().default(null),
 }).refine((o) => !o.allowed_tiers || o.allowed_tiers.includes(o.tier), {
   message: 'the allowed tiers must include the key\'s default tier', path: ['allowed_tiers'],
 });
@@ -115,6 +117,8 @@ export const KeyRecord = z.object({
   max_spend_per_day: z.number().int().nonnegative().nullable(),
   timezone: z.string().min(1),
   pii_mode: PiiMode,
+  /** null: the model's catalog default. Records written before the field existed read as null. */
+  default_max_tokens: z.number().int().positive().nullable().default(null),
   /** Bring-your-own provider credentials: reserved for a later issue, always null for now. */
   byok: z.null(),
 });
@@ -137,6 +141,7 @@ export function newKeyRecord(opts: KeyOptions, meta: { id: string; prefix: strin
     max_spend_per_day: o.max_spend_per_day,
     timezone: o.timezone,
     pii_mode: o.pii_mode,
+    default_max_tokens: o.default_max_tokens,
     byok: null,
   });
 }
@@ -150,5 +155,6 @@ export function keyToPrincipal(r: KeyRecord): Principal {
     maxSpendPerDay: r.max_spend_per_day,
     timezone: r.timezone,
     piiMode: r.pii_mode,
+    ...(r.default_max_tokens !== null && { defaultMaxTokens: r.default_max_tokens }),
   };
 }

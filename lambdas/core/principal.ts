@@ -17,6 +17,8 @@ export const Principal = z.object({
   maxSpendPerDay: z.number().int().nonnegative().nullable(),
   timezone: z.string().min(1),
   piiMode: PiiMode,
+  /** Output tokens asked for when a request names none, instead of the model's default; absent: the model's. */
+  defaultMaxTokens: z.number().int().positive().optional(),
 });
 export type Principal = z.infer<typeof Principal>;
 
@@ -32,6 +34,7 @@ export function toAuthorizerContext(p: Principal): Record<string, string | numbe
     maxSpendPerDay: p.maxSpendPerDay ?? -1,
     timezone: p.timezone,
     piiMode: p.piiMode,
+    defaultMaxTokens: p.defaultMaxTokens ?? -1,
   };
 }
 
@@ -43,6 +46,7 @@ export function fromAuthorizerContext(ctx: Record<string, unknown> | null | unde
     throw new GatewayError(401, 'Invalid API key', 'invalid_request_error', 'invalid_api_key');
   }
   const cap = Number(ctx.maxSpendPerDay);
+  const outputDefault = Number(ctx.defaultMaxTokens);
   return Principal.parse({
     keyId: ctx.keyId,
     tier: ctx.tier,
@@ -51,6 +55,8 @@ export function fromAuthorizerContext(ctx: Record<string, unknown> | null | unde
     maxSpendPerDay: cap >= 0 ? cap : null,
     timezone: ctx.timezone,
     piiMode: ctx.piiMode,
+    // Absent from the context of an authorizer deployed before the field existed (NaN): no override.
+    defaultMaxTokens: outputDefault > 0 ? outputDefault : undefined,
   });
 }
 

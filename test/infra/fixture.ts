@@ -8,11 +8,14 @@ import type { NorthernInferenceStack } from '../../lib/stack';
 
 export const TEST_ACCOUNT = '123456789012';
 
-/** The app exactly as `cdk synth` builds it (cdk.json context, cdk-nag plugin), optionally without bundling. */
-export function testApp({ bundle = false } = {}): { app: App; stack: NorthernInferenceStack } {
+/**
+ * The app exactly as `cdk synth` builds it (cdk.json context, cdk-nag plugin), optionally without bundling, with
+ * `context` as `cdk synth -c name=value` would add it.
+ */
+export function testApp({ bundle = false, context: extra = {} }: { bundle?: boolean; context?: Record<string, unknown> } = {}): { app: App; stack: NorthernInferenceStack } {
   const { context } = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
   // An empty bundling-stacks list makes every asset skip bundling (what `cdk ls`/`cdk diff -e` use).
-  const app = new App({ context: { ...context, ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) } });
+  const app = new App({ context: { ...context, ...extra, ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) } });
   return { app, stack: buildApp(app, { CDK_DEFAULT_ACCOUNT: TEST_ACCOUNT }) };
 }
 

@@ -63,6 +63,6 @@ describe('the local server serves the same table', () => {
   test('a path outside the table is a 404 unknown_url without a key check', async () => {
     const res = await fetch(`${gw.url}/v2/models`, { headers: { authorization: 'Bearer nope' } });
     expect(res.status).toBe(404);
-    expect((await res.json()).error.code).toBe('unknown_url');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unknown_url');
   });
 });

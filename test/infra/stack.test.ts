@@ -48,9 +48,9 @@ describe('environment and bundling', () => {
     for (const lg of Object.values(template.findResources('AWS::Logs::LogGroup'))) expect(lg.Properties.RetentionInDays).toBeGreaterThan(0);
   });
 
-  test('the gateway function: 15 minutes, 1 GB, and the environment the handlers read', () => {
+  test('the gateway function: 15 minutes, 256 MB, and the environment the handlers read', () => {
     const gateway = fn(GATEWAY).props;
-    expect(gateway).toMatchObject({ Timeout: 900, MemorySize: 1024 });
+    expect(gateway).toMatchObject({ Timeout: 900, MemorySize: 256 });
     const env = (gateway.Environment as { Variables: Record<string, unknown> }).Variables;
     expect(Object.keys(env).sort()).toEqual(
       [TABLES.usage.env, TABLES.ledger.env, 'NI_EVENT_BUS_NAME', 'NI_CUSTODY_FALLBACK_QUEUE_URL', 'NI_GATEWAY_REGION', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE'].sort(),
@@ -399,11 +399,13 @@ describe('observability', () => {
 
 test('stack outputs are exactly the ones the CLI reads', () => {
   const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
-  const expected = ['ApiUrl', 'KeysTableName', 'UsageTableName', 'LedgerTableName', 'EventBusName', 'CustodyFallbackQueueUrl', 'LedgerSigningKeyId', 'DashboardName'];
+  const expected = ['ApiUrl', 'BaseUrl', 'AlarmTopicArn', 'KeysTableName', 'UsageTableName', 'LedgerTableName', 'EventBusName', 'CustodyFallbackQueueUrl', 'LedgerSigningKeyId', 'DashboardName'];
   expect(Object.keys(outputs).sort()).toEqual(expected.sort());
   expect(Object.values(STACK_OUTPUTS).sort()).toEqual(expected.sort()); // what `ni --stack` reads
   const restApi = resource(template, 'AWS::ApiGateway::RestApi', 'ApiRestApi').id;
   expect(flatten(outputs.ApiUrl.Value)).toBe(`https://\${${restApi}}.execute-api.${REGION}.\${AWS::URLSuffix}/prod`);
+  expect(flatten(outputs.BaseUrl.Value)).toBe(`${flatten(outputs.ApiUrl.Value)}/v1`);
+  expect(outputs.AlarmTopicArn.Value).toEqual({ Ref: resource(template, 'AWS::SNS::Topic', 'ObservabilityAlarmTopic').id });
   expect(outputs.CustodyFallbackQueueUrl.Value).toEqual({ Ref: resource(template, 'AWS::SQS::Queue', 'CustodyFallbackQueue').id });
   expect(outputs.LedgerSigningKeyId.Value).toEqual({ Ref: resource(template, 'AWS::KMS::Key', 'CustodyLedgerSigningKey').id });
 });

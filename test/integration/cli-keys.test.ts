@@ -38,13 +38,13 @@ describe('ni keys', () => {
   it('creates, lists, shows and revokes a key; the secret appears once, at creation', async () => {
     const created = await ni(['keys', 'create', '--name', 't', '--project', 'cli', '--tier', 'global',
       '--allow-tiers', 'managed_canadian_cloud,global', '--max-spend-per-day', '25.00', '--timezone', 'America/Vancouver',
-      '--pii-mode', 'block', '--json']);
+      '--pii-mode', 'block', '--default-max-tokens', '4096', '--json']);
     expect(created.code).toBe(0);
     const key = JSON.parse(created.stdout);
     expect(Object.keys(key).slice(0, 3)).toEqual(['id', 'secret', 'prefix']);
     expect(key).toMatchObject({
       name: 't', project: 'cli', tier: 'global', tier_pinned: false, allowed_tiers: ['managed_canadian_cloud', 'global'],
-      max_spend_per_day: 25_000_000, timezone: 'America/Vancouver', pii_mode: 'block', revoked_at: null, byok: null,
+      max_spend_per_day: 25_000_000, timezone: 'America/Vancouver', pii_mode: 'block', default_max_tokens: 4096, revoked_at: null, byok: null,
     });
     expect(key.secret).toMatch(/^ni_live_[0-9A-Za-z]{43}$/);
     expect(created.stdout.split(key.secret)).toHaveLength(2); // exactly once
@@ -93,6 +93,8 @@ describe('ni keys', () => {
       [['keys', 'create', '--name', 'x', '--timezone', 'Mars/Base'], /--timezone: unknown IANA time zone/],
       [['keys', 'create', '--name', 'x', '--max-spend-per-day', '25,00'], /--max-spend-per-day: expected a CAD amount/],
       [['keys', 'create', '--name', 'x', '--pii-mode', 'redact'], /--pii-mode:/],
+      [['keys', 'create', '--name', 'x', '--default-max-tokens', '4k'], /--default-max-tokens: expected a whole number/],
+      [['keys', 'create', '--name', 'x', '--default-max-tokens', '0'], /--default-max-tokens:/],
       [['keys', 'create', '--name', 'x', '--bogus'], /Unknown option '--bogus'/],
       [['keys', 'list', '--region', 'ca-central-1'], /--region and --stack go together/],
       [['keys', 'show'], /takes one key id/],

@@ -57,7 +57,7 @@ describe('key records', () => {
       id: 'key_test1', name: 'ci', project: null, prefix: 'ni_live_AbCd…', created_at: '2025-03-01T12:00:00.000Z',
       revoked_at: null, tier: 'managed_canadian_cloud', tier_pinned: false,
       allowed_tiers: ['canadian_sovereign', 'managed_canadian_cloud'], max_spend_per_day: null,
-      timezone: 'America/Toronto', pii_mode: 'substitute', byok: null,
+      timezone: 'America/Toronto', pii_mode: 'substitute', default_max_tokens: null, byok: null,
     });
   });
 
@@ -77,6 +77,7 @@ describe('key records', () => {
     expect(issues({ name: 'a', max_spend_per_day: 1.5 })).toEqual(['max_spend_per_day']);
     expect(issues({ name: '  ' })).toEqual(['name']);
     expect(issues({ name: 'a', pii_mode: 'redact' })).toEqual(['pii_mode']);
+    expect(issues({ name: 'a', default_max_tokens: 0 })).toEqual(['default_max_tokens']);
   });
 
   it('accept IANA time zones only, in canonical spelling', () => {
@@ -99,6 +100,10 @@ describe('key records', () => {
     const ctx = toAuthorizerContext(p);
     expect(fromAuthorizerContext(ctx)).toEqual(p);
     expect(fromAuthorizerContext(Object.fromEntries(Object.entries(ctx).map(([k, v]) => [k, String(v)])))).toEqual(p);
+    const budgeted = keyToPrincipal(newKeyRecord({ name: 'c', default_max_tokens: 2048 }, meta));
+    expect(budgeted.defaultMaxTokens).toBe(2048);
+    expect(fromAuthorizerContext(Object.fromEntries(Object.entries(toAuthorizerContext(budgeted)).map(([k, v]) => [k, String(v)]))))
+      .toEqual(budgeted);
     const uncapped = keyToPrincipal(newKeyRecord({ name: 'b' }, meta));
     expect(fromAuthorizerContext(Object.fromEntries(Object.entries(toAuthorizerContext(uncapped)).map(([k, v]) => [k, String(v)]))))
       .toEqual(uncapped);

@@ -1,0 +1,147 @@
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { DEFAULT_STAGE, SettingsError } from '../../lib/settings';
+import { flatten, removeAssembly, resource, testApp } from './fixture';
+
+/*
+ * The deployment settings (CDK context, lib/settings.ts) as `cdk synth -c name=value` passes them: strings.
+ * Each case synthesizes the whole app, cdk-nag included.
+ */
+
+type Synth = { template: Template; stackName: string; outputs: Record<string, { Value: unknown }> };
+const apps: ReturnType<typeof testApp>['app'][] = [];
+afterAll(() => apps.forEach(removeAssembly));
+
+function synth(context: Record<string, string> = {}): Synth {
+  const { app, stack } = testApp({ context });
+  apps.push(app);
+  expect(new AwsSolutionsChecks().validateScope(app).violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
+  expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
+  const template = Template.fromStack(stack);
+  return { template, stackName: stack.stackName, outputs: template.toJSON().Outputs };
+}
+
+const ZONE_ID = 'Z0123456789ABCDEFGHIJ';
+const CERT = 'arn:aws:acm:ca-central-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666';
+const TOPIC = 'arn:aws:sns:ca-central-1:123456789012:ops-pager';
+const count = (t: Template, type: string) => Object.keys(t.findResources(type)).length;
+
+describe('without context: the stack as before', () => {
+  const { template, stackName, outputs } = synth();
+
+  test('stage prod in the stack NorthernInference; no domain, certificate, mapping, record or subscription', () => {
+    expect(stackName).toBe('NorthernInference');
+    expect(resource(template, 'AWS::ApiGateway::Stage', 'ApiRestApiDeploymentStage').props).toMatchObject({ StageName: DEFAULT_STAGE });
+    for (const type of ['AWS::ApiGateway::DomainName', 'AWS::ApiGateway::BasePathMapping', 'AWS::CertificateManager::Certificate', 'AWS::Route53::RecordSet', 'AWS::SNS::Subscription', 'AWS::Lambda::Alias']) {
+      expect([type, count(template, type)]).toEqual([type, 0]);
+    }
+    expect(outputs.CustomDomainTarget).toBeUndefined();
+  });
+
+  test('defaults: 256 MB gateway, 50/100 requests/s throttling, logs kept 90 days', () => {
+    expect(resource(template, 'AWS::Lambda::Function', 'ApiGatewayFunction').props.MemorySize).toBe(256);
+    const stage = resource(template, 'AWS::ApiGateway::Stage', 'ApiRestApiDeploymentStage').props;
+    expect(stage.MethodSettings).toEqual([expect.objectContaining({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 })]);
+    for (const lg of Object.values(template.findResources('AWS::Logs::LogGroup'))) expect(lg.Properties.RetentionInDays).toBe(90);
+  });
+});
+
+describe('custom domain in a Route 53 zone, alarm e-mail, stage and settings', () => {
+  const { template, stackName, outputs } = synth({
+    stage: 'staging', domainName: 'api.example.ca', hostedZoneName: 'example.ca', hostedZoneId: ZONE_ID, alarmEmail: 'ops@example.ca',
+    throttlingRateLimit: '20', throttlingBurstLimit: '40', gatewayMemoryMB: '512', provisionedConcurrency: '2', logRetentionDays: '30',
+  });
+  const restApi = resource(template, 'AWS::ApiGateway::RestApi', 'ApiRestApi').id;
+  const domain = resource(template, 'AWS::ApiGateway::DomainName', 'CustomDomain');
+
+  test('a stack of its own, beside prod', () => {
+    expect(stackName).toBe('NorthernInference-staging');
+    expect(resource(template, 'AWS::ApiGateway::Stage', 'ApiRestApiDeploymentStage').props.StageName).toBe('staging');
+    expect(flatten(outputs.ApiUrl.Value)).toMatch(/\/staging$/);
+  });
+
+  test('a DNS-validated certificate in the zone, a Regional TLS 1.2 domain on it, mapped at its root to the stage', () => {
+    const cert = resource(template, 'AWS::CertificateManager::Certificate', 'CustomDomainCertificate');
+    expect(cert.props).toMatchObject({
+      DomainName: 'api.example.ca',
+      ValidationMethod: 'DNS',
+      DomainValidationOptions: [{ DomainName: 'api.example.ca', HostedZoneId: ZONE_ID }],
+    });
+    expect(domain.props).toMatchObject({
+      DomainName: 'api.example.ca',
+      EndpointConfiguration: { Types: ['REGIONAL'] },
+      RegionalCertificateArn: { Ref: cert.id },
+      SecurityPolicy: 'TLS_1_2',
+    });
+    const mapping = resource(template, 'AWS::ApiGateway::BasePathMapping', 'CustomDomain').props;
+    expect(mapping).toMatchObject({ DomainName: { Ref: domain.id }, RestApiId: { Ref: restApi }, Stage: { Ref: resource(template, 'AWS::ApiGateway::Stage', 'ApiRestApiDeploymentStage').id } });
+    expect(mapping.BasePath).toBeUndefined();
+  });
+
+  test('an alias A record for the domain in the zone', () => {
+    expect(resource(template, 'AWS::Route53::RecordSet', 'CustomDomainAlias').props).toMatchObject({
+      Name: 'api.example.ca.',
+      Type: 'A',
+      HostedZoneId: ZONE_ID,
+      AliasTarget: { DNSName: { 'Fn::GetAtt': [domain.id, 'RegionalDomainName'] }, HostedZoneId: { 'Fn::GetAtt': [domain.id, 'RegionalHostedZoneId'] } },
+    });
+  });
+
+  test('the e-mail is subscribed to the topic every alarm notifies; the base URL and topic are outputs', () => {
+    const topic = resource(template, 'AWS::SNS::Topic', 'ObservabilityAlarmTopic').id;
+    expect(resource(template, 'AWS::SNS::Subscription', 'ObservabilityAlarmTopic').props).toMatchObject({ Protocol: 'email', Endpoint: 'ops@example.ca', TopicArn: { Ref: topic } });
+    for (const a of Object.values(template.findResources('AWS::CloudWatch::Alarm'))) expect(a.Properties.AlarmActions).toEqual([{ Ref: topic }]);
+    expect(outputs.BaseUrl.Value).toBe('https://api.example.ca/v1');
+    expect(outputs.AlarmTopicArn.Value).toEqual({ Ref: topic });
+    expect(outputs.CustomDomainTarget).toBeUndefined(); // the alias record points the name already
+  });
+
+  test('throttling, memory, provisioned concurrency (API Gateway invokes the alias) and log retention as given', () => {
+    expect(resource(template, 'AWS::ApiGateway::Stage', 'ApiRestApiDeploymentStage').props.MethodSettings)
+      .toEqual([expect.objectContaining({ ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 })]);
+    const gateway = resource(template, 'AWS::Lambda::Function', 'ApiGatewayFunction');
+    expect(gateway.props.MemorySize).toBe(512);
+    const alias = resource(template, 'AWS::Lambda::Alias', 'ApiGatewayFunctionAlias');
+    expect(alias.props).toMatchObject({ Name: 'live', FunctionName: { Ref: gateway.id }, ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 2 } });
+    const v1 = Object.values(template.findResources('AWS::ApiGateway::Method')).find((m) => m.Properties.HttpMethod === 'ANY')!;
+    expect(JSON.stringify(v1.Properties.Integration.Uri)).toContain(alias.id);
+    for (const lg of Object.values(template.findResources('AWS::Logs::LogGroup'))) expect(lg.Properties.RetentionInDays).toBe(30);
+  });
+});
+
+describe('an existing certificate, an existing alarm topic', () => {
+  const { template, outputs } = synth({ domainName: 'llm.example.org', certificateArn: CERT, alarmTopicArn: TOPIC });
+
+  test('the domain uses the certificate; no certificate or record is created; the DNS target is an output', () => {
+    expect(count(template, 'AWS::CertificateManager::Certificate')).toBe(0);
+    expect(count(template, 'AWS::Route53::RecordSet')).toBe(0);
+    const domain = resource(template, 'AWS::ApiGateway::DomainName', 'CustomDomain');
+    expect(domain.props).toMatchObject({ DomainName: 'llm.example.org', RegionalCertificateArn: CERT });
+    expect(outputs.CustomDomainTarget.Value).toEqual({ 'Fn::GetAtt': [domain.id, 'RegionalDomainName'] });
+    expect(outputs.BaseUrl.Value).toBe('https://llm.example.org/v1');
+  });
+
+  test('alarms notify the given topic; the stack creates none', () => {
+    expect(count(template, 'AWS::SNS::Topic')).toBe(0);
+    for (const a of Object.values(template.findResources('AWS::CloudWatch::Alarm'))) expect(a.Properties.AlarmActions).toEqual([TOPIC]);
+    expect(outputs.AlarmTopicArn.Value).toBe(TOPIC);
+  });
+});
+
+describe('invalid context stops the synth, naming each value', () => {
+  test.each([
+    [{ domainName: 'api.example.ca' }, /domainName: needs hostedZoneName .* or certificateArn/],
+    [{ domainName: 'api.example.ca', certificateArn: CERT.replace('ca-central-1', 'us-east-1') }, /certificateArn: an ACM certificate ARN in ca-central-1/],
+    [{ domainName: 'api.example.ca', hostedZoneName: 'example.org' }, /hostedZoneName: api\.example\.ca is not in example\.org/],
+    [{ certificateArn: CERT }, /certificateArn: only applies with domainName/],
+    [{ stage: 'Prod_1' }, /stage: lower-case letters/],
+    [{ alarmEmail: 'not-an-address' }, /alarmEmail/],
+    [{ alarmEmail: 'ops@example.ca', alarmTopicArn: TOPIC }, /alarmEmail: give alarmEmail or alarmTopicArn, not both/],
+    [{ gatewayMemoryMB: '64' }, /gatewayMemoryMB/],
+    [{ logRetentionDays: '45' }, /logRetentionDays: one of 1, 3, 5, 7, 14, 30, 60, 90/],
+    [{ throttlingRateLimit: '200', throttlingBurstLimit: '100' }, /throttlingBurstLimit: must be at least throttlingRateLimit/],
+  ])('%j', (context, message) => {
+    expect(() => testApp({ context })).toThrow(SettingsError);
+    expect(() => testApp({ context })).toThrow(message);
+  });
+});
