@@ -264,7 +264,10 @@ async function measure(): Promise<Measured> {
     NI_COST_BUNDLES: JSON.stringify(bundles),
     NI_EVENTBRIDGE_ENDPOINT: bus.endpoint,
     NI_BEDROCK_ENDPOINT: standIn.url,
-    NI_BEDROCK_SIMULATED: '1',
+    NI_SIMULATED_PROVIDERS: 'bedrock',
+    // The production bundles sign every call as on Lambda; the local endpoints take any signature.
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
     NI_KEY_CACHE_TTL_MS: '0', // every authorizer invocation reads the key, as one every 30 s mostly does
     NI_GATEWAY_REGION: 'ca-central-1',
   };
