@@ -122,7 +122,8 @@ describe('the chat flow over its ports', () => {
     expect(out.headers['x-ni-resolved-jurisdiction']).toBe('US');
     expect(out.headers['x-ni-custody-path']).toBe('ni-gateway@ca-central-1 > fake@ca-central-1#us.anthropic.claude-sonnet-4-5-20250929-v1:0');
     expect(calls).toHaveLength(1);
-    expect(calls[0].maxTokens).toBe(64000);
+    // No max_tokens in the request: the model's default output budget, not its maximum.
+    expect(calls[0].maxTokens).toBe(catalog.byId.get(SONNET)!.default_max_tokens);
     expect(settled).toHaveLength(1);
     expect(emitted).toHaveLength(1);
     expect(emitted[0]).toMatchObject({ status: 'ok', model: SONNET, jurisdiction: 'US', usage: { input_tokens: 10, output_tokens: 2 }, request_sha256: 'a'.repeat(64) });
