@@ -3,6 +3,7 @@ import { catalog } from './catalog';
 import { config } from './config';
 import { logger } from './observability';
 import { createProviders } from './providers/registry';
+import { secrets } from './secrets';
 import { emitCustodyEvent } from './store/custody-events';
 import { getReceipt } from './store/ledger';
 import { reserve, settle, unreserved } from './store/spend';
@@ -17,7 +18,7 @@ export function composeGateway(): Gateway {
   const cfg = config();
   return createGateway({
     catalog: catalog(),
-    providers: createProviders({ endpoints: { bedrock: cfg.endpoints.bedrock } }),
+    providers: createProviders({ endpoints: { bedrock: cfg.endpoints.bedrock }, secrets }),
     spend: { reserve: (p, id, amount, model, tier) => reserve(p, id, amount, model, tier), unreserved, settle },
     custody: { emit: emitCustodyEvent, receipt: getReceipt },
     metrics: {

@@ -28,6 +28,16 @@ const Env = z.object({
   NI_BEDROCK_ENDPOINT: Url.optional(),
   /** Providers (comma-separated) whose endpoints are the local stand-ins: their answers are marked SIMULATED. */
   NI_SIMULATED_PROVIDERS: z.string().default(''),
+  /** JSON `{provider: secret ARN}`, set by the stack. */
+  NI_PROVIDER_SECRET_ARNS: z.string().transform((v, ctx) => {
+    try {
+      return z.record(z.string(), z.string().min(1)).parse(JSON.parse(v));
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'a JSON object of provider names to secret ARNs' });
+      return z.NEVER;
+    }
+  }).optional(),
+  NI_PROVIDER_SECRETS_FILE: z.string().min(1).optional(),
   NI_KEY_CACHE_TTL_MS: NonNegative.default(DEFAULT_KEY_CACHE_TTL_MS),
   NI_GROUP_COMMIT_MS: NonNegative.default(0),
   NI_DATA_DIR: z.string().min(1).default('.ni-data'),
@@ -55,6 +65,8 @@ export function parseConfig(env: Record<string, string | undefined>) {
     catalogFile: e.NI_CATALOG_FILE,
     tables: { keys: e.NI_KEYS_TABLE, usage: e.NI_USAGE_TABLE, ledger: e.NI_LEDGER_TABLE },
     endpoints: { dynamodb: e.NI_DYNAMODB_ENDPOINT, eventbridge: e.NI_EVENTBRIDGE_ENDPOINT, bedrock: e.NI_BEDROCK_ENDPOINT, kms: e.NI_KMS_ENDPOINT },
+    providerSecretArns: e.NI_PROVIDER_SECRET_ARNS ?? {},
+    providerSecretsFile: e.NI_PROVIDER_SECRETS_FILE,
     simulatedProviders: new Set(e.NI_SIMULATED_PROVIDERS.split(',').map((s) => s.trim()).filter(Boolean)),
     keyCacheTtlMs: e.NI_KEY_CACHE_TTL_MS,
     groupCommitMs: e.NI_GROUP_COMMIT_MS,

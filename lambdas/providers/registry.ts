@@ -1,10 +1,12 @@
 import { createBedrockProvider } from './bedrock';
+import type { SecretSource } from '../secrets';
 import type { ProviderName } from './names';
 import type { Provider } from './provider';
 
-/** Where each provider is reached: an override per provider, else the provider's own (AWS's or the vendor's). */
+/** Where each provider is reached (an override per provider, else its own) and where its credentials are. */
 export interface ProviderSettings {
   endpoints: Partial<Record<ProviderName, string>>;
+  secrets: SecretSource;
 }
 
 const FACTORIES: Record<ProviderName, (s: ProviderSettings) => Provider> = {
