@@ -6,6 +6,7 @@ import {
 import { toAuthorizerContext } from '../core/principal';
 import { logger } from '../observability';
 import { findByHash } from '../store/keys';
+import { lambdaHandler } from './middleware';
 
 /**
  * REQUEST authorizer for every authenticated route (identity source: the Authorization header).
@@ -65,4 +66,4 @@ function deny(reason: 'missing' | 'malformed' | 'unknown' | 'revoked', keyId?: s
 }
 
 
-export const handler = createAuthorizer();
+export const handler = lambdaHandler(createAuthorizer());

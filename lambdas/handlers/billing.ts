@@ -1,8 +1,8 @@
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { createHash } from 'node:crypto';
-import { CORS_HEADERS, requestHeaders } from '../app/http';
-import { publicCatalog } from '../core/billing';
+import { CORS_HEADERS } from '../app/http';
 import { catalog } from '../catalog';
+import { publicCatalog } from '../core/billing';
+import { httpHandler } from './middleware';
 
 /**
  * GET /api/billing/models: the public price list (no API key). The catalog is fixed for the life of the
@@ -11,17 +11,12 @@ import { catalog } from '../catalog';
  */
 let cached: { body: string; etag: string } | undefined;
 
-function response() {
+function priceList() {
   if (!cached) {
     const body = JSON.stringify(publicCatalog(catalog()));
     cached = { body, etag: `"${createHash('sha256').update(body).digest('base64url')}"` };
   }
   return cached;
-}
-
-function header(event: APIGatewayProxyEvent, name: string): string | undefined {
-  for (const [k, v] of Object.entries(event.headers ?? {})) if (k.toLowerCase() === name && v !== undefined) return v;
-  return undefined;
 }
 
 /** RFC 9110 weak comparison: any listed tag (W/ or not) equal to ours, or `*`. */
@@ -33,14 +28,13 @@ function matches(ifNoneMatch: string | undefined, etag: string): boolean {
   });
 }
 
-export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
-  const { body, etag } = response();
+export const handler = httpHandler(async (req) => {
+  const { body, etag } = priceList();
   const headers = {
-    ...requestHeaders(event.requestContext.requestId),
     'cache-control': 'public, max-age=300',
     etag,
     'access-control-expose-headers': `${CORS_HEADERS['access-control-expose-headers']}, etag`,
   };
-  if (matches(header(event, 'if-none-match'), etag)) return { statusCode: 304, headers, body: '' };
-  return { statusCode: 200, headers: { ...headers, 'content-type': 'application/json' }, body };
-}
+  if (matches(req.headers['if-none-match'], etag)) return { status: 304, body: null, headers };
+  return { status: 200, body, headers };
+});

@@ -1,11 +1,9 @@
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import * as z from 'zod';
-import { requestHeaders } from '../app/http';
-import { asGatewayError, badRequest } from '../core/errors';
-import { fromAuthorizerContext } from '../core/principal';
+import { GATEWAY_ERRORS } from '../app/http';
+import { badRequest } from '../core/errors';
 import { isDay, shiftDay, spendDay } from '../core/spend-day';
-import { logger } from '../observability';
 import { queryUsage } from '../store/usage';
+import { httpHandler } from './middleware';
 
 /**
  * GET /api/usage?from=YYYY-MM-DD&to=YYYY-MM-DD&granularity=day|request&limit=N&cursor=…
@@ -24,30 +22,23 @@ const Query = z.object({
   cursor: z.string().min(1).max(2048).optional(),
 });
 
-const json = (event: APIGatewayProxyEvent, statusCode: number, body: unknown): APIGatewayProxyResult => ({
-  statusCode,
-  headers: { ...requestHeaders(event.requestContext.requestId), 'content-type': 'application/json', 'cache-control': 'no-store' },
-  body: JSON.stringify(body),
-});
-
-export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
-  try {
-    const principal = fromAuthorizerContext(event.requestContext.authorizer);
-    const parsed = Query.safeParse(event.queryStringParameters ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw badRequest(`Invalid query parameter '${issue.path.join('.')}': ${issue.message}`, issue.path.join('.') || null);
-    }
-    const q = parsed.data;
-    const to = q.to ?? spendDay(principal.timezone, new Date()).day;
-    const from = q.from ?? shiftDay(to, 1 - DEFAULT_RANGE_DAYS);
-    if (from > to) throw badRequest(`'from' (${from}) is after 'to' (${to})`, 'from');
-    if (shiftDay(from, MAX_RANGE_DAYS - 1) < to) throw badRequest(`The range may span at most ${MAX_RANGE_DAYS} days`, 'from');
-    const page = await queryUsage(principal.keyId, { from, to, granularity: q.granularity, limit: q.limit, cursor: q.cursor });
-    return json(event, 200, { object: 'list', key_id: principal.keyId, granularity: q.granularity, from, to, currency: 'CAD', ...page });
-  } catch (err) {
-    const e = asGatewayError(err);
-    if (e.status >= 500) logger.error('usage query failed', { requestId: event.requestContext.requestId, error: err as Error });
-    return json(event, e.status, e.toBody());
+export const handler = httpHandler(async (req) => {
+  const principal = req.principal;
+  if (!principal) throw GATEWAY_ERRORS.invalidApiKey();
+  const parsed = Query.safeParse(req.query);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw badRequest(`Invalid query parameter '${issue.path.join('.')}': ${issue.message}`, issue.path.join('.') || null);
   }
-}
+  const q = parsed.data;
+  const to = q.to ?? spendDay(principal.timezone, new Date()).day;
+  const from = q.from ?? shiftDay(to, 1 - DEFAULT_RANGE_DAYS);
+  if (from > to) throw badRequest(`'from' (${from}) is after 'to' (${to})`, 'from');
+  if (shiftDay(from, MAX_RANGE_DAYS - 1) < to) throw badRequest(`The range may span at most ${MAX_RANGE_DAYS} days`, 'from');
+  const page = await queryUsage(principal.keyId, { from, to, granularity: q.granularity, limit: q.limit, cursor: q.cursor });
+  return {
+    status: 200,
+    body: { object: 'list', key_id: principal.keyId, granularity: q.granularity, from, to, currency: 'CAD', ...page },
+    headers: { 'cache-control': 'no-store' },
+  };
+});

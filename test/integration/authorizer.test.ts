@@ -1,4 +1,4 @@
-import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import type { APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { generateSecret, hashSecret } from '../../lambdas/core/keys';
 import { fromAuthorizerContext } from '../../lambdas/core/principal';
 import { createKey, revokeKey } from '../../lambdas/store/keys';
@@ -16,6 +16,12 @@ const event = (headers: Record<string, string> | null): APIGatewayRequestAuthori
   multiValueQueryStringParameters: null, stageVariables: null,
   requestContext: {} as APIGatewayRequestAuthorizerEvent['requestContext'],
 });
+
+/** What Lambda passes the handler: powertools puts its request id and cold start on every log line. */
+const LAMBDA_CONTEXT = {
+  awsRequestId: 'lambda-request-1', functionName: 'authorizer', functionVersion: '$LATEST', memoryLimitInMB: '512',
+  invokedFunctionArn: 'arn:aws:lambda:ca-central-1:123456789012:function:authorizer', getRemainingTimeInMillis: () => 10_000,
+} as unknown as Context;
 
 let mod: AuthorizerModule;
 let logs: string[] = [];
@@ -48,7 +54,7 @@ afterAll(() => {
 describe('authorizer', () => {
   it('allows a valid key on the whole stage, with its settings as context', async () => {
     const { record, secret } = await createKey({ name: 'auth-a', tier: 'global', max_spend_per_day: 2_500_000, timezone: 'America/Vancouver', pii_mode: 'block' });
-    const result = await mod.handler(event({ Authorization: `Bearer ${secret}` }));
+    const result = await mod.handler(event({ Authorization: `Bearer ${secret}` }), LAMBDA_CONTEXT);
     expect(result.principalId).toBe(record.id);
     expect(result.policyDocument).toEqual({
       Version: '2012-10-17',
@@ -68,7 +74,7 @@ describe('authorizer', () => {
   it('finds the header whatever its case and tolerates extra spaces', async () => {
     const { record, secret } = await createKey({ name: 'auth-b' });
     for (const headers of [{ authorization: `Bearer ${secret}` }, { AUTHORIZATION: `  bearer    ${secret} ` }] as Record<string, string>[]) {
-      expect((await mod.handler(event(headers))).principalId).toBe(record.id);
+      expect((await mod.handler(event(headers), LAMBDA_CONTEXT)).principalId).toBe(record.id);
     }
   });
 
@@ -81,7 +87,7 @@ describe('authorizer', () => {
       { Authorization: `Bearer ${secret}, Bearer ${secret}` }, { Authorization: `Bearer ${generateSecret()}` },
       { Authorization: `Bearer ${secret}` },
     ];
-    for (const headers of cases) await expect(mod.handler(event(headers))).rejects.toThrow(/^Unauthorized$/);
+    for (const headers of cases) await expect(mod.handler(event(headers), LAMBDA_CONTEXT)).rejects.toThrow(/^Unauthorized$/);
   });
 
   it('stops accepting a revoked key once its cache entry expires', async () => {
@@ -96,7 +102,7 @@ describe('authorizer', () => {
     now += 1;
     await expect(authorize(request)).rejects.toThrow('Unauthorized');
     // With NI_KEY_CACHE_TTL_MS=0 the module's handler reads the store every time.
-    await expect(mod.handler(request)).rejects.toThrow('Unauthorized');
+    await expect(mod.handler(request, LAMBDA_CONTEXT)).rejects.toThrow('Unauthorized');
   });
 
   it('lets a key work as soon as it is created (unknown keys are not cached)', async () => {
@@ -112,7 +118,7 @@ describe('authorizer', () => {
     process.env.NI_KEYS_TABLE = 'ni-no-such-table';
     reloadConfig();
     try {
-      const error = await mod.handler(event({ Authorization: `Bearer ${secret}` })).catch((e: Error) => e);
+      const error = await mod.handler(event({ Authorization: `Bearer ${secret}` }), LAMBDA_CONTEXT).catch((e: Error) => e);
       expect(error).toBeInstanceOf(Error);
       expect((error as Error).message).not.toBe('Unauthorized');
     } finally {
@@ -125,12 +131,12 @@ describe('authorizer', () => {
     logs = [];
     const { record, secret } = await createKey({ name: 'auth-g' });
     const header = `Bearer ${secret}`;
-    await mod.handler(event({ Authorization: header }));
+    await mod.handler(event({ Authorization: header }), LAMBDA_CONTEXT);
     await revokeKey(record.id);
-    await mod.handler(event({ Authorization: header })).catch(() => undefined);
+    await mod.handler(event({ Authorization: header }), LAMBDA_CONTEXT).catch(() => undefined);
     const unknown = generateSecret();
-    await mod.handler(event({ Authorization: `Bearer ${unknown}` })).catch(() => undefined);
-    await mod.handler(event({ Authorization: `Bearer ${secret}x` })).catch(() => undefined);
+    await mod.handler(event({ Authorization: `Bearer ${unknown}` }), LAMBDA_CONTEXT).catch(() => undefined);
+    await mod.handler(event({ Authorization: `Bearer ${secret}x` }), LAMBDA_CONTEXT).catch(() => undefined);
 
     const text = logs.join('\n');
     expect(text).toContain('API key accepted'); // the debug lines were captured
@@ -141,5 +147,9 @@ describe('authorizer', () => {
       expect(text).not.toContain(hashSecret(s));
     }
     expect(text).not.toMatch(/bearer|authorization/i);
+    // The middleware's Lambda context: every line names the invocation.
+    const lines = logs.filter((l) => l.startsWith('{"level"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).toMatchObject({ function_request_id: 'lambda-request-1', cold_start: expect.any(Boolean) });
   });
 });

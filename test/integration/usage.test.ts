@@ -1,4 +1,4 @@
-import type { APIGatewayProxyEvent } from 'aws-lambda';
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,7 +157,7 @@ describe('GET /api/usage', () => {
     handler({
       httpMethod: 'GET', path: '/api/usage', headers: {}, queryStringParameters: query,
       requestContext: { authorizer: keyId ? toAuthorizerContext(principal(keyId, null)) : null },
-    } as unknown as APIGatewayProxyEvent);
+    } as unknown as APIGatewayProxyEvent, {} as Context);
 
   it('returns the caller\'s own usage', async () => {
     const res = await call({ ...range, granularity: 'day' });

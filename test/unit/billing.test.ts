@@ -1,4 +1,4 @@
-import type { APIGatewayProxyEvent } from 'aws-lambda';
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { publicCatalog, reservationAmount } from '../../lambdas/core/billing';
 import { buildCatalog } from '../../lambdas/core/catalog';
 import { catalog } from '../../lambdas/catalog';
@@ -9,7 +9,7 @@ import { PROVIDER_NAMES } from '../../lambdas/providers/names';
 const SERVED: ReadonlySet<string> = new Set(PROVIDER_NAMES);
 
 const get = (headers: Record<string, string> = {}) =>
-  handler({ httpMethod: 'GET', path: '/api/billing/models', headers, queryStringParameters: null, requestContext: { requestId: 'req-1' } } as unknown as APIGatewayProxyEvent);
+  handler({ httpMethod: 'GET', path: '/api/billing/models', headers, queryStringParameters: null, requestContext: { requestId: 'req-1' } } as unknown as APIGatewayProxyEvent, {} as Context);
 
 describe('publicCatalog', () => {
   const c = catalog();
