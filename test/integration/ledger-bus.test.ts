@@ -34,6 +34,7 @@ useEmbeddedDynamo();
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ni-bus-'));
+  process.env.NI_DATA_DIR = dir;
   process.env.NI_LEDGER_SIGNING_KEY_FILE = join(dir, 'signing-key.pem');
   process.env.NI_CUSTODY_OUTBOX = join(dir, 'outbox.jsonl');
   process.env.NI_EVENT_BUS_NAME = 'ni-custody';
