@@ -7,5 +7,6 @@ export const STACK_OUTPUTS = {
   eventBusName: 'EventBusName',
   custodyFallbackQueueUrl: 'CustodyFallbackQueueUrl',
   ledgerSigningKeyId: 'LedgerSigningKeyId',
+  ledgerAnchorBucket: 'LedgerAnchorBucketName',
   dashboardName: 'DashboardName',
 } as const;

@@ -29,6 +29,8 @@ export class NorthernInferenceStack extends Stack {
       },
       tables,
       custodyDeadLetterQueue: custody.deadLetterQueue,
+      ledgerQueue: custody.ledgerQueue,
+      ledgerDeadLetterQueue: custody.ledgerDeadLetterQueue,
       fallbackQueue: custody.fallbackQueue,
       fallbackDeadLetterQueue: custody.fallbackDeadLetterQueue,
     });
@@ -41,6 +43,7 @@ export class NorthernInferenceStack extends Stack {
       eventBusName: custody.bus.eventBusName,
       custodyFallbackQueueUrl: custody.fallbackQueue.queueUrl,
       ledgerSigningKeyId: custody.signingKey.keyId,
+      ledgerAnchorBucket: custody.anchorBucket.bucketName,
       dashboardName: observability.dashboard.dashboardName,
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, STACK_OUTPUTS[name as keyof typeof STACK_OUTPUTS], { value });

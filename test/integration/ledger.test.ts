@@ -240,12 +240,18 @@ describe('crash recovery', () => {
 });
 
 describe('writer handler', () => {
-  it('records an EventBridge event, and throws on an invalid one so EventBridge retries', async () => {
-    const event = custodyEvent({ key_id: newKey() });
-    await handler(envelope(event));
-    await handler(envelope(event));
-    expect(await entriesOf(event.key_id)).toHaveLength(1);
-    await expect(handler(envelope({ ...event, cost_micro_cad: -1 }))).rejects.toThrow(/invalid custody event/);
+  it("appends a batch's events of one key as one block per key, and returns the invalid records as failed", async () => {
+    const [a, b] = [newKey(), newKey()];
+    const events = [...Array.from({ length: 10 }, () => custodyEvent({ key_id: a })), ...Array.from({ length: 5 }, () => custodyEvent({ key_id: b }))];
+    const records = events.map((e, i) => sqsRecord(`m${i}`, JSON.stringify(envelope(e))));
+    records.splice(7, 0, sqsRecord('bad', JSON.stringify(envelope({ ...events[0], cost_micro_cad: -1 }))));
+    expect(await handler({ Records: records })).toEqual({ batchItemFailures: [{ itemIdentifier: 'bad' }] });
+    expect([await blockCount(a), await blockCount(b)]).toEqual([1, 1]);
+    expect((await entriesOf(a)).map((e) => e.request_id)).toEqual(events.slice(0, 10).map((e) => e.request_id));
+    // The redelivered batch records nothing twice.
+    expect(await handler({ Records: records.filter((r) => r.messageId !== 'bad') })).toEqual({ batchItemFailures: [] });
+    expect([(await entriesOf(a)).length, (await entriesOf(b)).length]).toEqual([10, 5]);
+    expect((await verifyLedger({ keyId: a })).ok).toBe(true);
   });
 
   it('records SQS fallback records (detail or envelope bodies) and returns the failed ones', async () => {
