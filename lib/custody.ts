@@ -9,6 +9,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../lambdas/core/custody';
+import { ANCHOR_PREFIX } from '../lambdas/core/ledger';
 import { TABLES } from '../lambdas/store/tables';
 import { HandlerFunction } from './function';
 
@@ -19,7 +20,7 @@ export interface CustodyProps {
 const WRITER_TIMEOUT = Duration.seconds(30);
 const RETENTION = Duration.days(14);
 /** AWS's guidance for SQS event sources: a visibility timeout of at least six times the function timeout. */
-export const WRITER_VISIBILITY_TIMEOUT = Duration.seconds(6 * WRITER_TIMEOUT.toSeconds());
+const WRITER_VISIBILITY_TIMEOUT = Duration.seconds(6 * WRITER_TIMEOUT.toSeconds());
 /**
  * Receives before a message goes to its dead-letter queue: all of them fit in the ledger's redelivery window
  * (REDELIVERY_WINDOW_MS in lambdas/core/ledger.ts), after which verify flags a claimed event not in the chain.
@@ -32,8 +33,6 @@ export const LEDGER_BATCH = { size: 100, window: Duration.seconds(1) };
  * overwrite it, or shorten this, before it ends; the bucket cannot be deleted before its objects expire).
  */
 export const ANCHOR_RETENTION = Duration.days(10 * 365);
-/** The writer may only put objects under this prefix (lambdas/store/ledger-anchor.ts). */
-export const ANCHOR_PREFIX = 'checkpoints/';
 
 /**
  * The custody pipeline: the gateway puts one event per request on the bus; a rule sends it to the ledger queue,
@@ -113,6 +112,7 @@ export class Custody extends Construct {
     // Least privilege: what lambdas/store/ledger.ts calls on an append-only ledger (no DeleteItem, no Scan).
     props.ledgerTable.grant(writer, 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     this.signingKey.grant(writer, 'kms:Sign');
+    // Only under the prefix the anchor writes to.
     writer.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [this.anchorBucket.arnForObjects(`${ANCHOR_PREFIX}*`)] }));
     Validations.of(this.writer).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.anchorBucket.node.defaultChild as s3.CfnBucket)}.Arn>/${ANCHOR_PREFIX}*]`,

@@ -69,7 +69,8 @@ export interface LocalEventBridge {
   flush(): Promise<void>;
   close(): Promise<void>;
   setFaults(faults: BusFaults): void;
-  readonly stats: { putEventsCalls: number; accepted: number; rejected: number; invocations: number; handlerErrors: number };
+  /** invocations: batches handed to the writer; delivered: the messages in them; handlerErrors: the failed ones. */
+  readonly stats: { putEventsCalls: number; accepted: number; rejected: number; invocations: number; delivered: number; handlerErrors: number };
   /** Events the handler kept failing on since this bus started (all are also in the dead-letter file). */
   readonly deadLetters: BusEvent[];
 }
@@ -90,7 +91,7 @@ export async function startLocalEventBridge(opts: LocalEventBridgeOptions): Prom
     if (f.failPutEvents !== undefined) failuresLeft = f.failPutEvents ? f.failPutEvents.count ?? Infinity : 0;
   };
   setFaults({ duplicate: opts.duplicate, reorder: opts.reorder, failPutEvents: opts.failPutEvents, rejectEntry: opts.rejectEntry });
-  const stats = { putEventsCalls: 0, accepted: 0, rejected: 0, invocations: 0, handlerErrors: 0 };
+  const stats = { putEventsCalls: 0, accepted: 0, rejected: 0, invocations: 0, delivered: 0, handlerErrors: 0 };
   const deadLetters: BusEvent[] = [];
 
   // Delivery: the ledger queue (messages ready to receive), batches in flight, and timers (the batching window,
@@ -132,6 +133,7 @@ export async function startLocalEventBridge(opts: LocalEventBridgeOptions): Prom
     let failed: Set<string>;
     try {
       stats.invocations++;
+      stats.delivered += batch.length;
       for (const m of batch) m.receives++;
       const out = await opts.deliver({ Records: batch.map(record) });
       failed = new Set((out?.batchItemFailures ?? []).map((f) => f.itemIdentifier));

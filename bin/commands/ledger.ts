@@ -57,7 +57,7 @@ export function run(argv: string[]): Promise<number> {
 export function describe(report: LedgerReport): string {
   const entries = report.chains.reduce((n, c) => n + c.entries, 0);
   const checkpoints = report.chains.reduce((n, c) => n + c.checkpoints, 0);
-  const lines = [`${report.chains.length} chain(s), ${entries} entries, ${checkpoints} signed checkpoint(s).`];
+  const lines = [`${report.chains.length} chain(s), ${entries} entries, ${checkpoints} signed checkpoint(s).`, `Checkpoints anchored in ${report.anchor}.`];
   for (const c of report.chains) {
     const head = c.head ? `head ${c.head.seq} ${c.head.hash.slice(0, 12)}…` : 'empty';
     const signed = c.last_checkpoint ? `last checkpoint at ${c.last_checkpoint.seq}` : 'no checkpoint yet';

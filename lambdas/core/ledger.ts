@@ -80,6 +80,9 @@ export interface CheckpointBody {
 export const checkpointPayload = (c: CheckpointBody) =>
   Buffer.from(canonicalJson({ v: LEDGER_FORMAT_VERSION, type: CHECKPOINT_TYPE, key_id: c.key_id, seq: c.seq, hash: c.hash, time: c.time }), 'utf8');
 
+/** Where anchored checkpoints live in the anchor bucket: the writer may only put objects under it (lib/custody.ts). */
+export const ANCHOR_PREFIX = 'checkpoints/';
+
 /** A signed checkpoint's content as one comparable string (what the table and the anchor must agree on). */
 export const checkpointText = (c: StoredCheckpoint) =>
   canonicalJson({ key_id: c.key_id, seq: c.seq, hash: c.hash, time: c.time, alg: c.alg, signing_key: c.signing_key, signature: c.signature });

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
 import { join } from 'node:path';
-import { checkpointText, type StoredCheckpoint } from '../core/ledger';
+import { ANCHOR_PREFIX, checkpointText, type StoredCheckpoint } from '../core/ledger';
 
 /** The bucket signed checkpoints are anchored in (set by the stack); unset, the local directory is used. */
 const anchorBucket = () => process.env.NI_LEDGER_ANCHOR_BUCKET || undefined;
@@ -27,7 +27,6 @@ export interface LedgerAnchor {
   list(keyId?: string): Promise<StoredCheckpoint[]>;
 }
 
-const PREFIX = 'checkpoints/';
 const objectName = (c: { key_id: string; seq: number }) => `${encodeURIComponent(c.key_id)}/${String(c.seq).padStart(12, '0')}.json`;
 const NAME = /^([^/]+)\/(\d{12})\.json$/;
 
@@ -65,11 +64,11 @@ export function ledgerAnchor(): LedgerAnchor {
 
 export function s3Anchor(bucket: string, client: S3Client): LedgerAnchor {
   return {
-    location: `s3://${bucket}/${PREFIX}`,
+    location: `s3://${bucket}/${ANCHOR_PREFIX}`,
     async put(c) {
       try {
         await client.send(new PutObjectCommand({
-          Bucket: bucket, Key: PREFIX + objectName(c), Body: checkpointText(c), ContentType: 'application/json', IfNoneMatch: '*',
+          Bucket: bucket, Key: ANCHOR_PREFIX + objectName(c), Body: checkpointText(c), ContentType: 'application/json', IfNoneMatch: '*',
         }));
       } catch (err) {
         // 412: already anchored. The writer may not read the bucket; verification compares the copies.
@@ -77,7 +76,7 @@ export function s3Anchor(bucket: string, client: S3Client): LedgerAnchor {
       }
     },
     async list(keyId) {
-      const prefix = PREFIX + (keyId ? `${encodeURIComponent(keyId)}/` : '');
+      const prefix = ANCHOR_PREFIX + (keyId ? `${encodeURIComponent(keyId)}/` : '');
       const names: string[] = [];
       let token: string | undefined;
       do {
@@ -88,7 +87,7 @@ export function s3Anchor(bucket: string, client: S3Client): LedgerAnchor {
       const out: StoredCheckpoint[] = [];
       for (const name of names) {
         const body = await client.send(new GetObjectCommand({ Bucket: bucket, Key: name }));
-        const c = parse(name.slice(PREFIX.length), await body.Body!.transformToString('utf8'));
+        const c = parse(name.slice(ANCHOR_PREFIX.length), await body.Body!.transformToString('utf8'));
         if (c) out.push(c);
       }
       return out;

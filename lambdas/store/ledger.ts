@@ -491,6 +491,8 @@ export async function getReceipt(requestId: string, keyId: string): Promise<obje
 
 export interface LedgerReport {
   ok: boolean;
+  /** Where the checkpoints were read from besides the table. */
+  anchor: string;
   chains: ChainReport[];
   /** The first broken link (chains in key order), or null. */
   first_problem: Problem | null;
@@ -565,8 +567,9 @@ export async function verifyLedger(opts: VerifyOptions = {}): Promise<LedgerRepo
     if (!chains.has(opts.keyId)) chains.set(opts.keyId, { entries: [], checkpoints: [] });
     await markersOfKey(opts.keyId, markers);
   }
+  const anchor = opts.anchor ?? ledgerAnchor();
   const anchored = new Map<string, StoredCheckpoint[]>();
-  for (const c of await (opts.anchor ?? ledgerAnchor()).list(opts.keyId)) {
+  for (const c of await anchor.list(opts.keyId)) {
     if (!anchored.has(c.key_id)) anchored.set(c.key_id, []);
     anchored.get(c.key_id)!.push(c);
   }
@@ -584,5 +587,5 @@ export async function verifyLedger(opts: VerifyOptions = {}): Promise<LedgerRepo
     });
   });
   const first = reports.find((r) => !r.ok)?.problems[0] ?? null;
-  return { ok: !first, chains: reports, first_problem: first };
+  return { ok: !first, anchor: anchor.location, chains: reports, first_problem: first };
 }

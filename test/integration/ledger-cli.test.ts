@@ -46,6 +46,7 @@ it('verify: exit 0 on an intact ledger, 1 naming the first broken link; --json a
   const ok = await ni('verify');
   expect(ok.code).toBe(0);
   expect(ok.stdout).toContain('2 chain(s), 5 entries, 2 signed checkpoint(s).');
+  expect(ok.stdout).toContain(`Checkpoints anchored in ${join(dataDir, 'ledger-anchor')}.`);
   expect(ok.stdout).toContain('Ledger intact.');
 
   // The second entry's recorded model changed (each append above is a block of one entry).
