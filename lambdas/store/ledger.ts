@@ -26,8 +26,9 @@ import { tableName } from './tables';
  *   pk = request#<reqId>  sk = entry                        idempotency marker: key_id, request_id, block (the
  *                                                           first seq of the block the request is or is being put
  *                                                           in), claimed_at (when it was claimed or last moved)
- * A block holds the events one writer appended together (those that queued for the chain while its previous
- * append ran): a conditional put per block instead of one per event, which is most of the store's work here.
+ * A block holds the events one writer appended together (those of one SQS batch, and those that queued for the
+ * chain while its previous append ran): a conditional put per block instead of one per event, which is most of the
+ * store's work here.
  * There is no head item: a chain's head is its highest block (one Query, Limit 1, descending).
  *
  * APPEND PROTOCOL (no transactions; any number of writers, deliveries duplicated and in any order)
@@ -47,8 +48,8 @@ import { tableName } from './tables';
  *
  * CRASH POINTS
  *   - after the claim or a marker move, before the block put: the request is "in flight" (verify counts it
- *     within the redelivery window, and flags it after); the redelivery (EventBridge/SQS retry the failed invocation) finds the marker and completes
- *     the append at that block, or moves on if other requests took it meanwhile.
+ *     within the redelivery window, and flags it after); the redelivery (SQS receives the failed record again)
+ *     finds the marker and completes the append at that block, or moves on if other requests took it meanwhile.
  *   - after the block put, before the checkpoint or its anchoring (a crash, KMS or S3 failing: the append
  *     throws): the chain is complete and verifiable, the checkpoint pending; the redelivery finds its entry
  *     (step 4), signs the checkpoint if the block owes one and it is still missing, and anchors it.
@@ -550,8 +551,19 @@ export interface VerifyOptions {
  * filtered scan, so orphans are judged either way), against the checkpoints anchored outside the table.
  */
 export async function verifyLedger(opts: VerifyOptions = {}): Promise<LedgerReport> {
+  // The anchor first: a checkpoint written meanwhile then shows up in the table only, which is "pending",
+  // instead of in the anchor only, which is a break.
+  const anchor = opts.anchor ?? ledgerAnchor();
+  const anchored = new Map<string, StoredCheckpoint[]>();
+  for (const c of await anchor.list(opts.keyId)) {
+    if (!anchored.has(c.key_id)) anchored.set(c.key_id, []);
+    anchored.get(c.key_id)!.push(c);
+  }
   const chains = new Map<string, ChainItems>();
   const markers = new Map<string, StoredMarker | null>();
+  // One key: its markers before its chain, so an append running meanwhile leaves an entry whose marker is
+  // missing here (fetched below), never a claim that seems to lie beyond the chain.
+  if (opts.keyId) await markersOfKey(opts.keyId, markers);
   let start: Record<string, any> | undefined;
   do {
     const page = opts.keyId
@@ -565,13 +577,8 @@ export async function verifyLedger(opts: VerifyOptions = {}): Promise<LedgerRepo
   } while (start);
   if (opts.keyId) {
     if (!chains.has(opts.keyId)) chains.set(opts.keyId, { entries: [], checkpoints: [] });
-    await markersOfKey(opts.keyId, markers);
-  }
-  const anchor = opts.anchor ?? ledgerAnchor();
-  const anchored = new Map<string, StoredCheckpoint[]>();
-  for (const c of await anchor.list(opts.keyId)) {
-    if (!anchored.has(c.key_id)) anchored.set(c.key_id, []);
-    anchored.get(c.key_id)!.push(c);
+    const unseen = chains.get(opts.keyId)!.entries.map((e) => e.request_id).filter((id) => !markers.has(id));
+    for (const item of await batchGet([...new Set(unseen)].map(markerKey))) markers.set(item.request_id, item as StoredMarker);
   }
   for (const keyId of [...anchored.keys(), ...[...markers.values()].map((m) => m?.key_id)]) {
     if (keyId && !chains.has(keyId)) chains.set(keyId, { entries: [], checkpoints: [] });
