@@ -21,6 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../lambdas/core/custody';
+import { logger } from '../lambdas/observability';
 
 /** Where the local bus keeps the events the ledger writer kept failing on. */
 export const custodyDeadLetterFile = () => join(process.env.NI_DATA_DIR || '.ni-data', 'custody-dead-letters.jsonl');
@@ -152,9 +153,15 @@ export async function startLocalEventBridge(opts: LocalEventBridgeOptions): Prom
   }
   async function deadLetter(events: BusEvent[]): Promise<void> {
     deadLetters.push(...events);
-    await mkdir(dirname(deadLetterFile), { recursive: true, mode: 0o700 });
-    // One append of whole lines (O_APPEND): a re-drive running meanwhile never reads half a line.
-    await appendFile(deadLetterFile, events.map((e) => `${JSON.stringify(e.detail)}\n`).join(''), { mode: 0o600 });
+    try {
+      await mkdir(dirname(deadLetterFile), { recursive: true, mode: 0o700 });
+      // One append of whole lines (O_APPEND): a re-drive running meanwhile never reads half a line.
+      await appendFile(deadLetterFile, events.map((e) => `${JSON.stringify(e.detail)}\n`).join(''), { mode: 0o600 });
+    } catch (err) {
+      logger.error('custody dead letters could not be kept on disk; they are only in memory until the bus stops', {
+        requestIds: events.map((e) => (e.detail as { request_id?: unknown }).request_id), file: deadLetterFile, error: (err as Error).name,
+      });
+    }
   }
   function enqueue(event: BusEvent): void {
     const d = faults.duplicate ?? 0;
