@@ -101,6 +101,7 @@ export async function ledgerBench(): Promise<Record<string, unknown>> {
   try {
     process.env.NI_DYNAMODB_ENDPOINT = store.endpoint;
     process.env.NI_LEDGER_TABLE = store.tables.ledger;
+    process.env.NI_DATA_DIR = dir; // the checkpoint anchor: dir/ledger-anchor
     process.env.NI_LEDGER_SIGNING_KEY_FILE = join(dir, 'signing-key.pem');
     delete process.env.NI_LEDGER_SIGNING_KEY_ID;
     delete process.env.NI_LEDGER_CHECKPOINT_EVERY;

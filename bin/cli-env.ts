@@ -78,6 +78,7 @@ export interface CliEnv {
   eventBusName?: string;
   custodyFallbackQueueUrl?: string;
   ledgerSigningKeyId?: string;
+  ledgerAnchorBucket?: string;
   dashboardName?: string;
   /** Points this process's store modules at this environment (process.env + a fresh DynamoDB client). */
   apply(): void;
@@ -99,6 +100,7 @@ export async function resolveCliEnv(flags: { region?: string; stack?: string }):
         NI_EVENT_BUS_NAME: fields.eventBusName,
         NI_CUSTODY_FALLBACK_QUEUE_URL: fields.custodyFallbackQueueUrl,
         NI_LEDGER_SIGNING_KEY_ID: fields.ledgerSigningKeyId,
+        NI_LEDGER_ANCHOR_BUCKET: fields.ledgerAnchorBucket,
       };
       for (const [name, value] of Object.entries(optional)) if (value) env[name] = value;
       // The local runtime's store takes unsigned calls (local/loopback.ts); a stack's is reached as AWS's.
@@ -166,6 +168,7 @@ async function stackFields(region: string, stack: string): Promise<Fields> {
     eventBusName: outputs[o.eventBusName] || undefined,
     custodyFallbackQueueUrl: outputs[o.custodyFallbackQueueUrl] || undefined,
     ledgerSigningKeyId: outputs[o.ledgerSigningKeyId] || undefined,
+    ledgerAnchorBucket: outputs[o.ledgerAnchorBucket] || undefined,
     dashboardName: outputs[o.dashboardName] || undefined,
   };
 }

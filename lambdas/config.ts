@@ -44,6 +44,8 @@ const Env = z.object({
   NI_CUSTODY_OUTBOX: z.string().min(1).optional(),
   NI_LEDGER_SIGNING_KEY_ID: z.string().min(1).optional(),
   NI_LEDGER_SIGNING_KEY_FILE: z.string().min(1).optional(),
+  /** The S3 bucket signed checkpoints are anchored in (set by the stack); unset, a directory in NI_DATA_DIR. */
+  NI_LEDGER_ANCHOR_BUCKET: z.string().min(1).optional(),
   NI_KMS_ENDPOINT: Url.optional(),
   NI_LEDGER_CHECKPOINT_EVERY: Positive.default(DEFAULT_CHECKPOINT_POLICY.every),
   NI_LEDGER_CHECKPOINT_INTERVAL_S: Positive.default(DEFAULT_CHECKPOINT_POLICY.intervalMs / 1000),
@@ -78,6 +80,8 @@ export function parseConfig(env: Record<string, string | undefined>) {
     ledger: {
       signingKeyId: e.NI_LEDGER_SIGNING_KEY_ID,
       signingKeyFile: e.NI_LEDGER_SIGNING_KEY_FILE ?? `${e.NI_DATA_DIR}/ledger-signing-key.pem`,
+      anchorBucket: e.NI_LEDGER_ANCHOR_BUCKET,
+      anchorDir: `${e.NI_DATA_DIR}/ledger-anchor`,
       checkpointEvery: e.NI_LEDGER_CHECKPOINT_EVERY,
       checkpointIntervalMs: e.NI_LEDGER_CHECKPOINT_INTERVAL_S * 1000,
     },

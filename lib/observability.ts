@@ -62,6 +62,8 @@ export interface ObservabilityProps {
   readonly functions: Record<string, lambda.IFunction>;
   readonly tables: Record<string, dynamodb.ITable>;
   readonly custodyDeadLetterQueue: sqs.IQueue;
+  readonly ledgerQueue: sqs.IQueue;
+  readonly ledgerDeadLetterQueue: sqs.IQueue;
   readonly fallbackQueue: sqs.IQueue;
   readonly fallbackDeadLetterQueue: sqs.IQueue;
   /** Subscribed to the alarm topic. */
@@ -101,6 +103,8 @@ export class Observability extends Construct {
       datapointsToAlarm: 2,
     });
     alarm('CustodyDeadLetters', 'Custody events could not be written to the ledger', props.custodyDeadLetterQueue.metricApproximateNumberOfMessagesVisible(maxOverMinute), 0);
+    alarm('LedgerDeadLetters', 'Custody events the ledger writer kept failing on', props.ledgerDeadLetterQueue.metricApproximateNumberOfMessagesVisible(maxOverMinute), 0);
+    alarm('LedgerBacklog', 'The ledger queue is not being drained', props.ledgerQueue.metricApproximateNumberOfMessagesVisible({ statistic: cw.Stats.MAXIMUM, period: PERIOD }), 10_000, { evaluationPeriods: 3 });
     alarm('FallbackDeadLetters', 'Fallback custody messages could not be written to the ledger', props.fallbackDeadLetterQueue.metricApproximateNumberOfMessagesVisible(maxOverMinute), 0);
     alarm('FallbackBacklog', 'The custody fallback queue is not being drained', props.fallbackQueue.metricApproximateAgeOfOldestMessage({ statistic: cw.Stats.MAXIMUM, period: PERIOD }), 300);
     alarm('UpstreamThrottling', 'Bedrock is throttling the gateway', gatewayTotal('upstreamThrottles'), 10);
@@ -142,6 +146,8 @@ export class Observability extends Construct {
       ),
       graph('Custody queue depth', [
         props.custodyDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: 'dead letters', ...maxOverMinute }),
+        props.ledgerQueue.metricApproximateNumberOfMessagesVisible({ label: 'ledger', ...maxOverMinute }),
+        props.ledgerDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: 'ledger dead letters', ...maxOverMinute }),
         props.fallbackQueue.metricApproximateNumberOfMessagesVisible({ label: 'fallback', ...maxOverMinute }),
         props.fallbackDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: 'fallback dead letters', ...maxOverMinute }),
       ]),

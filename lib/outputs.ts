@@ -9,6 +9,7 @@ export const STACK_OUTPUTS = {
   eventBusName: 'EventBusName',
   custodyFallbackQueueUrl: 'CustodyFallbackQueueUrl',
   ledgerSigningKeyId: 'LedgerSigningKeyId',
+  ledgerAnchorBucket: 'LedgerAnchorBucketName',
   dashboardName: 'DashboardName',
   alarmTopicArn: 'AlarmTopicArn',
 } as const;

@@ -35,6 +35,8 @@ export class NorthernInferenceStack extends Stack {
       },
       tables,
       custodyDeadLetterQueue: custody.deadLetterQueue,
+      ledgerQueue: custody.ledgerQueue,
+      ledgerDeadLetterQueue: custody.ledgerDeadLetterQueue,
       fallbackQueue: custody.fallbackQueue,
       fallbackDeadLetterQueue: custody.fallbackDeadLetterQueue,
       alarmEmail: settings.alarmEmail,
@@ -50,6 +52,7 @@ export class NorthernInferenceStack extends Stack {
       eventBusName: custody.bus.eventBusName,
       custodyFallbackQueueUrl: custody.fallbackQueue.queueUrl,
       ledgerSigningKeyId: custody.signingKey.keyId,
+      ledgerAnchorBucket: custody.anchorBucket.bucketName,
       dashboardName: observability.dashboard.dashboardName,
       alarmTopicArn: observability.alarmTopic.topicArn,
     };

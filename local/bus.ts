@@ -4,18 +4,27 @@
  * gateway's emit path is the same code as on AWS (point it here with NI_EVENTBRIDGE_ENDPOINT).
  *
  * Each accepted entry becomes the real EventBridge envelope (version, id, detail-type, source, account, time,
- * region, resources, detail); entries matching the rule (source + detail-type, as the stack's rule) are
- * delivered to `deliver` asynchronously, like an EventBridge → Lambda target: accepted first, invoked later,
- * re-invoked with backoff when the handler throws, then set aside as dead letters. Faults for tests:
- * duplicate deliveries, reordering, failing PutEvents (whole call, every entry or chosen entries via
- * FailedEntryCount).
+ * region, resources, detail); entries matching the rule (source + detail-type, as the stack's rule) go to a
+ * local ledger queue that `deliver` (the ledger writer) drains as the stack's SQS event source does: accepted
+ * first, delivered later in batches (up to `batchSize` messages gathered for up to `batchWindowMs`), each message
+ * the envelope as its body; the records the handler reports failed (all of them when it throws) are received
+ * again with backoff, then dead-lettered. Dead letters are kept in `NI_DATA_DIR/custody-dead-letters.jsonl`
+ * (their custody events, one a line, 0600), which `ni ledger redrive` and start-up re-drive like the outbox.
+ * Faults for tests: duplicate deliveries, reordering, failing PutEvents (whole call, every entry or chosen
+ * entries via FailedEntryCount).
  */
-import type { EventBridgeEvent } from 'aws-lambda';
-import { randomUUID } from 'node:crypto';
+import type { EventBridgeEvent, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { createHash, randomUUID } from 'node:crypto';
+import { appendFile, mkdir } from 'node:fs/promises';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../lambdas/core/custody';
+import { logger } from '../lambdas/observability';
+
+/** Where the local bus keeps the events the ledger writer kept failing on. */
+export const custodyDeadLetterFile = () => join(process.env.NI_DATA_DIR || '.ni-data', 'custody-dead-letters.jsonl');
 
 export type BusEvent = EventBridgeEvent<string, unknown>;
 
@@ -33,28 +42,37 @@ export interface BusFaults {
   rejectEntry?: ((detail: unknown) => boolean) | null;
 }
 
+/** The ledger writer's handler: a batch of SQS records in, the failed ones out. */
+export type Deliver = (batch: SQSEvent) => Promise<SQSBatchResponse | void>;
+
 export interface LocalEventBridgeOptions extends BusFaults {
-  deliver: (event: BusEvent) => Promise<unknown>;
+  deliver: Deliver;
   /** The rule's event pattern; default: the custody events. */
   rule?: { source: string; detailType: string };
   region?: string;
   account?: string;
-  /** Handler invocations per event before it is dead-lettered (default 6), and the first retry delay. */
+  /** Receives of a message before it is dead-lettered (default 6), and the first redelivery delay. */
   retryAttempts?: number;
   retryBaseMs?: number;
-  /** Handler invocations in flight at once (default 16). */
+  /** Messages per batch (default 100), and how long the first waits for others (default 20 ms). */
+  batchSize?: number;
+  batchWindowMs?: number;
+  /** Batches in flight at once (default 4). */
   concurrency?: number;
+  /** Default: custodyDeadLetterFile(). */
+  deadLetterFile?: string;
   port?: number;
 }
 
 export interface LocalEventBridge {
   endpoint: string;
-  /** Resolves when every accepted event has been delivered (or dead-lettered), retries included. */
+  /** Delivers what waits at once; resolves when every accepted event has been delivered (or dead-lettered), retries included. */
   flush(): Promise<void>;
   close(): Promise<void>;
   setFaults(faults: BusFaults): void;
-  readonly stats: { putEventsCalls: number; accepted: number; rejected: number; invocations: number; handlerErrors: number };
-  /** Events whose handler kept failing. */
+  /** invocations: batches handed to the writer; delivered: the messages in them; handlerErrors: the failed ones. */
+  readonly stats: { putEventsCalls: number; accepted: number; rejected: number; invocations: number; delivered: number; handlerErrors: number };
+  /** Events the handler kept failing on since this bus started (all are also in the dead-letter file). */
   readonly deadLetters: BusEvent[];
 }
 
@@ -74,46 +92,84 @@ export async function startLocalEventBridge(opts: LocalEventBridgeOptions): Prom
     if (f.failPutEvents !== undefined) failuresLeft = f.failPutEvents ? f.failPutEvents.count ?? Infinity : 0;
   };
   setFaults({ duplicate: opts.duplicate, reorder: opts.reorder, failPutEvents: opts.failPutEvents, rejectEntry: opts.rejectEntry });
-  const stats = { putEventsCalls: 0, accepted: 0, rejected: 0, invocations: 0, handlerErrors: 0 };
+  const stats = { putEventsCalls: 0, accepted: 0, rejected: 0, invocations: 0, delivered: 0, handlerErrors: 0 };
   const deadLetters: BusEvent[] = [];
 
-  // Delivery: a counting semaphore over handler invocations, and the set of deliveries not yet finished.
+  // Delivery: the ledger queue (messages ready to receive), batches in flight, and timers (the batching window,
+  // redelivery backoff, reordering) whose work flush() waits for.
+  interface Message { messageId: string; event: BusEvent; sentAt: number; receives: number }
+  const ready: Message[] = [];
   const pending = new Set<Promise<void>>();
+  const track = (p: Promise<void>) => {
+    pending.add(p);
+    void p.finally(() => pending.delete(p));
+  };
+  const batchSize = opts.batchSize ?? 100;
+  const limit = opts.concurrency ?? 4;
+  const deadLetterFile = opts.deadLetterFile ?? custodyDeadLetterFile();
+  const queueArn = `arn:aws:sqs:${region}:${account}:ni-local-ledger`;
   let running = 0;
-  const waiting: (() => void)[] = [];
-  const limit = opts.concurrency ?? 16;
-  async function invoke(event: BusEvent): Promise<void> {
-    while (running >= limit) await new Promise<void>((r) => waiting.push(r));
+  let window: NodeJS.Timeout | null = null;
+
+  function receive(): void {
+    if (window) clearTimeout(window);
+    window = null;
+    while (ready.length && running < limit) track(invoke(ready.splice(0, batchSize)));
+  }
+  function arrived(m: Message): void {
+    ready.push(m);
+    if (ready.length >= batchSize) receive();
+    else window ??= setTimeout(receive, opts.batchWindowMs ?? 20);
+  }
+  const record = (m: Message): SQSRecord => {
+    const body = JSON.stringify(m.event);
+    return {
+      messageId: m.messageId, receiptHandle: `${m.messageId}#${m.receives}`, body,
+      attributes: { ApproximateReceiveCount: String(m.receives), SentTimestamp: String(m.sentAt), SenderId: 'events.amazonaws.com', ApproximateFirstReceiveTimestamp: String(m.sentAt) },
+      messageAttributes: {}, md5OfBody: createHash('md5').update(body).digest('hex'), eventSource: 'aws:sqs', eventSourceARN: queueArn, awsRegion: region,
+    };
+  };
+  async function invoke(batch: Message[]): Promise<void> {
     running++;
+    let failed: Set<string>;
     try {
       stats.invocations++;
-      await opts.deliver(structuredClone(event)); // each invocation gets its own copy, as from the wire
+      stats.delivered += batch.length;
+      for (const m of batch) m.receives++;
+      const out = await opts.deliver({ Records: batch.map(record) });
+      failed = new Set((out?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+    } catch {
+      failed = new Set(batch.map((m) => m.messageId));
     } finally {
       running--;
-      waiting.shift()?.();
     }
+    stats.handlerErrors += failed.size;
+    const dead = batch.filter((m) => failed.has(m.messageId) && m.receives >= attempts);
+    for (const m of batch) {
+      if (failed.has(m.messageId) && m.receives < attempts) track(sleep(baseMs * 2 ** (m.receives - 1) * (0.5 + Math.random() / 2)).then(() => arrived(m)));
+    }
+    if (dead.length) await deadLetter(dead.map((m) => m.event));
+    receive();
   }
-  async function deliverWithRetry(event: BusEvent): Promise<void> {
-    if (faults.reorder) await sleep(Math.random() * REORDER_WINDOW_MS);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await invoke(event);
-      } catch {
-        stats.handlerErrors++;
-        if (attempt >= attempts) {
-          deadLetters.push(event);
-          return;
-        }
-        await sleep(baseMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2));
-      }
+  async function deadLetter(events: BusEvent[]): Promise<void> {
+    deadLetters.push(...events);
+    try {
+      await mkdir(dirname(deadLetterFile), { recursive: true, mode: 0o700 });
+      // One append of whole lines (O_APPEND): a re-drive running meanwhile never reads half a line.
+      await appendFile(deadLetterFile, events.map((e) => `${JSON.stringify(e.detail)}\n`).join(''), { mode: 0o600 });
+    } catch (err) {
+      logger.error('custody dead letters could not be kept on disk; they are only in memory until the bus stops', {
+        requestIds: events.map((e) => (e.detail as { request_id?: unknown }).request_id), file: deadLetterFile, error: (err as Error).name,
+      });
     }
   }
   function enqueue(event: BusEvent): void {
     const d = faults.duplicate ?? 0;
     const copies = 1 + (d >= 1 ? Math.floor(d) : Math.random() < d ? 1 : 0);
     for (let i = 0; i < copies; i++) {
-      const p = deliverWithRetry(event).finally(() => pending.delete(p));
-      pending.add(p);
+      const m = { messageId: randomUUID(), event, sentAt: Date.now(), receives: 0 };
+      if (faults.reorder) track(sleep(Math.random() * REORDER_WINDOW_MS).then(() => arrived(m)));
+      else arrived(m);
     }
   }
 
@@ -185,7 +241,7 @@ export async function startLocalEventBridge(opts: LocalEventBridgeOptions): Prom
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const flush = async () => {
-    while (pending.size) await Promise.all([...pending]);
+    for (receive(); pending.size || ready.length; receive()) await Promise.all([...pending]);
   };
   return {
     endpoint,

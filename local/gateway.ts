@@ -1,11 +1,11 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { catalog } from '../lambdas/catalog';
 import { reloadConfig } from '../lambdas/config';
 import { useSdkClientFactory } from '../lambdas/sdk';
 import { startBedrockStandIn, type BedrockStandIn } from './bedrock-standin';
-import { startLocalEventBridge, type BusFaults, type LocalEventBridge } from './bus';
+import { custodyDeadLetterFile, startLocalEventBridge, type BusFaults, type LocalEventBridge } from './bus';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from './dynamo';
 import { loadStoreThread } from './store-thread';
 import { localClientSettings } from './loopback';
@@ -69,9 +69,10 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
   process.env.NI_DATA_DIR ??= opts.dataDir;
   const stateDir = process.env.NI_DATA_DIR;
   if (stateDir) {
-    // Where `ni` finds the running store.
-    mkdirSync(stateDir, { recursive: true });
-    writeFileSync(join(stateDir, 'dynamodb-endpoint'), `${dynamo.endpoint}\n`);
+    // Only its owner reads the local state (ledger signing key, custody events). Where `ni` finds the running store.
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    chmodSync(stateDir, 0o700);
+    writeFileSync(join(stateDir, 'dynamodb-endpoint'), `${dynamo.endpoint}\n`, { mode: 0o600 });
   }
   process.env.NI_METRICS ??= 'off'; // EMF lines are for CloudWatch; locally usage is seen with /api/usage and `ni usage`
   process.env.NI_GATEWAY_REGION ??= 'local';
@@ -94,6 +95,7 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
 
   const { redriveOutbox } = await import('../lambdas/store/custody-events');
   await redriveOutbox();
+  await redriveOutbox({ file: custodyDeadLetterFile() });
   const devKey = opts.devKey ? await (await import('./dev-key')).ensureDevKey() : null;
   const { startServer } = await import('./server');
   const server: LocalServer = await startServer({ port: opts.port, host: opts.host });

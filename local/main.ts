@@ -5,6 +5,9 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /** `npm start`: the gateway on this machine, no AWS account or Docker needed. */
 async function main(): Promise<void> {
+  // Everything the local gateway creates (its state directory, the store's files, keys, custody events) is its
+  // owner's alone: directories 0700, files 0600 (or less).
+  process.umask(0o077);
   const dataDir = resolve(process.env.NI_DATA_DIR ?? '.ni-data');
   process.env.NI_DATA_DIR = dataDir;
   const { startLocalGateway } = await import('./gateway');

@@ -1,16 +1,13 @@
 /** Inside the embedded DynamoDB's thread (loaded by store-thread.ts): the ledger writer, and the store's port. */
-import type { Context } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { RequestListener } from 'node:http';
 import { config } from '../lambdas/config';
 import { handler } from '../lambdas/handlers/ledger-writer';
 import { useSdkClientFactory } from '../lambdas/sdk';
 import { localClientSettings, serveInProcess } from './loopback';
-import type { BusEvent } from './bus';
 import { listenerHandler, servePort } from './in-process-http';
 import { answerer } from './port-rpc';
 import type { StoreThreadPorts } from './store-thread';
-
-const invoke = handler as (e: BusEvent, c: Context) => Promise<unknown>;
 
 /** Called by local/dynamo.ts's thread with dynalite's request listener. */
 export function start(store: RequestListener, ports: StoreThreadPorts): void {
@@ -18,8 +15,6 @@ export function start(store: RequestListener, ports: StoreThreadPorts): void {
   useSdkClientFactory(localClientSettings);
   serveInProcess(config().endpoints.dynamodb!, listenerHandler(store));
   servePort(ports.store, store);
-  // One handler invocation per delivery; a throw is the bus's cue to retry.
-  answerer<BusEvent, void>(ports.deliveries, async (event) => {
-    await invoke(event, {} as Context);
-  });
+  // One handler invocation per batch; the failed records (all, on a throw) are the bus's cue to redeliver.
+  answerer<SQSEvent, SQSBatchResponse>(ports.deliveries, (batch) => handler(batch, {} as Context));
 }

@@ -2,16 +2,17 @@
  * The embedded DynamoDB's thread (local/dynamo.ts) also runs the ledger writer, off the thread serving requests
  * as it is a Lambda of its own in AWS. This is the request thread's side. It loads store-thread-entry.ts onto
  * that thread with two ports:
- * - deliveries: each custody event is settled with the ledger writer's outcome, so the bus's retries and dead
- *   letters work as over EventBridge;
+ * - deliveries: each batch of the bus's ledger queue is answered with the ledger writer's outcome (its failed
+ *   records), so the bus's redeliveries and dead letters work as over SQS;
  * - store calls: this thread's DynamoDB client sends its requests through a port instead of loopback HTTP
  *   (in-process-http.ts); the writer's own store calls stay in its thread. The HTTP endpoint stays open for
  *   everyone else (the `ni` CLI, the AWS CLI).
  */
 import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { serveInProcess } from './loopback';
-import type { BusEvent } from './bus';
+import type { Deliver } from './bus';
 import type { EmbeddedDynamo } from './dynamo';
 import { portHandler } from './in-process-http';
 import { caller } from './port-rpc';
@@ -21,8 +22,6 @@ export interface StoreThreadPorts {
   deliveries: MessagePort;
   store: MessagePort;
 }
-
-export type Deliver = (event: BusEvent) => Promise<void>;
 
 /**
  * Loads the thread's side with this process's environment (store endpoint, table names, state directory). Run
@@ -42,5 +41,5 @@ export function loadStoreThread(dynamo: Pick<EmbeddedDynamo, 'endpoint' | 'threa
   }, [deliveries.port2, store.port2]);
   const stop = serveInProcess(dynamo.endpoint, portHandler(store.port1));
   store.port1.once('close', stop);
-  return caller<BusEvent, void>(deliveries.port1);
+  return caller<SQSEvent, SQSBatchResponse>(deliveries.port1);
 }

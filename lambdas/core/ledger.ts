@@ -20,6 +20,9 @@ import type { CustodyEvent } from './custody';
  * CHECKPOINT: a signature (ECDSA P-256, SHA-256, DER) over the UTF-8 bytes of
  * canonicalJson({ v: 1, type: 'ni.ledger.checkpoint', key_id, seq, hash, time }), hash being entry seq's hash:
  * it pins the whole chain up to seq, so rewriting history consistently (every hash recomputed) still fails.
+ * Each checkpoint is also anchored outside the ledger table, where it cannot be rewritten or deleted (S3 Object
+ * Lock; locally write-once files): verification requires the checkpoints the policy always writes and compares
+ * the table's with the anchor's, so deleting a chain's tail together with its checkpoints is caught too.
  */
 
 export const LEDGER_FORMAT_VERSION = 1;
@@ -77,6 +80,13 @@ export interface CheckpointBody {
 export const checkpointPayload = (c: CheckpointBody) =>
   Buffer.from(canonicalJson({ v: LEDGER_FORMAT_VERSION, type: CHECKPOINT_TYPE, key_id: c.key_id, seq: c.seq, hash: c.hash, time: c.time }), 'utf8');
 
+/** Where anchored checkpoints live in the anchor bucket: the writer may only put objects under it (lib/custody.ts). */
+export const ANCHOR_PREFIX = 'checkpoints/';
+
+/** A signed checkpoint's content as one comparable string (what the table and the anchor must agree on). */
+export const checkpointText = (c: StoredCheckpoint) =>
+  canonicalJson({ key_id: c.key_id, seq: c.seq, hash: c.hash, time: c.time, alg: c.alg, signing_key: c.signing_key, signature: c.signature });
+
 export interface CheckpointPolicy {
   /** Sign every `every`-th entry of a chain… */
   every: number;
@@ -87,13 +97,28 @@ export interface CheckpointPolicy {
 export const DEFAULT_CHECKPOINT_POLICY: CheckpointPolicy = { every: 100, intervalMs: 3_600_000 };
 
 /**
+ * How long after its claim a request can still be completed by a redelivery (its queue's receives plus
+ * margin: lib/custody.ts keeps the writer's queues within it). A claim older than this that is not in the chain
+ * is not in flight: its entries were deleted, or its event sits in a dead-letter queue. Likewise a checkpoint
+ * due or anchored this long ago must exist by now.
+ */
+export const REDELIVERY_WINDOW_MS = 3_600_000;
+
+/**
+ * The checkpoints the policy always writes, whatever the clock: at the end of the block holding seq 1 and of each
+ * block reaching a multiple of N. Verification requires these.
+ */
+export const checkpointRequired = (p: CheckpointPolicy, first: number, last: number) =>
+  first === 1 || Math.floor(last / p.every) > Math.floor((first - 1) / p.every);
+
+/**
  * Whether appending entries first..last together (recorded at `recordedAt`, the chain's previous entry at
  * `prevRecordedAt`) should sign a checkpoint at `last`. Decided from the two appends alone so the writer needs no
  * extra read: the chain's first append, one that reaches a multiple of N, and the first in a new time bucket (so
  * no entry waits longer than one bucket plus the next append for a signature covering it).
  */
 export function checkpointDue(p: CheckpointPolicy, first: number, last: number, recordedAt: string, prevRecordedAt: string | null): boolean {
-  if (first === 1 || Math.floor(last / p.every) > Math.floor((first - 1) / p.every) || prevRecordedAt === null) return true;
+  if (checkpointRequired(p, first, last) || prevRecordedAt === null) return true;
   return Math.floor(Date.parse(recordedAt) / p.intervalMs) !== Math.floor(Date.parse(prevRecordedAt) / p.intervalMs);
 }
 
@@ -123,6 +148,8 @@ export interface StoredMarker {
   request_id: string;
   key_id: string;
   block: number;
+  /** When the request was claimed or its marker last moved (ISO); absent on a marker the writer did not write. */
+  claimed_at?: string;
 }
 
 export interface Problem {
@@ -140,8 +167,10 @@ export interface ChainReport {
   last_checkpoint: { seq: number; time: string } | null;
   /** Entries after the last checkpoint (not yet covered by a signature). */
   unsigned_tail: number;
-  /** Requests claimed but not yet in the chain (a writer is on it, or crashed and its retry will finish). */
+  /** Requests claimed but not yet in the chain, within the redelivery window (a writer or its retry is on it). */
   in_flight: number;
+  /** Checkpoints due or not yet anchored, within the redelivery window (the writer or its retry is on them). */
+  pending_checkpoints: number;
   problems: Problem[];
 }
 
@@ -150,10 +179,12 @@ export interface ChainInput {
   /** Every entry item of the chain, in sort-key order. */
   entries: StoredEntry[];
   checkpoints: StoredCheckpoint[];
-  /** Markers by request id: for every entry's request (null = absent); with `complete`, also every marker of this key. */
+  /** The key's checkpoints as read from the anchor outside the table (`sk_seq`: the seq its object name says). */
+  anchored: StoredCheckpoint[];
+  /** Every marker of this key (and possibly others'), by request id: orphans are judged against the chain. */
   markers?: Map<string, StoredMarker | null>;
-  /** True when `markers` holds every marker in the table (a full scan), so orphans can be judged. */
-  markersComplete?: boolean;
+  policy: CheckpointPolicy;
+  now: Date;
   /** Checks a checkpoint signature against the trusted signing key; `signing_key` names the key it claims. */
   verifySignature: (payload: Buffer, signatureBase64: string, signingKey: string) => boolean;
 }
@@ -199,33 +230,64 @@ export function verifyChain(input: ChainInput): ChainReport {
     prevSeq = at;
   }
   const tip = entries.length ? prevSeq : 0;
+  const now = input.now.getTime();
+  const recent = (time: string | undefined) => time !== undefined && now - Date.parse(time) < REDELIVERY_WINDOW_MS;
 
-  const checkpoints = [...input.checkpoints].sort((a, b) => a.seq - b.seq);
-  for (const c of checkpoints) {
-    if (c.sk_seq !== c.seq || c.key_id !== keyId) {
-      flag(c.seq, `checkpoint item for seq ${c.sk_seq} of ${c.key_id} does not belong at seq ${c.seq} of this chain`);
-      continue;
-    }
-    let signed = false;
+  // Checkpoints with a valid signature, from the table and from the anchor; the anchor's copy is authoritative.
+  const signed = (c: StoredCheckpoint) => {
     try {
-      signed = c.alg === SIGNING_ALGORITHM && input.verifySignature(checkpointPayload(c), c.signature, c.signing_key);
+      return c.alg === SIGNING_ALGORITHM && input.verifySignature(checkpointPayload(c), c.signature, c.signing_key);
     } catch {
-      signed = false;
+      return false;
     }
-    if (!signed) flag(c.seq, 'checkpoint signature is not valid for the trusted ledger signing key');
-    else if (c.seq > tip) flag(c.seq, `signed checkpoint at seq ${c.seq} but the chain ends at ${tip} (entries deleted)`);
+  };
+  const valid = (list: StoredCheckpoint[], where: string) => {
+    const bySeq = new Map<number, StoredCheckpoint>();
+    for (const c of list) {
+      if (c.sk_seq !== c.seq || c.key_id !== keyId) flag(c.seq, `${where} checkpoint for seq ${c.sk_seq} of ${c.key_id} does not belong at seq ${c.seq} of this chain`);
+      else if (!signed(c)) flag(c.seq, `${where} checkpoint signature is not valid for the trusted ledger signing key`);
+      else bySeq.set(c.seq, c);
+    }
+    return bySeq;
+  };
+  const inTable = valid(input.checkpoints, 'table');
+  const anchored = valid(input.anchored, 'anchored');
+  let pending = 0;
+  for (const [seq, c] of inTable) {
+    const a = anchored.get(seq);
+    if (a) {
+      if (checkpointText(a) !== checkpointText(c)) flag(seq, 'checkpoint differs from its anchored copy (rewritten)');
+    } else if (recent(c.time)) pending++;
+    else flag(seq, 'checkpoint is missing from the anchor');
+  }
+  for (const seq of anchored.keys()) if (!inTable.has(seq)) flag(seq, 'anchored checkpoint is missing from the table (deleted)');
+
+  const checkpoints = [...new Map([...inTable, ...anchored]).values()].sort((a, b) => a.seq - b.seq);
+  for (const c of checkpoints) {
+    if (c.seq > tip) flag(c.seq, `signed checkpoint at seq ${c.seq} but the chain ends at ${tip} (entries deleted)`);
     else if (goodHash.has(c.seq) && goodHash.get(c.seq) !== c.hash) flag(c.seq, 'signed checkpoint hash does not match the chain (history rewritten)');
   }
 
-  // Orphan markers: only judged on a full scan. A marker naming the block after the head, or a block other
-  // requests won, is an append in progress; one further out means entries were removed.
+  // The checkpoints the policy always writes must exist; the head block's may still be on its way.
+  const signedAt = new Set(checkpoints.map((c) => c.seq));
+  entries.forEach((e, i) => {
+    const next = entries[i + 1];
+    if (e.block === null || e.sk_seq === null || (next && next.block === e.block)) return; // not a block's last entry
+    if (!checkpointRequired(input.policy, e.block, e.sk_seq) || signedAt.has(e.sk_seq)) return;
+    if (!next && recent(e.recorded_at)) pending++;
+    else flag(e.sk_seq, `the checkpoint the policy requires at seq ${e.sk_seq} is missing (deleted, or never signed)`);
+  });
+
+  // Orphan markers: a marker naming the block after the head, or a block other requests won, is an append in
+  // progress while its redelivery can still come; older, or further out, entries were removed.
   let inFlight = 0;
-  if (markers && input.markersComplete) {
+  if (markers) {
     const inChain = new Set(entries.map((e) => e.request_id));
     for (const m of markers.values()) {
       if (!m || m.key_id !== keyId || inChain.has(m.request_id)) continue;
-      if (m.block <= tip + 1) inFlight++;
-      else flag(m.block, `request ${m.request_id} was claimed at seq ${m.block} but the chain ends at ${tip} (entries deleted)`);
+      if (m.block > tip + 1) flag(m.block, `request ${m.request_id} was claimed at seq ${m.block} but the chain ends at ${tip} (entries deleted)`);
+      else if (recent(m.claimed_at)) inFlight++;
+      else flag(m.block, `request ${m.request_id} was claimed at seq ${m.block} longer ago than the redelivery window and is not in the chain (entries deleted, or its event is dead-lettered)`);
     }
   }
 
@@ -240,6 +302,7 @@ export function verifyChain(input: ChainInput): ChainReport {
     last_checkpoint: last ? { seq: last.seq, time: last.time } : null,
     unsigned_tail: Math.max(0, tip - (last?.seq ?? 0)),
     in_flight: inFlight,
+    pending_checkpoints: pending,
     problems,
   };
 }

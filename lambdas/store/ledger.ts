@@ -10,6 +10,7 @@ import {
 import { config } from '../config';
 import { logger } from '../observability';
 import { ddb } from './ddb';
+import { ledgerAnchor, type LedgerAnchor } from './ledger-anchor';
 import { ledgerSigner, signatureChecker, type LedgerSigner } from './signer';
 import { tableName } from './tables';
 
@@ -24,9 +25,11 @@ import { tableName } from './tables';
  *   pk = chain#<keyId>    sk = checkpoint#<seq, 12 digits>  a signed checkpoint: key_id, seq, hash, time, alg,
  *                                                           signing_key, signature (base64 DER)
  *   pk = request#<reqId>  sk = entry                        idempotency marker: key_id, request_id, block (the
- *                                                           first seq of the block the request is or is being put in)
- * A block holds the events one writer appended together (those that queued for the chain while its previous
- * append ran): a conditional put per block instead of one per event, which is most of the store's work here.
+ *                                                           first seq of the block the request is or is being put
+ *                                                           in), claimed_at (when it was claimed or last moved)
+ * A block holds the events one writer appended together (those of one SQS batch, and those that queued for the
+ * chain while its previous append ran): a conditional put per block instead of one per event, which is most of the
+ * store's work here.
  * There is no head item: a chain's head is its highest block (one Query, Limit 1, descending).
  *
  * APPEND PROTOCOL (no transactions; any number of writers, deliveries duplicated and in any order)
@@ -38,19 +41,19 @@ import { tableName } from './tables';
  *   4. A marker naming a block below h+1: read that block. It holds the request → done (a duplicate). It holds
  *      others' requests → move the marker from that block to h+1 (conditional on it still naming it), go to 3.
  *   5. After the commit, sign a checkpoint at the block's last seq if the policy says one is due (conditional
- *      put, once per seq).
+ *      put, once per seq), then anchor it outside the table (ledger-anchor.ts).
  * Invariants: blocks are immutable and contiguous (block s is only put after the block ending at s-1 is read, so
  * every block starts right after another ends); a request is only ever put in the block its marker names, and a
  * marker only moves away from a block that exists without it, so once a request is in the chain its marker never
  * moves: one entry per request.
  *
  * CRASH POINTS
- *   - after the claim or a marker move, before the block put: the request is "in flight" (verify counts it, it
- *     is not a break); the redelivery (EventBridge/SQS retry the failed invocation) finds the marker and completes
- *     the append at that block, or moves on if other requests took it meanwhile.
- *   - after the block put, before the checkpoint: the chain is complete and verifiable; the redelivery finds its
- *     entry (step 4) and signs the checkpoint if the block owes one and it is still missing.
- *   - a failed signature (KMS down) is logged and not retried: the next due checkpoint covers the same entries.
+ *   - after the claim or a marker move, before the block put: the request is "in flight" (verify counts it
+ *     within the redelivery window, and flags it after); the redelivery (SQS receives the failed record again)
+ *     finds the marker and completes the append at that block, or moves on if other requests took it meanwhile.
+ *   - after the block put, before the checkpoint or its anchoring (a crash, KMS or S3 failing: the append
+ *     throws): the chain is complete and verifiable, the checkpoint pending; the redelivery finds its entry
+ *     (step 4), signs the checkpoint if the block owes one and it is still missing, and anchors it.
  */
 
 const PAD = 12;
@@ -162,8 +165,8 @@ async function getBlocks(keyId: string, firsts: number[]): Promise<Map<number, B
   return new Map(items.map((item) => [item.first as number, item as Block]));
 }
 
-async function claim(requestId: string, keyId: string, block: number): Promise<StoredMarker> {
-  const marker: StoredMarker = { request_id: requestId, key_id: keyId, block };
+async function claim(requestId: string, keyId: string, block: number, now: Date): Promise<StoredMarker> {
+  const marker: StoredMarker = { request_id: requestId, key_id: keyId, block, claimed_at: now.toISOString() };
   try {
     await ddb().send(new PutCommand({
       TableName: table(), Item: { ...markerKey(requestId), ...marker }, ConditionExpression: 'attribute_not_exists(pk)',
@@ -175,15 +178,15 @@ async function claim(requestId: string, keyId: string, block: number): Promise<S
   }
 }
 
-async function moveMarker(requestId: string, from: number, to: number): Promise<StoredMarker> {
+async function moveMarker(requestId: string, from: number, to: number, now: Date): Promise<StoredMarker> {
   try {
     const out = await ddb().send(new UpdateCommand({
       TableName: table(),
       Key: markerKey(requestId),
-      UpdateExpression: 'SET #block = :to',
+      UpdateExpression: 'SET #block = :to, claimed_at = :now',
       ConditionExpression: '#block = :from',
       ExpressionAttributeNames: { '#block': 'block' },
-      ExpressionAttributeValues: { ':from': from, ':to': to },
+      ExpressionAttributeValues: { ':from': from, ':to': to, ':now': now.toISOString() },
       ReturnValues: 'ALL_NEW',
     }));
     return out.Attributes as StoredMarker;
@@ -229,6 +232,7 @@ async function putBlock(block: Block): Promise<boolean> {
 export interface AppendOptions {
   now?: () => Date;
   signer?: LedgerSigner;
+  anchor?: LedgerAnchor;
   policy?: CheckpointPolicy;
 }
 
@@ -259,15 +263,24 @@ interface Waiting {
 const queues = new Map<string, Waiting[]>();
 
 /** Appends one custody event to its key's chain, exactly once per request id (see the protocol above). */
-export function appendCustodyEvent(event: CustodyEvent, opts?: AppendOptions): Promise<AppendResult> {
-  return new Promise((resolve, reject) => {
+export const appendCustodyEvent = (event: CustodyEvent, opts?: AppendOptions): Promise<AppendResult> => appendCustodyEvents([event], opts)[0];
+
+/**
+ * Appends a batch of events (an SQS batch): queued together before any append starts, so each key's events go
+ * in one block (within the block limits). One promise per event, in order.
+ */
+export function appendCustodyEvents(events: CustodyEvent[], opts?: AppendOptions): Promise<AppendResult>[] {
+  const started = new Set<string>();
+  const results = events.map((event) => new Promise<AppendResult>((resolve, reject) => {
     const keyId = event.key_id;
-    const queue = queues.get(keyId);
     const waiting = { event, opts, bytes: Buffer.byteLength(JSON.stringify(event)) + 512, resolve, reject };
+    const queue = queues.get(keyId);
     if (queue) return void queue.push(waiting);
     queues.set(keyId, [waiting]);
-    void drain(keyId);
-  });
+    started.add(keyId);
+  }));
+  for (const keyId of started) void drain(keyId);
+  return results;
 }
 
 /** The next block's worth of a chain's queue: same options, distinct requests, within the block limits. */
@@ -307,7 +320,7 @@ async function append(keyId: string, events: CustodyEvent[], opts: AppendOptions
   const now = opts.now ?? (() => new Date());
   const results: AppendResult[] = new Array(events.length);
   let head = heads.get(keyId) ?? await readHead(keyId);
-  const markers = await inWaves(events, CLAIMS_AT_ONCE, (e) => claim(e.request_id, keyId, head.seq + 1));
+  const markers = await inWaves(events, CLAIMS_AT_ONCE, (e) => claim(e.request_id, keyId, head.seq + 1, now()));
   let pending: number[] = [];
   markers.forEach((m, i) => {
     if (m.key_id === keyId) return void pending.push(i);
@@ -334,7 +347,7 @@ async function append(keyId: string, events: CustodyEvent[], opts: AppendOptions
         if (!block) throw new Error(`ledger chain ${keyId} has no block ${markers[i].block} below its head: entries are missing`);
         const at = block.request_ids.indexOf(request_id);
         if (at < 0) {
-          markers[i] = await moveMarker(request_id, block.first, next);
+          markers[i] = await moveMarker(request_id, block.first, next, now());
           return;
         }
         if (canonicalJson(JSON.parse(block.entries[at]).event) !== canonicalJson(events[i])) {
@@ -360,27 +373,34 @@ async function append(keyId: string, events: CustodyEvent[], opts: AppendOptions
   return results;
 }
 
+/**
+ * Signs the checkpoint a block owes, once per seq (the table's conditional put decides which signature stands),
+ * and anchors the table's copy. A redelivery re-anchors an existing one (a no-op when it is there). Failures are
+ * thrown: the delivery is retried and its redelivery finishes the job, as the policy requires these checkpoints.
+ */
 async function checkpointIfDue(block: Block, redelivery: boolean, opts: AppendOptions): Promise<number | null> {
   if (!block.checkpoint_due) return null;
   const { key_id: keyId, last } = block;
   const key = { pk: chainPk(keyId), sk: checkpointSk(last) };
-  try {
-    if (redelivery && await getItem(key)) return null;
-    const signer = opts.signer ?? ledgerSigner();
-    const body = { key_id: keyId, seq: last, hash: block.hashes[block.hashes.length - 1], time: (opts.now ?? (() => new Date()))().toISOString() };
-    const signature = (await signer.sign(checkpointPayload(body))).toString('base64');
-    await ddb().send(new PutCommand({
-      TableName: table(),
-      Item: { ...key, ...body, alg: signer.alg, signing_key: signer.keyRef, signature },
-      ConditionExpression: 'attribute_not_exists(pk)',
-    }));
-    return last;
-  } catch (err) {
-    if (isConditionFailure(err)) return null;
-    // The entries are committed; the next due checkpoint covers them. Not thrown: a retry would not help sooner.
-    logger.error('ledger checkpoint failed', { keyId, seq: last, error: (err as Error).name });
+  const anchor = opts.anchor ?? ledgerAnchor();
+  const existing = redelivery ? await getItem(key) : undefined;
+  if (existing) {
+    await anchor.put(storedCheckpoint(existing));
     return null;
   }
+  const signer = opts.signer ?? ledgerSigner();
+  const body = { key_id: keyId, seq: last, hash: block.hashes[block.hashes.length - 1], time: (opts.now ?? (() => new Date()))().toISOString() };
+  const signature = (await signer.sign(checkpointPayload(body))).toString('base64');
+  const item = { ...key, ...body, alg: signer.alg, signing_key: signer.keyRef, signature };
+  try {
+    await ddb().send(new PutCommand({ TableName: table(), Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+  } catch (err) {
+    if (!isConditionFailure(err)) throw err;
+    await anchor.put(storedCheckpoint((await getItem(key))!)); // another delivery signed it first
+    return null;
+  }
+  await anchor.put(storedCheckpoint(item));
+  return last;
 }
 
 /** NI_LEDGER_CHECKPOINT_EVERY (entries) and NI_LEDGER_CHECKPOINT_INTERVAL_S override the defaults. */
@@ -392,9 +412,10 @@ export function checkpointPolicy(): CheckpointPolicy {
 // ---------------------------------------------------------------------------------------------
 // Receipts
 
-const checkpointOf = (item: Record<string, any>) => ({
-  seq: item.seq as number, hash: item.hash as string, time: item.time as string,
-  alg: item.alg as string, signing_key: item.signing_key as string, signature: item.signature as string,
+/** A checkpoint item as read back, placed by its sort key. */
+const storedCheckpoint = (item: Record<string, any>): StoredCheckpoint => ({
+  key_id: item.key_id, seq: item.seq, hash: item.hash, time: item.time,
+  alg: item.alg, signing_key: item.signing_key, signature: item.signature, sk_seq: skSeq(String(item.sk)),
 });
 
 /**
@@ -432,6 +453,8 @@ export async function chainEntries(keyId: string): Promise<StoredEntry[]> {
   return entries;
 }
 
+const withoutPlace = ({ sk_seq: _, ...checkpoint }: StoredCheckpoint) => checkpoint;
+
 /**
  * A request's custody receipt: its ledger entry exactly as hashed (so `hash` can be recomputed with the
  * canonical serialization), and the latest signed checkpoint at or after it (null until one is signed).
@@ -457,7 +480,7 @@ export async function getReceipt(requestId: string, keyId: string): Promise<obje
     key_id: keyId,
     entry,
     hash: item!.hashes[at],
-    checkpoint: latest && latest.seq >= entry.seq ? { key_id: keyId, ...checkpointOf(latest) } : null,
+    checkpoint: latest && latest.seq >= entry.seq ? withoutPlace(storedCheckpoint(latest)) : null,
   };
 }
 
@@ -466,6 +489,8 @@ export async function getReceipt(requestId: string, keyId: string): Promise<obje
 
 export interface LedgerReport {
   ok: boolean;
+  /** Where the checkpoints were read from besides the table. */
+  anchor: string;
   chains: ChainReport[];
   /** The first broken link (chains in key order), or null. */
   first_problem: Problem | null;
@@ -481,7 +506,7 @@ function collect(items: Record<string, any>[], chains: Map<string, ChainItems>, 
     const pk = String(item.pk);
     const sk = String(item.sk);
     if (pk.startsWith('request#')) {
-      markers.set(pk.slice('request#'.length), { request_id: pk.slice('request#'.length), key_id: item.key_id, block: item.block });
+      markers.set(pk.slice('request#'.length), { request_id: pk.slice('request#'.length), key_id: item.key_id, block: item.block, claimed_at: item.claimed_at });
       continue;
     }
     if (!pk.startsWith('chain#')) continue;
@@ -491,26 +516,51 @@ function collect(items: Record<string, any>[], chains: Map<string, ChainItems>, 
     if (sk.startsWith(BLOCK)) {
       chain.entries.push(...entriesOf(item, skSeq(sk)));
     } else if (sk.startsWith(CHECKPOINT)) {
-      chain.checkpoints.push({
-        ...checkpointOf(item), key_id: item.key_id, sk_seq: skSeq(sk),
-      });
+      chain.checkpoints.push(storedCheckpoint(item));
     }
   }
 }
 
-async function markersFor(requestIds: string[], into: Map<string, StoredMarker | null>): Promise<void> {
-  for (const item of await batchGet(requestIds.map(markerKey))) {
-    into.set(item.request_id, { request_id: item.request_id, key_id: item.key_id, block: item.block });
-  }
+/** A key's markers: a scan (markers are keyed by request), filtered to that key. */
+async function markersOfKey(keyId: string, into: Map<string, StoredMarker | null>): Promise<void> {
+  let start: Record<string, any> | undefined;
+  do {
+    const page = await ddb().send(new ScanCommand({
+      TableName: table(), ConsistentRead: true, ExclusiveStartKey: start,
+      FilterExpression: 'begins_with(pk, :request) AND key_id = :key', ExpressionAttributeValues: { ':request': 'request#', ':key': keyId },
+    }));
+    for (const item of page.Items ?? []) into.set(item.request_id, item as StoredMarker);
+    start = page.LastEvaluatedKey;
+  } while (start);
+}
+
+export interface VerifyOptions {
+  keyId?: string;
+  /** Verifies checkpoint signatures; by default, against this process's configured signing key. */
+  checker?: Awaited<ReturnType<typeof signatureChecker>>;
+  anchor?: LedgerAnchor;
+  policy?: CheckpointPolicy;
+  now?: Date;
 }
 
 /**
- * Recomputes every chain (a consistent full scan, which also finds orphaned markers), or one key's chain.
- * `checker` verifies checkpoint signatures; by default, against this process's configured signing key.
+ * Recomputes every chain (a consistent full scan), or one key's chain (its items, and its markers found by a
+ * filtered scan, so orphans are judged either way), against the checkpoints anchored outside the table.
  */
-export async function verifyLedger(opts: { keyId?: string; checker?: Awaited<ReturnType<typeof signatureChecker>> } = {}): Promise<LedgerReport> {
+export async function verifyLedger(opts: VerifyOptions = {}): Promise<LedgerReport> {
+  // The anchor first: a checkpoint written meanwhile then shows up in the table only, which is "pending",
+  // instead of in the anchor only, which is a break.
+  const anchor = opts.anchor ?? ledgerAnchor();
+  const anchored = new Map<string, StoredCheckpoint[]>();
+  for (const c of await anchor.list(opts.keyId)) {
+    if (!anchored.has(c.key_id)) anchored.set(c.key_id, []);
+    anchored.get(c.key_id)!.push(c);
+  }
   const chains = new Map<string, ChainItems>();
   const markers = new Map<string, StoredMarker | null>();
+  // One key: its markers before its chain, so an append running meanwhile leaves an entry whose marker is
+  // missing here (fetched below), never a claim that seems to lie beyond the chain.
+  if (opts.keyId) await markersOfKey(opts.keyId, markers);
   let start: Record<string, any> | undefined;
   do {
     const page = opts.keyId
@@ -524,17 +574,22 @@ export async function verifyLedger(opts: { keyId?: string; checker?: Awaited<Ret
   } while (start);
   if (opts.keyId) {
     if (!chains.has(opts.keyId)) chains.set(opts.keyId, { entries: [], checkpoints: [] });
-    await markersFor([...new Set(chains.get(opts.keyId)!.entries.map((e) => e.request_id))], markers);
+    const unseen = chains.get(opts.keyId)!.entries.map((e) => e.request_id).filter((id) => !markers.has(id));
+    for (const item of await batchGet([...new Set(unseen)].map(markerKey))) markers.set(item.request_id, item as StoredMarker);
   }
-  for (const m of markers.values()) if (m && !chains.has(m.key_id)) chains.set(m.key_id, { entries: [], checkpoints: [] });
+  for (const keyId of [...anchored.keys(), ...[...markers.values()].map((m) => m?.key_id)]) {
+    if (keyId && !chains.has(keyId)) chains.set(keyId, { entries: [], checkpoints: [] });
+  }
   const checker = opts.checker ?? await signatureChecker();
+  const policy = opts.policy ?? checkpointPolicy();
+  const now = opts.now ?? new Date();
   const reports = [...chains.keys()].sort().map((keyId) => {
     const { entries, checkpoints } = chains.get(keyId)!;
     entries.sort((a, b) => (a.sk_seq ?? 0) - (b.sk_seq ?? 0));
     return verifyChain({
-      keyId, entries, checkpoints, markers, markersComplete: !opts.keyId, verifySignature: checker,
+      keyId, entries, checkpoints, anchored: anchored.get(keyId) ?? [], markers, policy, now, verifySignature: checker,
     });
   });
   const first = reports.find((r) => !r.ok)?.problems[0] ?? null;
-  return { ok: !first, chains: reports, first_problem: first };
+  return { ok: !first, anchor: anchor.location, chains: reports, first_problem: first };
 }

@@ -7,7 +7,9 @@ import { catalog } from '../../lambdas/catalog';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../../lambdas/core/custody';
 import { AUTHORIZER_CACHE_TTL_SECONDS } from '../../lambdas/core/keys';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../../lambdas/core/metrics';
+import { REDELIVERY_WINDOW_MS } from '../../lambdas/core/ledger';
 import { TABLES } from '../../lambdas/store/tables';
+import { ANCHOR_RETENTION, LEDGER_BATCH, WRITER_MAX_RECEIVES } from '../../lib/custody';
 import { BEDROCK_INVOKE_ACTIONS, bedrockInvokeArns } from '../../lib/bedrock';
 import { REGION, stackProps } from '../../lib/stack';
 import { asList, flatten, policyStatements, removeAssembly, resource, TEST_ACCOUNT, testApp } from './fixture';
@@ -62,6 +64,7 @@ describe('environment and bundling', () => {
     expect((fn(WRITER).props.Environment as { Variables: object }).Variables).toMatchObject({
       [TABLES.ledger.env]: { Ref: table('DataLedgerTable').id },
       NI_LEDGER_SIGNING_KEY_ID: { Ref: resource(template, 'AWS::KMS::Key', 'CustodyLedgerSigningKey').id },
+      NI_LEDGER_ANCHOR_BUCKET: { Ref: resource(template, 'AWS::S3::Bucket', 'CustodyCheckpointAnchor').id },
     });
   });
 });
@@ -279,14 +282,35 @@ describe('least privilege', () => {
     for (const s of gatewayOnLedger) for (const a of asList(s.statement.Action)) expect(a).toMatch(/^dynamodb:(BatchGet|Get|Query|Scan|ConditionCheck|Describe)/);
   });
 
-  test('the signing key signs for the writer only, with kms:Sign and kms:GetPublicKey', () => {
+  test('the ledger writer gets exactly what it uses, on an append-only ledger: no DeleteItem, no Scan, no wildcard', () => {
+    const ofWriter = statements.filter((s) => s.roles.includes(roleOf(WRITER)));
+    const actionsOn = (prefix: string) => ofWriter.filter((s) => asList(s.statement.Action).some((a) => a.startsWith(prefix)));
+    const ledgerArn = `\${${table('DataLedgerTable').id}.Arn}`;
+    const dynamo = actionsOn('dynamodb:');
+    expect(dynamo).toHaveLength(1);
+    expect(asList(dynamo[0].statement.Action).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    expect(arnsOf(dynamo[0])).toEqual([ledgerArn]);
+    const anchor = resource(template, 'AWS::S3::Bucket', 'CustodyCheckpointAnchor').id;
+    const s3 = actionsOn('s3:');
+    expect(s3.map((s) => asList(s.statement.Action))).toEqual([['s3:PutObject']]);
+    expect(arnsOf(s3[0])).toEqual([`\${${anchor}.Arn}/checkpoints/*`]);
+    const ledgerQueue = resource(template, 'AWS::SQS::Queue', 'CustodyLedgerQueue').id;
+    const fallbackQueue = resource(template, 'AWS::SQS::Queue', 'CustodyFallbackQueue').id;
+    const sqs = actionsOn('sqs:');
+    expect(sqs.flatMap(arnsOf).sort()).toEqual([`\${${fallbackQueue}.Arn}`, `\${${ledgerQueue}.Arn}`].sort());
+    for (const s of sqs) expect(asList(s.statement.Action).sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage']);
+    const services = new Set(ofWriter.flatMap((s) => asList(s.statement.Action).map((a) => a.split(':')[0])));
+    expect([...services].sort()).toEqual(['dynamodb', 'kms', 'logs', 's3', 'sqs']);
+  });
+
+  test('the signing key signs for the writer only, with kms:Sign only', () => {
     const key = resource(template, 'AWS::KMS::Key', 'CustodyLedgerSigningKey');
     expect(key.props).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
     expect(key.res.DeletionPolicy).toBe('Retain');
     const onKey = statements.filter((s) => arnsOf(s).includes(`\${${key.id}.Arn}`));
     expect(onKey).toHaveLength(1);
     expect(onKey[0].roles).toEqual([roleOf(WRITER)]);
-    expect(asList(onKey[0].statement.Action).sort()).toEqual(['kms:GetPublicKey', 'kms:Sign']);
+    expect(asList(onKey[0].statement.Action)).toEqual(['kms:Sign']);
   });
 
   test('no "*" resource, and no AWS-managed policy except on the account-wide API Gateway logging role', () => {
@@ -302,28 +326,30 @@ describe('least privilege', () => {
 describe('custody pipeline', () => {
   const bus = resource(template, 'AWS::Events::EventBus', 'CustodyBus');
   const dlq = resource(template, 'AWS::SQS::Queue', 'CustodyDeadLetterQueue');
+  const ledgerQueue = resource(template, 'AWS::SQS::Queue', 'CustodyLedgerQueue');
+  const ledgerDlq = resource(template, 'AWS::SQS::Queue', 'CustodyLedgerDeadLetterQueue');
   const fallback = resource(template, 'AWS::SQS::Queue', 'CustodyFallbackQueue');
   const fallbackDlq = resource(template, 'AWS::SQS::Queue', 'CustodyFallbackDeadLetterQueue');
 
-  test('the rule sends custody records to the writer with a retry policy and a dead-letter queue', () => {
+  test('the rule sends custody records to the ledger queue with a retry policy and a dead-letter queue', () => {
     const rule = resource(template, 'AWS::Events::Rule', 'CustodyToLedger').props;
     expect(rule).toMatchObject({
       EventBusName: { Ref: bus.id },
       EventPattern: { source: [CUSTODY_EVENT_SOURCE], 'detail-type': [CUSTODY_DETAIL_TYPE] },
       Targets: [
         {
-          Arn: { 'Fn::GetAtt': [fn(WRITER).id, 'Arn'] },
+          Arn: { 'Fn::GetAtt': [ledgerQueue.id, 'Arn'] },
           RetryPolicy: { MaximumEventAgeInSeconds: expect.any(Number), MaximumRetryAttempts: expect.any(Number) },
           DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlq.id, 'Arn'] } },
         },
       ],
     });
-    // Events the writer itself fails on (after Lambda's async retries) land in the same dead-letter queue.
-    expect(fn(WRITER).props.DeadLetterConfig).toEqual({ TargetArn: { 'Fn::GetAtt': [dlq.id, 'Arn'] } });
+    // Only SQS invokes the writer: no asynchronous invocation left to configure.
+    expect(fn(WRITER).props.DeadLetterConfig).toBeUndefined();
   });
 
-  test('every queue is encrypted and refuses plain HTTP; the fallback queue has its own DLQ', () => {
-    for (const q of [dlq, fallback, fallbackDlq]) {
+  test('every queue is encrypted and refuses plain HTTP; the writer\'s queues have their own DLQs', () => {
+    for (const q of [dlq, ledgerQueue, ledgerDlq, fallback, fallbackDlq]) {
       expect(q.props.SqsManagedSseEnabled).toBe(true);
       template.hasResourceProperties('AWS::SQS::QueuePolicy', {
         Queues: [{ Ref: q.id }],
@@ -332,17 +358,44 @@ describe('custody pipeline', () => {
         },
       });
     }
-    expect(fallback.props.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [fallbackDlq.id, 'Arn'] }, maxReceiveCount: 5 });
+    expect(ledgerQueue.props.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [ledgerDlq.id, 'Arn'] }, maxReceiveCount: WRITER_MAX_RECEIVES });
+    expect(fallback.props.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [fallbackDlq.id, 'Arn'] }, maxReceiveCount: WRITER_MAX_RECEIVES });
   });
 
-  test('the writer drains the fallback queue in small batches, reporting item failures', () => {
+  test('the writer drains the ledger queue in batches and the fallback queue in small ones, reporting item failures', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [ledgerQueue.id, 'Arn'] },
+      FunctionName: { Ref: fn(WRITER).id },
+      BatchSize: LEDGER_BATCH.size,
+      MaximumBatchingWindowInSeconds: LEDGER_BATCH.window.toSeconds(),
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: { 'Fn::GetAtt': [fallback.id, 'Arn'] },
       FunctionName: { Ref: fn(WRITER).id },
       BatchSize: 5,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
-    expect(fallback.props.VisibilityTimeout).toBeGreaterThanOrEqual(6 * (fn(WRITER).props.Timeout as number));
+    for (const q of [ledgerQueue, fallback]) {
+      expect(q.props.VisibilityTimeout).toBeGreaterThanOrEqual(6 * (fn(WRITER).props.Timeout as number));
+      // Every redelivery happens within the window after which verify flags a claimed event missing from the chain.
+      expect((q.props.VisibilityTimeout as number) * WRITER_MAX_RECEIVES + LEDGER_BATCH.window.toSeconds()).toBeLessThan(REDELIVERY_WINDOW_MS / 1000);
+    }
+  });
+
+  test('checkpoints are anchored in a private bucket with Object Lock in compliance mode, retained', () => {
+    const bucket = resource(template, 'AWS::S3::Bucket', 'CustodyCheckpointAnchor');
+    expect(bucket.props).toMatchObject({
+      ObjectLockEnabled: true,
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: ANCHOR_RETENTION.toDays() } } },
+      VersioningConfiguration: { Status: 'Enabled' },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+    });
+    expect(bucket.res.DeletionPolicy).toBe('Retain');
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: bucket.id },
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
   });
 });
 
@@ -371,19 +424,23 @@ describe('observability', () => {
     for (const m of ['Count', '4XXError', '5XXError', 'Latency']) expect(awsMetric('AWS/ApiGateway', m).length).toBeGreaterThan(0);
     for (const m of ['Invocations', 'Errors', 'Throttles', 'Duration', 'ConcurrentExecutions']) expect(awsMetric('AWS/Lambda', m)).toHaveLength(5);
     for (const m of ['ReadThrottleEvents', 'WriteThrottleEvents']) expect(awsMetric('AWS/DynamoDB', m)).toHaveLength(3);
-    expect(awsMetric('AWS/SQS', 'ApproximateNumberOfMessagesVisible')).toHaveLength(3);
+    expect(awsMetric('AWS/SQS', 'ApproximateNumberOfMessagesVisible')).toHaveLength(5);
     expect(dashboard.DashboardName).toBe(stack.stackName);
   });
 
-  test('alarms: API 5xx rate, both DLQs, fallback backlog, upstream throttling, custody emit failures; all notify the topic', () => {
+  test('alarms: API 5xx rate, the three DLQs, ledger and fallback backlogs, upstream throttling, custody emit failures; all notify the topic', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties as Record<string, unknown>);
     const topic = resource(template, 'AWS::SNS::Topic', 'ObservabilityAlarmTopic').id;
     for (const a of alarms) expect(a.AlarmActions).toEqual([{ Ref: topic }]);
     const byMetric = (name: string) => alarms.filter((a) => a.MetricName === name);
     expect(byMetric('5XXError')).toHaveLength(1);
-    const dlqAlarms = byMetric('ApproximateNumberOfMessagesVisible');
-    expect(dlqAlarms.map((a) => (a.Dimensions as { Value: { 'Fn::GetAtt': string[] } }[])[0].Value['Fn::GetAtt'][0]).sort()).toEqual(
-      [resource(template, 'AWS::SQS::Queue', 'CustodyDeadLetterQueue').id, resource(template, 'AWS::SQS::Queue', 'CustodyFallbackDeadLetterQueue').id].sort(),
+    const queueOf = (a: Record<string, unknown>) => (a.Dimensions as { Value: { 'Fn::GetAtt': string[] } }[])[0].Value['Fn::GetAtt'][0];
+    const depth = byMetric('ApproximateNumberOfMessagesVisible');
+    const ledgerQueue = resource(template, 'AWS::SQS::Queue', 'CustodyLedgerQueue').id;
+    expect(depth.filter((a) => queueOf(a) === ledgerQueue)).toEqual([expect.objectContaining({ ComparisonOperator: 'GreaterThanThreshold', Threshold: expect.any(Number) })]);
+    const dlqAlarms = depth.filter((a) => queueOf(a) !== ledgerQueue);
+    expect(dlqAlarms.map(queueOf).sort()).toEqual(
+      ['CustodyDeadLetterQueue', 'CustodyLedgerDeadLetterQueue', 'CustodyFallbackDeadLetterQueue'].map((q) => resource(template, 'AWS::SQS::Queue', q).id).sort(),
     );
     for (const a of dlqAlarms) expect(a).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
     expect(byMetric('ApproximateAgeOfOldestMessage')).toHaveLength(1);
@@ -393,13 +450,13 @@ describe('observability', () => {
         expect.objectContaining({ Namespace: METRICS_NAMESPACE, Statistic: 'Sum', Dimensions: [{ Name: 'service', Value: SERVICE_NAME }] }),
       ]);
     }
-    expect(alarms).toHaveLength(6);
+    expect(alarms).toHaveLength(8);
   });
 });
 
 test('stack outputs are exactly the ones the CLI reads', () => {
   const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
-  const expected = ['ApiUrl', 'BaseUrl', 'AlarmTopicArn', 'KeysTableName', 'UsageTableName', 'LedgerTableName', 'EventBusName', 'CustodyFallbackQueueUrl', 'LedgerSigningKeyId', 'DashboardName'];
+  const expected = ['ApiUrl', 'BaseUrl', 'AlarmTopicArn', 'KeysTableName', 'UsageTableName', 'LedgerTableName', 'EventBusName', 'CustodyFallbackQueueUrl', 'LedgerSigningKeyId', 'LedgerAnchorBucketName', 'DashboardName'];
   expect(Object.keys(outputs).sort()).toEqual(expected.sort());
   expect(Object.values(STACK_OUTPUTS).sort()).toEqual(expected.sort()); // what `ni --stack` reads
   const restApi = resource(template, 'AWS::ApiGateway::RestApi', 'ApiRestApi').id;
@@ -408,4 +465,5 @@ test('stack outputs are exactly the ones the CLI reads', () => {
   expect(outputs.AlarmTopicArn.Value).toEqual({ Ref: resource(template, 'AWS::SNS::Topic', 'ObservabilityAlarmTopic').id });
   expect(outputs.CustodyFallbackQueueUrl.Value).toEqual({ Ref: resource(template, 'AWS::SQS::Queue', 'CustodyFallbackQueue').id });
   expect(outputs.LedgerSigningKeyId.Value).toEqual({ Ref: resource(template, 'AWS::KMS::Key', 'CustodyLedgerSigningKey').id });
+  expect(outputs.LedgerAnchorBucketName.Value).toEqual({ Ref: resource(template, 'AWS::S3::Bucket', 'CustodyCheckpointAnchor').id });
 });

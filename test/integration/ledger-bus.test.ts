@@ -1,7 +1,7 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import type { SQSEvent } from 'aws-lambda';
+import type { Context, SQSEvent } from 'aws-lambda';
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import { handler } from '../../lambdas/handlers/ledger-writer';
 import { metrics } from '../../lambdas/observability';
 import { emitCustodyEvent, redriveOutbox, resetEventBridge } from '../../lambdas/store/custody-events';
 import { appendCustodyEvent, chainEntries, resetLedgerCache, verifyLedger } from '../../lambdas/store/ledger';
-import { startLocalEventBridge, type BusEvent, type LocalEventBridge } from '../../local/bus';
+import { custodyDeadLetterFile, startLocalEventBridge, type BusEvent, type LocalEventBridge } from '../../local/bus';
 import { custodyEvent } from '../support/custody';
 import { useEmbeddedDynamo } from '../support/dynamo';
 import { reloadConfig } from '../../lambdas/config';
@@ -21,6 +21,8 @@ let bus: LocalEventBridge;
 let dir: string;
 /** Every envelope the bus handed to the writer, and a switch to make the writer fail. */
 const delivered: BusEvent[] = [];
+/** The size of each batch the bus handed to the writer. */
+const batches: number[] = [];
 let failNextDeliveries = 0;
 let keyCounter = 0;
 const newKey = () => `key_bus${Date.now().toString(36)}${keyCounter++}`;
@@ -35,6 +37,7 @@ useEmbeddedDynamo();
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ni-bus-'));
+  process.env.NI_DATA_DIR = dir;
   process.env.NI_LEDGER_SIGNING_KEY_FILE = join(dir, 'signing-key.pem');
   process.env.NI_CUSTODY_OUTBOX = join(dir, 'outbox.jsonl');
   process.env.NI_EVENT_BUS_NAME = 'ni-custody';
@@ -45,10 +48,11 @@ beforeAll(async () => {
   resetLedgerCache();
   bus = await startLocalEventBridge({
     retryBaseMs: 5,
-    deliver: async (envelope) => {
-      delivered.push(envelope);
+    deliver: async (batch) => {
+      batches.push(batch.Records.length);
+      delivered.push(...batch.Records.map((r) => JSON.parse(r.body) as BusEvent));
       if (failNextDeliveries > 0 && failNextDeliveries--) throw new Error('writer crashed');
-      return handler(envelope);
+      return handler(batch, {} as Context);
     },
   });
   process.env.NI_EVENTBRIDGE_ENDPOINT = bus.endpoint;
@@ -131,6 +135,44 @@ describe('gateway → EventBridge (real SDK client) → bus → ledger writer', 
     await emitCustodyEvent(doomed);
     await bus.flush();
     expect(bus.deadLetters.map((d) => (d.detail as { request_id: string }).request_id)).toEqual([doomed.request_id]);
+    failNextDeliveries = 0;
+    rmSync(custodyDeadLetterFile());
+  });
+
+  it('keeps dead letters in a file in NI_DATA_DIR (0600), not in memory; the re-drive records them once', async () => {
+    const file = custodyDeadLetterFile();
+    expect(file).toBe(join(dir, 'custody-dead-letters.jsonl'));
+    const keyId = newKey();
+    const doomed = [custodyEvent({ key_id: keyId }), custodyEvent({ key_id: keyId })];
+    failNextDeliveries = 1_000;
+    for (const e of doomed) await emitCustodyEvent(e);
+    await bus.flush();
+    failNextDeliveries = 0;
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const byId = (a: { request_id: string }, b: { request_id: string }) => a.request_id.localeCompare(b.request_id);
+    expect(readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).sort(byId)).toEqual([...doomed].sort(byId));
+    expect(await requestIdsOf(keyId)).toEqual([]);
+    // The re-drive puts them back on the bus (what start-up and `ni ledger redrive` do).
+    expect(await redriveOutbox({ file })).toEqual({ delivered: 2, failed: 0, invalid: 0 });
+    await bus.flush();
+    expect((await requestIdsOf(keyId)).sort()).toEqual(doomed.map((e) => e.request_id).sort());
+    expect(existsSync(file)).toBe(false);
+    expect(await redriveOutbox({ file })).toEqual({ delivered: 0, failed: 0, invalid: 0 });
+  });
+
+  it('delivers events emitted together to the writer in batches: one block per key per batch', async () => {
+    const keys = [newKey(), newKey(), newKey()];
+    const events = Array.from({ length: 30 }, (_, i) => custodyEvent({ key_id: keys[i % 3] }));
+    const [invocations, from] = [bus.stats.invocations, batches.length];
+    await Promise.all(events.map((e) => emitCustodyEvent(e)));
+    await bus.flush();
+    expect(batches.slice(from).reduce((a, b) => a + b, 0)).toBe(30);
+    expect(bus.stats.invocations - invocations).toBeLessThan(events.length);
+    for (const k of keys) {
+      const entries = await chainEntries(k);
+      expect(entries).toHaveLength(10);
+      expect(new Set(entries.map((e) => e.block)).size).toBeLessThanOrEqual(bus.stats.invocations - invocations);
+    }
   });
 
   it('accepts but does not deliver events the rule does not match', async () => {
@@ -440,7 +482,7 @@ describe('AWS fallback: SQS', () => {
     const sqsEvent = {
       Records: queue.bodies.map((body, i) => ({ messageId: `m${i}`, body, receiptHandle: 'r', attributes: {}, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn', awsRegion: 'ca-central-1' })),
     } as unknown as SQSEvent;
-    expect(await handler(sqsEvent)).toEqual({ batchItemFailures: [] });
+    expect(await handler(sqsEvent, {} as Context)).toEqual({ batchItemFailures: [] });
     expect((await requestIdsOf(keyId)).sort()).toEqual(events.map((e) => e.request_id).sort());
   });
 });

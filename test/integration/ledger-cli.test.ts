@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../bin/commands/ledger';
 import { ddb } from '../../lambdas/store/ddb';
-import { appendCustodyEvent, resetLedgerCache } from '../../lambdas/store/ledger';
+import { appendCustodyEvent, chainEntries, resetLedgerCache } from '../../lambdas/store/ledger';
 import { custodyEvent } from '../support/custody';
 import { useEmbeddedDynamo } from '../support/dynamo';
 import { reloadConfig } from '../../lambdas/config';
@@ -48,6 +48,7 @@ it('verify: exit 0 on an intact ledger, 1 naming the first broken link; --json a
   const ok = await ni('verify');
   expect(ok.code).toBe(0);
   expect(ok.stdout).toContain('2 chain(s), 5 entries, 2 signed checkpoint(s).');
+  expect(ok.stdout).toContain(`Checkpoints anchored in ${join(dataDir, 'ledger-anchor')}.`);
   expect(ok.stdout).toContain('Ledger intact.');
 
   // The second entry's recorded model changed (each append above is a block of one entry).
@@ -71,15 +72,18 @@ it('verify: exit 0 on an intact ledger, 1 naming the first broken link; --json a
   expect(JSON.parse(one.stdout).chains.map((c: { key_id: string }) => c.key_id)).toEqual(['key_cli1']);
 });
 
-it('redrive: delivers the local outbox into the ledger', async () => {
-  const event = custodyEvent({ key_id: 'key_cli3' });
-  writeFileSync(join(dataDir, 'custody-outbox.jsonl'), `${JSON.stringify(event)}\n`);
+it('redrive: delivers the local outbox and the local dead letters into the ledger', async () => {
+  const [event, dead] = [custodyEvent({ key_id: 'key_cli3' }), custodyEvent({ key_id: 'key_cli3' })];
+  const outbox = join(dataDir, 'custody-outbox.jsonl');
+  const deadLetters = join(dataDir, 'custody-dead-letters.jsonl');
+  writeFileSync(outbox, `${JSON.stringify(event)}\n`);
+  writeFileSync(deadLetters, `${JSON.stringify(dead)}\n`);
   const r = await ni('redrive', '--json');
   expect(r.code).toBe(0);
-  expect(JSON.parse(r.stdout)).toEqual({ delivered: 1, failed: 0, invalid: 0 });
-  const outbox = join(dataDir, 'custody-outbox.jsonl');
-  expect(existsSync(outbox) ? readFileSync(outbox, 'utf8') : '').toBe('');
+  expect(JSON.parse(r.stdout)).toEqual({ delivered: 2, failed: 0, invalid: 0 });
+  for (const file of [outbox, deadLetters]) expect(existsSync(file) ? readFileSync(file, 'utf8') : '').toBe('');
   expect((await ni('verify', '--key', 'key_cli3')).code).toBe(0);
+  expect((await chainEntries('key_cli3')).map((e) => e.request_id).sort()).toEqual([event.request_id, dead.request_id].sort());
 });
 
 it('usage errors exit 2', async () => {

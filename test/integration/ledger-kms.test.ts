@@ -1,4 +1,7 @@
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { appendCustodyEvent, resetLedgerCache, verifyLedger } from '../../lambdas/store/ledger';
@@ -42,7 +45,12 @@ const kms = http.createServer((req, res) => {
 
 useEmbeddedDynamo();
 
+let dir: string;
+
 beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ni-ledger-kms-'));
+  process.env.NI_DATA_DIR = dir;
+  reloadConfig();
   await new Promise<void>((r) => kms.listen(0, '127.0.0.1', r));
   process.env.NI_KMS_ENDPOINT = `http://127.0.0.1:${(kms.address() as AddressInfo).port}`;
   process.env.NI_LEDGER_SIGNING_KEY_ID = KEY_ID;
@@ -56,6 +64,7 @@ afterAll(async () => {
   delete process.env.NI_KMS_ENDPOINT;
   reloadConfig();
   await new Promise((r) => kms.close(r));
+  rmSync(dir, { recursive: true, force: true });
 });
 
 it('signs checkpoints with the KMS key and verifies them with its public key', async () => {

@@ -1,6 +1,6 @@
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { EventBridgeEvent, SQSEvent, SQSRecord } from 'aws-lambda';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import type { Context, EventBridgeEvent, SQSEvent, SQSRecord } from 'aws-lambda';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE, type CustodyEvent } from '../../lambdas/core/custody';
@@ -8,6 +8,7 @@ import { canonicalJson, entryHash, GENESIS_HASH, newEntry, type LedgerEntry } fr
 import { handler } from '../../lambdas/handlers/ledger-writer';
 import { ddb } from '../../lambdas/store/ddb';
 import { appendCustodyEvent, chainEntries, getReceipt, resetLedgerCache, verifyLedger } from '../../lambdas/store/ledger';
+import { ledgerAnchor } from '../../lambdas/store/ledger-anchor';
 import { ledgerSigner, type LedgerSigner } from '../../lambdas/store/signer';
 import { custodyEvent } from '../support/custody';
 import { useEmbeddedDynamo } from '../support/dynamo';
@@ -23,6 +24,7 @@ useEmbeddedDynamo();
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'ni-ledger-'));
+  process.env.NI_DATA_DIR = dir; // the checkpoint anchor: dir/ledger-anchor
   process.env.NI_LEDGER_SIGNING_KEY_FILE = join(dir, 'signing-key.pem');
   process.env.NI_LEDGER_CHECKPOINT_EVERY = '5';
   delete process.env.NI_LEDGER_SIGNING_KEY_ID;
@@ -48,6 +50,7 @@ function writerProcesses(n: number): (typeof import('../../lambdas/store/ledger'
 }
 
 const entriesOf = chainEntries;
+const HOUR = 3_600_000;
 
 /** How many block items hold the chain's entries. */
 async function blockCount(keyId: string): Promise<number> {
@@ -193,8 +196,9 @@ describe('appending', () => {
 });
 
 describe('crash recovery', () => {
-  const putMarker = (requestId: string, keyId: string, block: number) =>
-    ddb().send(new PutCommand({ TableName: TABLE, Item: { pk: `request#${requestId}`, sk: 'entry', request_id: requestId, key_id: keyId, block } }));
+  const putMarker = (requestId: string, keyId: string, block: number) => ddb().send(new PutCommand({
+    TableName: TABLE, Item: { pk: `request#${requestId}`, sk: 'entry', request_id: requestId, key_id: keyId, block, claimed_at: new Date().toISOString() },
+  }));
 
   it('a writer that died after claiming the next slot: in flight, then completed by the redelivery', async () => {
     const keyId = newKey();
@@ -222,8 +226,11 @@ describe('crash recovery', () => {
     const keyId = newKey();
     const event = custodyEvent({ key_id: keyId });
     const broken: LedgerSigner = { ...ledgerSigner(), sign: () => Promise.reject(new Error('KMS unavailable')) };
-    expect(await appendCustodyEvent(event, { signer: broken })).toMatchObject({ status: 'appended', seq: 1, checkpoint: null });
-    expect((await verifyKey(keyId)).chain).toMatchObject({ ok: true, checkpoints: 0 });
+    // Thrown, so the delivery is retried: the policy requires this checkpoint.
+    await expect(appendCustodyEvent(event, { signer: broken })).rejects.toThrow('KMS unavailable');
+    expect((await verifyKey(keyId)).chain).toMatchObject({ ok: true, entries: 1, checkpoints: 0, pending_checkpoints: 1 });
+    expect((await verifyLedger({ keyId, now: new Date(Date.now() + 2 * HOUR) })).first_problem)
+      .toMatchObject({ seq: 1, problem: expect.stringContaining('policy requires at seq 1 is missing') });
     expect(await appendCustodyEvent(event)).toMatchObject({ status: 'duplicate', seq: 1, checkpoint: 1 });
     expect(await appendCustodyEvent(event)).toMatchObject({ status: 'duplicate', checkpoint: null });
     expect((await verifyKey(keyId)).chain).toMatchObject({ ok: true, checkpoints: 1 });
@@ -240,12 +247,18 @@ describe('crash recovery', () => {
 });
 
 describe('writer handler', () => {
-  it('records an EventBridge event, and throws on an invalid one so EventBridge retries', async () => {
-    const event = custodyEvent({ key_id: newKey() });
-    await handler(envelope(event));
-    await handler(envelope(event));
-    expect(await entriesOf(event.key_id)).toHaveLength(1);
-    await expect(handler(envelope({ ...event, cost_micro_cad: -1 }))).rejects.toThrow(/invalid custody event/);
+  it("appends a batch's events of one key as one block per key, and returns the invalid records as failed", async () => {
+    const [a, b] = [newKey(), newKey()];
+    const events = [...Array.from({ length: 10 }, () => custodyEvent({ key_id: a })), ...Array.from({ length: 5 }, () => custodyEvent({ key_id: b }))];
+    const records = events.map((e, i) => sqsRecord(`m${i}`, JSON.stringify(envelope(e))));
+    records.splice(7, 0, sqsRecord('bad', JSON.stringify(envelope({ ...events[0], cost_micro_cad: -1 }))));
+    expect(await handler({ Records: records }, {} as Context)).toEqual({ batchItemFailures: [{ itemIdentifier: 'bad' }] });
+    expect([await blockCount(a), await blockCount(b)]).toEqual([1, 1]);
+    expect((await entriesOf(a)).map((e) => e.request_id)).toEqual(events.slice(0, 10).map((e) => e.request_id));
+    // The redelivered batch records nothing twice.
+    expect(await handler({ Records: records.filter((r) => r.messageId !== 'bad') }, {} as Context)).toEqual({ batchItemFailures: [] });
+    expect([(await entriesOf(a)).length, (await entriesOf(b)).length]).toEqual([10, 5]);
+    expect((await verifyLedger({ keyId: a })).ok).toBe(true);
   });
 
   it('records SQS fallback records (detail or envelope bodies) and returns the failed ones', async () => {
@@ -260,7 +273,7 @@ describe('writer handler', () => {
         sqsRecord('m5', 'not json'),
       ],
     };
-    expect(await handler(event)).toEqual({ batchItemFailures: [{ itemIdentifier: 'm4' }, { itemIdentifier: 'm5' }] });
+    expect(await handler(event, {} as Context)).toEqual({ batchItemFailures: [{ itemIdentifier: 'm4' }, { itemIdentifier: 'm5' }] });
     expect((await entriesOf(keyId)).map((i) => i.request_id).sort()).toEqual([a.request_id, b.request_id].sort());
   });
 });
@@ -297,6 +310,7 @@ describe('tamper detection', () => {
   }
   // The chains here are appended one request at a time: each block holds one entry, block s = entry s.
   const blockKey = (keyId: string, seq: number) => ({ pk: `chain#${keyId}`, sk: `block#${String(seq).padStart(12, '0')}` });
+  const checkpointKey = (keyId: string, seq: number) => ({ pk: `chain#${keyId}`, sk: `checkpoint#${String(seq).padStart(12, '0')}` });
   const getBlockItem = async (keyId: string, seq: number) => (await ddb().send(new GetCommand({ TableName: TABLE, Key: blockKey(keyId, seq) }))).Item!;
   /** Puts a one-entry block at `at`, holding `entry` with the given hash (a forger's or a rewriter's block). */
   const putBlockItem = (keyId: string, at: number, entry: LedgerEntry, hash = entryHash(entry)) => ddb().send(new PutCommand({
@@ -324,6 +338,36 @@ describe('tamper detection', () => {
     const keyId = await intactChain();
     await ddb().send(new DeleteCommand({ TableName: TABLE, Key: blockKey(keyId, 3) }));
     expect(await firstProblem(keyId)).toMatchObject({ seq: 3, problem: expect.stringContaining('missing') });
+  });
+
+  it('a deleted last block: its marker is in flight within the redelivery window, a break after it (with --key too)', async () => {
+    const keyId = await intactChain(7);
+    await ddb().send(new DeleteCommand({ TableName: TABLE, Key: blockKey(keyId, 7) }));
+    expect((await verifyKey(keyId)).chain).toMatchObject({ ok: true, in_flight: 1 });
+    const later = await verifyLedger({ keyId, now: new Date(Date.now() + 2 * HOUR) });
+    expect(later.first_problem).toMatchObject({ seq: 7, problem: expect.stringContaining('longer ago than the redelivery window') });
+    expect((await verifyLedger({ now: new Date(Date.now() + 2 * HOUR) })).chains.find((c) => c.key_id === keyId)?.ok).toBe(false);
+  });
+
+  it('blocks, markers and checkpoints after an older checkpoint deleted together: the anchor still has the checkpoint', async () => {
+    const keyId = await intactChain(8); // checkpoints at 1 and 5
+    for (let seq = 4; seq <= 8; seq++) {
+      const item = await getBlockItem(keyId, seq);
+      await ddb().send(new DeleteCommand({ TableName: TABLE, Key: blockKey(keyId, seq) }));
+      await ddb().send(new DeleteCommand({ TableName: TABLE, Key: { pk: `request#${item.request_ids[0]}`, sk: 'entry' } }));
+    }
+    await ddb().send(new DeleteCommand({ TableName: TABLE, Key: checkpointKey(keyId, 5) }));
+    expect(await firstProblem(keyId)).toMatchObject({ seq: 5, problem: expect.stringContaining('anchored checkpoint is missing from the table') });
+  });
+
+  it('anchors each checkpoint once, read-only, and never overwrites an anchored one', async () => {
+    const keyId = await intactChain(2);
+    const file = join(dir, 'ledger-anchor', keyId, `${'1'.padStart(12, '0')}.json`);
+    expect(statSync(file).mode & 0o777).toBe(0o400);
+    const before = readFileSync(file, 'utf8');
+    const anchored = JSON.parse(before);
+    await ledgerAnchor().put({ ...anchored, time: '2030-01-01T00:00:00.000Z', sk_seq: 1 });
+    expect(readFileSync(file, 'utf8')).toBe(before);
   });
 
   it('a deleted tail (after the last checkpoint) is caught by the orphaned markers in a full scan', async () => {
@@ -360,6 +404,21 @@ describe('tamper detection', () => {
     await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...b, ...blockKey(keyId, 5) } }));
     await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...a, ...blockKey(keyId, 6) } }));
     expect(await firstProblem(keyId)).toMatchObject({ seq: 5, problem: expect.stringContaining('moved or reordered') });
+  });
+
+  it('the whole chain rewritten consistently with its checkpoint items deleted: the anchor, and the policy without it', async () => {
+    const keyId = await intactChain(8);
+    let prev = GENESIS_HASH;
+    for (const stored of await entriesOf(keyId)) {
+      const entry = { v: stored.v, seq: stored.seq, prev_hash: prev, recorded_at: stored.recorded_at, event: { ...stored.event, cost_micro_cad: 1 } };
+      await putBlockItem(keyId, stored.seq, entry);
+      prev = entryHash(entry);
+    }
+    for (const seq of [1, 5]) await ddb().send(new DeleteCommand({ TableName: TABLE, Key: checkpointKey(keyId, seq) }));
+    expect(await firstProblem(keyId)).toMatchObject({ seq: 1, problem: expect.stringContaining('missing from the table') });
+    // Even with the anchor gone (it cannot be, in S3 compliance mode), the checkpoints the policy writes are required.
+    rmSync(join(dir, 'ledger-anchor', keyId), { recursive: true });
+    expect(await firstProblem(keyId)).toMatchObject({ seq: 1, problem: expect.stringContaining('policy requires at seq 1 is missing') });
   });
 
   it('the whole chain rewritten consistently (every hash recomputed) is caught by the signed checkpoints', async () => {

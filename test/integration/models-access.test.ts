@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { assess, modelsToCheck, run } from '../../bin/commands/models';
+import { reloadConfig } from '../../lambdas/config';
 
 /*
  * `ni models access` against a Bedrock control plane stand-in speaking the REST-JSON protocol of
@@ -18,6 +19,7 @@ const UNAUTHORIZED = 'anthropic.claude-opus-4-6-v1';
 beforeAll(async () => {
   process.env.AWS_ACCESS_KEY_ID = 'test';
   process.env.AWS_SECRET_ACCESS_KEY = 'test';
+  reloadConfig();
   server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
@@ -54,6 +56,7 @@ beforeAll(async () => {
 afterAll(async () => {
   delete process.env.AWS_ACCESS_KEY_ID;
   delete process.env.AWS_SECRET_ACCESS_KEY;
+  reloadConfig();
   await new Promise((resolve) => server.close(resolve));
 });
 

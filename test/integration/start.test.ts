@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import OpenAI from 'openai';
 import { LOCAL_BUILD_ROOT, START_FLAGS } from '../../local/build';
 import { fetchOpenAI } from '../support/openapi';
@@ -18,7 +18,7 @@ let dataDir: string;
 let banner = '';
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'ni-start-'));
+  dataDir = join(mkdtempSync(join(tmpdir(), 'ni-start-')), 'data'); // created by npm start
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', NI_DATA_DIR: dataDir, NI_LOG_LEVEL: 'ERROR' };
   // No AWS credentials and no NI_BEDROCK_ENDPOINT: the stand-in serves Bedrock, as on a fresh machine.
   proc = spawn(process.execPath, [...START_FLAGS, join(ROOT, 'local', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -38,7 +38,7 @@ afterAll(async () => {
     proc.kill('SIGTERM');
     await exited;
   }
-  rmSync(dataDir, { recursive: true, force: true });
+  rmSync(dirname(dataDir), { recursive: true, force: true });
 });
 
 test('the banner\'s base URL and key serve a streamed completion, recorded in the ledger', async () => {
@@ -63,6 +63,19 @@ test('the banner\'s base URL and key serve a streamed completion, recorded in th
   }
   expect(receipt!.status).toBe(200);
   expect(await receipt!.json()).toMatchObject({ request_id: id, entry: { seq: 1, event: { status: 'ok', model: 'meta/llama-3-70b' } } });
+
+  // NI_DATA_DIR is its owner's only: the directory 0700, every file in it 0600 (the anchored checkpoints 0400).
+  const modes = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    const mode = (statSync(path).mode & 0o777).toString(8);
+    return e.isDirectory() ? [`${relative(dataDir, path)}/ ${mode}`, ...modes(path)] : [`${relative(dataDir, path)} ${mode}`];
+  });
+  expect((statSync(dataDir).mode & 0o777).toString(8)).toBe('700');
+  const all = modes(dataDir);
+  expect(all).toContain('ledger-signing-key.pem 600');
+  expect(all).toContain(`ledger-anchor/ 700`);
+  expect(all.filter((m) => m.startsWith('ledger-anchor/') && m.endsWith('.json 400'))).toHaveLength(1);
+  expect(all.filter((m) => !/ (700|600|400)$/.test(m))).toEqual([]);
 });
 
 test('a broken NI_CATALOG_FILE stops npm start with a message naming the bad entry', async () => {

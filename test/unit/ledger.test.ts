@@ -65,14 +65,17 @@ function chain(n: number, keyId = 'key_a') {
     entries.push({ ...e, sk_seq: seq, block: seq, key_id: keyId, request_id: e.event.request_id });
     prev = e.hash;
   }
-  const markers = new Map<string, StoredMarker | null>(entries.map((e) => [e.request_id, { request_id: e.request_id, key_id: keyId, block: e.seq }]));
-  return { keyId, entries, markers, checkpoints: [] as StoredCheckpoint[] };
+  const markers = new Map<string, StoredMarker | null>(entries.map((e) => [e.request_id, { request_id: e.request_id, key_id: keyId, block: e.seq, claimed_at: e.recorded_at }]));
+  const c = { keyId, entries, markers, checkpoints: [] as StoredCheckpoint[], anchored: [] as StoredCheckpoint[] };
+  if (n) signAt(c, 1); // the policy always signs the first block
+  return c;
 }
 
 function signAt(c: ReturnType<typeof chain>, seq: number, hash = c.entries[seq - 1].hash): StoredCheckpoint {
   const body = { key_id: c.keyId, seq, hash, time: '2025-01-15T13:00:00.000Z' };
   const cp = { ...body, sk_seq: seq, alg: 'ECDSA_SHA_256', signing_key: KEY_REF, signature: sign('sha256', checkpointPayload(body), privateKey).toString('base64') };
   c.checkpoints.push(cp);
+  c.anchored.push({ ...cp });
   return cp;
 }
 
@@ -85,12 +88,14 @@ function rehash(entries: StoredEntry[], from: number): void {
   }
 }
 
-const run = (c: ReturnType<typeof chain>, markersComplete = true) => verifyChain({ ...c, markersComplete, verifySignature });
+const POLICY = { every: 100, intervalMs: 3_600_000 };
+/** Verification's clock: the chains' entries are recorded from 12:00:01, checkpoints signed at 13:00. */
+const NOW = new Date('2025-01-15T13:30:00.000Z');
+const run = (c: ReturnType<typeof chain>, now = NOW) => verifyChain({ ...c, policy: POLICY, now, verifySignature });
 
 describe('verifyChain', () => {
   it('passes an intact chain and reports its head and signed coverage', () => {
     const c = chain(6);
-    signAt(c, 1);
     signAt(c, 4);
     const r = run(c);
     expect(r).toMatchObject({ ok: true, entries: 6, head: { seq: 6, hash: c.entries[5].hash }, checkpoints: 2, last_checkpoint: { seq: 4 }, unsigned_tail: 2, in_flight: 0 });
@@ -138,10 +143,10 @@ describe('verifyChain', () => {
     signAt(c, 5);
     c.entries[0].event = { ...c.entries[0].event, model: 'other-model' };
     rehash(c.entries, 0);
-    expect(run(c).problems).toEqual([{ key_id: 'key_a', seq: 5, problem: expect.stringContaining('history rewritten') }]);
+    expect(run(c).problems).toEqual([1, 5].map((seq) => ({ key_id: 'key_a', seq, problem: expect.stringContaining('history rewritten') })));
     // …and re-pointing the checkpoint at the new hash breaks its signature.
-    c.checkpoints[0].hash = c.entries[4].hash;
-    expect(run(c).problems[0]).toMatchObject({ seq: 5, problem: expect.stringContaining('signature is not valid') });
+    for (const cp of [...c.checkpoints, ...c.anchored].filter((x) => x.seq === 5)) cp.hash = c.entries[4].hash;
+    expect(run(c).problems.find((p) => p.seq === 5)).toMatchObject({ problem: expect.stringContaining('signature is not valid') });
   });
 
   it('rejects checkpoints signed by another key', () => {
@@ -154,18 +159,79 @@ describe('verifyChain', () => {
   it('catches a truncated tail through a checkpoint beyond it, or a marker beyond it', () => {
     const c = chain(6);
     signAt(c, 6);
-    c.entries.splice(4);
+    for (const e of c.entries.splice(4)) c.markers.delete(e.request_id);
     expect(run(c).problems[0]).toMatchObject({ seq: 6, problem: expect.stringContaining('entries deleted') });
 
     const d = chain(6);
     d.entries.splice(3);
-    expect(run(d).problems[0]).toMatchObject({ seq: 5, problem: expect.stringContaining('entries deleted') });
+    expect(run(d).problems[0]).toMatchObject({ seq: 4, problem: expect.stringContaining('entries deleted') });
   });
 
-  it('counts a claimed, not yet appended request as in flight, not as a break', () => {
+  it('counts a request claimed within the redelivery window, not yet appended, as in flight, not as a break', () => {
     const c = chain(3);
-    c.markers.set('req_pending', { request_id: 'req_pending', key_id: 'key_a', block: 4 });
-    c.markers.set('req_lost_race', { request_id: 'req_lost_race', key_id: 'key_a', block: 2 });
+    const claimed_at = '2025-01-15T13:29:00.000Z';
+    c.markers.set('req_pending', { request_id: 'req_pending', key_id: 'key_a', block: 4, claimed_at });
+    c.markers.set('req_lost_race', { request_id: 'req_lost_race', key_id: 'key_a', block: 2, claimed_at });
     expect(run(c)).toMatchObject({ ok: true, in_flight: 2 });
+  });
+
+  it('flags a claim older than the redelivery window that never reached the chain (a deleted tail\'s marker)', () => {
+    const c = chain(4);
+    c.entries.splice(3); // the last block deleted; its marker names the block after the new head
+    expect(run(c, new Date('2025-01-15T12:30:00.000Z'))).toMatchObject({ ok: true, in_flight: 1 });
+    expect(run(c).problems).toEqual([{ key_id: 'key_a', seq: 4, problem: expect.stringContaining('longer ago than the redelivery window') }]);
+    // A marker that does not say when it was claimed was not written by the writer: never in flight.
+    const d = chain(2);
+    d.markers.set('req_x', { request_id: 'req_x', key_id: 'key_a', block: 3 });
+    expect(run(d, new Date('2025-01-15T12:00:03.000Z')).problems[0]).toMatchObject({ seq: 3 });
+  });
+
+  it('requires the checkpoints the policy always writes (the first block, each block reaching a multiple of N)', () => {
+    const c = chain(7);
+    c.checkpoints.length = 0;
+    c.anchored.length = 0;
+    expect(run(c).problems).toEqual([{ key_id: 'key_a', seq: 1, problem: expect.stringContaining('policy requires at seq 1 is missing') }]);
+    signAt(c, 1);
+    const every3 = verifyChain({ ...c, policy: { every: 3, intervalMs: 3_600_000 }, now: NOW, verifySignature });
+    expect(every3.problems.map((p) => p.seq)).toEqual([3, 6]);
+    // A consistent rewrite with every checkpoint deleted, from the table and the anchor, still fails.
+    c.entries[1].event = { ...c.entries[1].event, cost_micro_cad: 1 };
+    rehash(c.entries, 0);
+    c.checkpoints.length = 0;
+    c.anchored.length = 0;
+    expect(run(c).ok).toBe(false);
+  });
+
+  it("leaves the head block's due checkpoint pending within the redelivery window", () => {
+    const c = chain(1);
+    c.checkpoints.length = 0;
+    c.anchored.length = 0;
+    expect(run(c, new Date('2025-01-15T12:01:00.000Z'))).toMatchObject({ ok: true, pending_checkpoints: 1 });
+    expect(run(c).ok).toBe(false);
+  });
+
+  it('holds the table checkpoints to their anchored copies', () => {
+    const missing = chain(3);
+    missing.anchored.length = 0; // signed at 13:00, verified at 13:30: anchoring may still be under way
+    expect(run(missing)).toMatchObject({ ok: true, pending_checkpoints: 1 });
+    expect(run(missing, new Date('2025-01-15T14:30:00.000Z')).problems[0]).toMatchObject({ seq: 1, problem: expect.stringContaining('missing from the anchor') });
+
+    const deleted = chain(6);
+    signAt(deleted, 6);
+    deleted.checkpoints.splice(1); // the table's checkpoint at 6 deleted; the anchor keeps it
+    expect(run(deleted).problems).toEqual([{ key_id: 'key_a', seq: 6, problem: expect.stringContaining('missing from the table') }]);
+
+    const differs = chain(3);
+    const other = signAt(chain(3), 1); // another valid signature over another chain's seq 1
+    differs.checkpoints[0] = other;
+    expect(run(differs).problems[0]).toMatchObject({ seq: 1, problem: expect.stringContaining('differs from its anchored copy') });
+  });
+
+  it('catches a tail deleted with its markers and checkpoints through the anchor', () => {
+    const c = chain(8);
+    signAt(c, 5);
+    for (const e of c.entries.splice(3)) c.markers.delete(e.request_id);
+    c.checkpoints.splice(1);
+    expect(run(c).problems[0]).toMatchObject({ seq: 5, problem: expect.stringContaining('missing from the table') });
   });
 });
