@@ -34,10 +34,9 @@ parentPort.on('message', (m) => {
 `;
 
 /**
- * The store's thread allocates briskly (HTTP-less requests, LevelDB values, ledger blocks) but keeps little: a
- * young generation of 24 MB (8 MB semi-spaces, half V8's default) took 15-19 MB off the runtime's peak RSS at 32
- * concurrent requests, with its CPU per request unchanged within noise (four alternating pairs). The thread
- * serving requests gets the same semi-spaces from `npm start`'s node flags (start.js).
+ * The store's thread allocates briskly (HTTP-less requests, LevelDB values, ledger blocks) but keeps little, so a
+ * small young generation (8 MB semi-spaces, as the thread serving requests gets from `npm start`'s node flags)
+ * costs it no CPU and the runtime less memory.
  */
 const STORE_YOUNG_GENERATION_MB = 24;
 

@@ -97,7 +97,18 @@ function streamSink(responseStream: Writable): ResponseSink {
  * work is done, which the invocation waits for.
  */
 export function streamingHandler(fn: (req: HttpRequest, sink: ResponseSink) => Promise<void>) {
-  const handler = lambdaHandler<{ event: APIGatewayProxyEvent; responseStream: Writable }, void>(({ event, responseStream }) =>
-    fn(toHttpRequest(event), streamSink(responseStream)));
+  const handler = lambdaHandler<Partial<StreamingInvocation>, void>((invocation) => {
+    const { event, responseStream } = invocation as StreamingInvocation;
+    // middy keeps its event until the handler resolves, after the response: the event and the stream are let go
+    // once the response has them, as `fn` lets go of them itself.
+    delete invocation.event;
+    delete invocation.responseStream;
+    return fn(toHttpRequest(event), streamSink(responseStream));
+  });
   return awslambda.streamifyResponse<APIGatewayProxyEvent>((event, responseStream, context) => handler({ event, responseStream }, context));
+}
+
+interface StreamingInvocation {
+  event: APIGatewayProxyEvent;
+  responseStream: Writable;
 }

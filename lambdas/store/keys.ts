@@ -1,10 +1,10 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { timingSafeEqual } from 'node:crypto';
 import {
   displayPrefix, generateKeyId, generateSecret, hashSecret, isWellFormedSecret, KeyId, KeyOptions, KeyRecord,
   newKeyRecord,
 } from '../core/keys';
+import { applied, isConditionFailure } from './conditional';
 import { ddb } from './ddb';
 import { tableName } from './tables';
 
@@ -28,7 +28,6 @@ export class KeyIdTakenError extends Error {
 }
 
 const table = () => tableName('keys');
-const isConditionFailure = (err: unknown) => err instanceof ConditionalCheckFailedException;
 
 /** Strongly consistent reads: a revocation is visible to the next lookup, so the revocation bound is the caches only. */
 async function get(pk: string): Promise<Record<string, unknown> | undefined> {
@@ -158,16 +157,10 @@ export async function getDevelopmentKeyId(): Promise<string | undefined> {
  * is allowed). False when someone else won: use theirs.
  */
 export async function claimDevelopmentKey(id: string, previous?: string): Promise<boolean> {
-  try {
-    await ddb().send(new PutCommand({
-      TableName: table(),
-      Item: { pk: DEV_PK, sk: SK, key_id: id },
-      ConditionExpression: previous ? 'key_id = :previous' : 'attribute_not_exists(pk)',
-      ...(previous ? { ExpressionAttributeValues: { ':previous': previous } } : {}),
-    }));
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return applied(ddb().send(new PutCommand({
+    TableName: table(),
+    Item: { pk: DEV_PK, sk: SK, key_id: id },
+    ConditionExpression: previous ? 'key_id = :previous' : 'attribute_not_exists(pk)',
+    ...(previous ? { ExpressionAttributeValues: { ':previous': previous } } : {}),
+  })));
 }

@@ -1,4 +1,3 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CustodyEvent } from '../core/custody';
@@ -9,6 +8,7 @@ import {
 } from '../core/ledger';
 import { config } from '../config';
 import { logger } from '../observability';
+import { applied, isConditionFailure } from './conditional';
 import { ddb } from './ddb';
 import { ledgerAnchor, type LedgerAnchor } from './ledger-anchor';
 import { ledgerSigner, signatureChecker, type LedgerSigner } from './signer';
@@ -74,10 +74,7 @@ const MAX_CACHED_HEADS = 10_000;
 /** Per block: far below DynamoDB's 400 KB item limit (an entry is about 1 KB, at most a few). */
 const MAX_BLOCK_ENTRIES = 50;
 const MAX_BLOCK_BYTES = 256 * 1024;
-/**
- * Claims in flight at once. Where one store thread serves everyone (the local runtime), a block's worth of claims
- * sent together queue ahead of the requests' own hot-path writes (a capped key's reservation).
- */
+/** Claims in flight at once: a block's worth sent together would queue ahead of other requests' hot-path writes. */
 const CLAIMS_AT_ONCE = 4;
 
 /** `fn` over `items`, at most `n` at a time, results in order. */
@@ -88,7 +85,6 @@ async function inWaves<T, R>(items: T[], n: number, fn: (item: T) => Promise<R>)
 }
 
 const table = () => tableName('ledger');
-const isConditionFailure = (err: unknown) => err instanceof ConditionalCheckFailedException;
 
 interface Head {
   seq: number;
@@ -218,15 +214,9 @@ function newBlock(keyId: string, events: CustodyEvent[], head: Head, recordedAt:
 
 /** True when this put took the block's place. */
 async function putBlock(block: Block): Promise<boolean> {
-  try {
-    await ddb().send(new PutCommand({
-      TableName: table(), Item: { ...blockKey(block.key_id, block.first), ...block }, ConditionExpression: 'attribute_not_exists(pk)',
-    }));
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return applied(ddb().send(new PutCommand({
+    TableName: table(), Item: { ...blockKey(block.key_id, block.first), ...block }, ConditionExpression: 'attribute_not_exists(pk)',
+  })));
 }
 
 export interface AppendOptions {

@@ -1,4 +1,3 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Reservation } from '../app/ports';
 import type { CustodyEvent } from '../core/custody';
@@ -9,6 +8,7 @@ import { spendDay } from '../core/spend-day';
 import type { Tier } from '../core/tiers';
 import { logger } from '../observability';
 import { recordSpendCapRejection } from '../telemetry';
+import { applied, isConditionFailure } from './conditional';
 import { ddb } from './ddb';
 import { afterWindow } from './group-commit';
 import { tableName } from './tables';
@@ -36,7 +36,6 @@ export const RESERVATION_TTL_SECONDS = 20 * 60; // Lambda's 15-minute maximum + 
 
 
 const epochSeconds = (d: Date) => Math.floor(d.getTime() / 1000);
-const isConditionFailure = (err: unknown) => err instanceof ConditionalCheckFailedException;
 const dayKey = (keyId: string, day: string) => ({ pk: spendPk(keyId), sk: day });
 
 function capExceeded(cap: number, amount: number, resetsAt: Date): GatewayError {
@@ -51,26 +50,20 @@ function capExceeded(cap: number, amount: number, resetsAt: Date): GatewayError 
 
 /** One attempt; false when the cap condition fails. */
 async function tryReserve(r: Reservation, bound: number | null, now: Date): Promise<boolean> {
-  try {
-    await ddb().send(new UpdateCommand({
-      TableName: tableName('usage'),
-      Key: dayKey(r.keyId, r.day),
-      UpdateExpression: 'SET #r = :res, expires_at = if_not_exists(expires_at, :ttl) ADD committed :amt',
-      // No `a + b <= c` in condition expressions: the bound is cap - amount, computed here.
-      ...(bound === null ? {} : { ConditionExpression: 'attribute_not_exists(committed) OR committed <= :bound' }),
-      ExpressionAttributeNames: { '#r': RESERVATION_PREFIX + r.requestId },
-      ExpressionAttributeValues: {
-        ':res': { amount: r.amount, expires_at: epochSeconds(now) + RESERVATION_TTL_SECONDS },
-        ':ttl': retentionEnd(now, DAY_RETENTION_DAYS),
-        ':amt': r.amount,
-        ...(bound === null ? {} : { ':bound': bound }),
-      },
-    }));
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return applied(ddb().send(new UpdateCommand({
+    TableName: tableName('usage'),
+    Key: dayKey(r.keyId, r.day),
+    UpdateExpression: 'SET #r = :res, expires_at = if_not_exists(expires_at, :ttl) ADD committed :amt',
+    // No `a + b <= c` in condition expressions: the bound is cap - amount, computed here.
+    ...(bound === null ? {} : { ConditionExpression: 'attribute_not_exists(committed) OR committed <= :bound' }),
+    ExpressionAttributeNames: { '#r': RESERVATION_PREFIX + r.requestId },
+    ExpressionAttributeValues: {
+      ':res': { amount: r.amount, expires_at: epochSeconds(now) + RESERVATION_TTL_SECONDS },
+      ':ttl': retentionEnd(now, DAY_RETENTION_DAYS),
+      ':amt': r.amount,
+      ...(bound === null ? {} : { ':bound': bound }),
+    },
+  })));
 }
 
 /** Releases the reservations of a spend day whose holders must be gone; returns how many this call released. */
@@ -242,17 +235,6 @@ async function putRecords(items: Record<string, unknown>[]): Promise<void> {
   }
 }
 
-/** Runs a conditional write: false when its condition failed (nothing was written). */
-async function applied(write: () => Promise<unknown>): Promise<boolean> {
-  try {
-    await write();
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
-}
-
 /**
  * One request on its own: the path of a group whose combined condition failed. If its reservation is gone
  * (released as expired, or this request was settled before), the record decides: only its first writer adds
@@ -261,11 +243,11 @@ async function applied(write: () => Promise<unknown>): Promise<boolean> {
 async function settleAlone(s: Settlement, now: Date): Promise<void> {
   const TableName = tableName('usage');
   const { r } = s;
-  if (await applied(() => ddb().send(dayUpdate([s], now)))) {
+  if (await applied(ddb().send(dayUpdate([s], now)))) {
     await Promise.all([ddb().send(new PutCommand({ TableName, Item: s.item })), ddb().send(modelUpdate([s], now))]);
     return;
   }
-  if (!(await applied(() => ddb().send(new PutCommand({ TableName, Item: s.item, ConditionExpression: 'attribute_not_exists(pk)' }))))) {
+  if (!(await applied(ddb().send(new PutCommand({ TableName, Item: s.item, ConditionExpression: 'attribute_not_exists(pk)' }))))) {
     logger.warn('settle repeated for an already settled request', { requestId: r.requestId, keyId: r.keyId });
     return;
   }
@@ -304,7 +286,7 @@ async function flush(batch: Settlement[], now = new Date()): Promise<void> {
   const dayGroups = groupBy(batch, (s) => `${s.r.keyId}\n${s.r.day}`).flatMap((g) => slices(g, MAX_REMOVALS));
   await Promise.all(dayGroups.map(async (g) => {
     try {
-      if (await applied(() => ddb().send(dayUpdate(g, now)))) together.push(...g);
+      if (await applied(ddb().send(dayUpdate(g, now)))) together.push(...g);
       else alone.push(...g.map((s) => settleAlone(s, now).then(s.resolve, s.reject)));
     } catch (err) {
       for (const s of g) s.reject(err);
