@@ -423,9 +423,10 @@ function matchAddressAt(text: string, s: number, out: PiiFinding[]): number {
 
 /**
  * Two capitalized words (or an honorific and a name): where a name could start. Never starting
- * inside a hyphenated or apostrophized word keeps the scan linear on text like "Ab-Ab-Ab-…".
+ * inside a hyphenated or apostrophized word, and at most three particles between the words, keep
+ * the scan linear: a failed candidate resumes after its first word, so a match must not reach far.
  */
-const NAME_CAND = /(?<![\w'’-])[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’]*(?:-[A-ZÀ-ÖØ-Þ]?[a-zß-öø-ÿ]+){0,3}\.?[ \t]+(?:(?:de|du|des|da|di|van|von|der|le|la|d['’]|O['’])[ ]?)*[A-ZÀ-ÖØ-Þ]/g;
+const NAME_CAND = /(?<![\w'’-])[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’]*(?:-[A-ZÀ-ÖØ-Þ]?[a-zß-öø-ÿ]+){0,3}\.?[ \t]+(?:(?:de|du|des|da|di|van|von|der|le|la|d['’]|O['’])[ ]?){0,3}[A-ZÀ-ÖØ-Þ]/g;
 const TOKEN = String.raw`(?:[DLO]['’])?\p{Lu}\p{Ll}+(?:\p{Lu}\p{Ll}+)?(?:-\p{Lu}\p{Ll}+)*`;
 const UPPER = String.raw`\p{Lu}{2,}(?:-\p{Lu}{2,})*`;
 const PARTICLE = String.raw`(?:de|du|des|da|di|del|della|van|von|der|den|le|la|bin|ibn|al|St\.?|Ste\.?)`;

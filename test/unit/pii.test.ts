@@ -165,22 +165,6 @@ describe('privacy of the session object', () => {
   });
 });
 
-describe('hostile input', () => {
-  // Exponential or quadratic backtracking would take minutes here; linear scans take milliseconds.
-  it.each([
-    ['hyphenated capitals', '12 rue ' + 'Ab-'.repeat(40_000) + '1'],
-    ['capitalized words', 'Ab '.repeat(70_000)],
-    ['spaced digits', '1 '.repeat(100_000)],
-    ['at signs', 'a@'.repeat(100_000)],
-    ['hex and colons', '1:'.repeat(100_000)],
-    ['name labels', ('Name: ' + 'Ab '.repeat(10)).repeat(6_000)],
-  ])('scans %s in linear time', (_, text) => {
-    const t0 = performance.now();
-    detectPii(text);
-    expect(performance.now() - t0).toBeLessThan(3000);
-  });
-});
-
 describe('round trip of real source files', () => {
   it('brings 1,000 node_modules files back byte-identical', () => {
     const files = realSourceFiles(1000);
