@@ -148,6 +148,25 @@ function isAmount(text: string, e: number): boolean {
   return /^\s?(?:[$€£%]|dollars|\$|cad|usd)/i.test(text.slice(e, e + 8));
 }
 
+/**
+ * Grouped digits followed by a unit are a quantity (`434 691 556 bytes`, `130 692 544 $`). A SIN needs
+ * its cue or a shape only SINs have (3-3-3 with dashes, unlike space-grouped thousands), outside tables.
+ */
+const UNIT_AFTER_NUMBER = new RegExp(String.raw`^\s?(?:[$€£%]|(?:bytes?|octets?|[kmgt]i?b|[kmgt]o|ms|µs|ns|sec|s|` +
+  String.raw`seconds?|secondes?|rows?|lignes?|lines?|records?|enregistrements?|tokens?|jetons?|requests?|requ[êe]tes?|` +
+  String.raw`users?|utilisateurs?|items?|[ée]l[ée]ments?|files?|fichiers?|km|kg|dollars|cad|usd|eur)(?![\p{L}\p{N}]))`, 'iu');
+function isQuantity(text: string, e: number): boolean {
+  return UNIT_AFTER_NUMBER.test(text.slice(e, e + 16));
+}
+/** A number on a line with table cells (`|`, tabs) or other grouped figures is one figure among many. */
+function inTable(text: string, p: number): boolean {
+  const from = Math.max(0, p - 200), win = text.slice(from, p + 200), at = p - from;
+  let le = win.indexOf('\n', at);
+  if (le < 0) le = win.length;
+  const line = win.slice(win.lastIndexOf('\n', at) + 1, le);
+  return /[|\t]/.test(line) || (line.match(/\d{3}[ -]\d{3}/g)?.length ?? 0) > 1;
+}
+
 function stickyAt(re: RegExp, text: string, at: number): string | null {
   re.lastIndex = at;
   const m = re.exec(text);
@@ -216,8 +235,8 @@ function matchNumberAt(text: string, p: number, out: PiiFinding[]): number {
   const sin = stickyAt(SIN_Y, text, p);
   if (sin && leftFree(text, p) && rightFree(text, p + sin.length)) {
     const d = digitsOf(sin);
-    if (d[0] !== '0' && d[0] !== '8' && luhn(d) && !isAmount(text, p + sin.length) &&
-      (d.length !== sin.length || cue(SIN_CUE) >= 0)) {
+    if (luhn(d) && !isQuantity(text, p + sin.length) &&
+      (cue(SIN_CUE) >= 0 || (sin[3] === '-' && d[0] !== '0' && d[0] !== '8' && !inTable(text, p)))) {
       out.push({ type: 'CA_SIN', start: p, end: p + sin.length });
       return p + sin.length;
     }

@@ -55,6 +55,7 @@ const FAMILIES: [string, (n: number) => string][] = [
   ['addresses: house numbers', (n) => '12 Main '.repeat(n)],
   ['digit runs: spaced digits', (n) => '1 '.repeat(n)],
   ['digit runs: 3-3-3 groups', (n) => '123 456 789 '.repeat(n)],
+  ['digit runs: dashed SIN shapes', (n) => '130-692-544 '.repeat(n)],
   ['digit runs: dashes', (n) => '1-'.repeat(n)],
   ['emails: at signs', (n) => 'a@'.repeat(n)],
   ['emails: dotted local part', (n) => 'a.'.repeat(n) + '@x'],

@@ -35,6 +35,25 @@ describe('detectPii', () => {
   });
 });
 
+describe('CA_SIN', () => {
+  const sins = (t: string) => detectPii(t).filter((f) => f.type === 'CA_SIN').map((f) => t.slice(f.start, f.end));
+
+  it('finds a SIN after its cue, including the 0-led example numbers, and a dashed 3-3-3 in prose', () => {
+    expect(sins('SIN: 046 454 286')).toEqual(['046 454 286']);
+    expect(sins('NAS 046-454-286')).toEqual(['046-454-286']);
+    expect(sins('Mon numéro d’assurance sociale est le 130 692 544.')).toEqual(['130 692 544']);
+    expect(sins('Please update my file: 211-757-521, thanks')).toEqual(['211-757-521']);
+  });
+
+  it('leaves grouped figures alone: quantities with a unit, uncued space groups, table columns', () => {
+    expect(sins('SIN lookup read 434 691 556 bytes')).toEqual([]);
+    expect(sins('The upload was 434 691 556 bytes, the index 130 692 544 octets.')).toEqual([]);
+    expect(sins('Total processed: 434 691 556')).toEqual([]);
+    expect(sins('| region | count |\n| east | 211-757-521 |')).toEqual([]);
+    expect(sins('east 211-757-521 west 493-202-428')).toEqual([]);
+  });
+});
+
 describe('PiiSession.substitute', () => {
   it('uses one placeholder per distinct value across all texts of the request', () => {
     const s = sessionFor(PROMPT, `again: ${EMAIL}`);
