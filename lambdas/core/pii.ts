@@ -10,9 +10,12 @@
  *   10-digit constants and 9-digit ids; formatted ones (415-555-0199, 046 454 286) need no cue.
  * - E-mails at RFC 2606 reserved domains (example.com, *.test, …) are documentation, never anyone's
  *   address: not substituted. `git@host:path` / `user@host/path` are remotes, not e-mails.
- * - PERSON needs a strong cue (label, "my name is", greeting, signature, honorific) and a
- *   capitalized given+family shape whose words are not common title words ("Setup Node").
+ * - PERSON: a capitalized given+family shape whose words are not common title words ("Setup Node"),
+ *   either after a cue (label, "my name is", greeting, signature, honorific, speaker line) or
+ *   known to the name lexicon (pii/lexicon.ts) and placed like a name, not like a heading or product.
  */
+
+import { familyEvidence, givenEvidence } from './pii/lexicon';
 
 export const PII_TYPES = [
   'EMAIL', 'PHONE', 'CA_SIN', 'CREDIT_CARD', 'CA_POSTAL_CODE', 'CA_HEALTH_NUMBER', 'CA_PASSPORT',
@@ -76,7 +79,7 @@ function scanEmails(text: string, out: PiiFinding[]): void {
     let s = at;
     while (s > 0 && at - s <= 64 && isLocalChar(text.charCodeAt(s - 1))) s--;
     while (s < at && text.charCodeAt(s) === 46) s++;
-    if (s === at || at - s > 64 || text.charCodeAt(at - 1) === 46) continue;
+    if (s === at || at - s > 64 || text.charCodeAt(at - 1) === 46 || text.slice(s, at).includes('..')) continue;
     let e = at + 1;
     while (e < text.length && isDomainChar(text.charCodeAt(e))) e++;
     while (e > at + 1 && (text.charCodeAt(e - 1) === 46 || text.charCodeAt(e - 1) === 45)) e--;
@@ -438,36 +441,57 @@ function matchAddressAt(text: string, s: number, out: PiiFinding[]): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// PERSON: capitalized given + family name right after a strong cue.
+// PERSON: a capitalized given + family name, found by a cue before it (label, greeting, honorific,
+// signature, speaker line) or, without one, by the name lexicon and the words around it.
 
+const UP = 'A-ZÀ-ÖØ-Þ', LO = 'a-zß-öø-ÿ';
 /**
- * Two capitalized words (or an honorific and a name): where a name could start. Never starting
- * inside a hyphenated or apostrophized word, and at most three particles between the words, keep
- * the scan linear: a failed candidate resumes after its first word, so a match must not reach far.
+ * Where a name can start: a capitalized word followed by another (after at most three particles or
+ * initials) or by `,`/`:` (`Tremblay, Marie`, a speaker line, `Hi Jane,`). Never starting inside a
+ * hyphenated or apostrophized word (a quote before a word is fine: `name: 'Jane Doe'`), and bounded gaps, keep the scan linear: a failed candidate
+ * resumes after its first word, so a match must not reach far.
  */
-const NAME_CAND = /(?<![\w'’-])[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’]*(?:-[A-ZÀ-ÖØ-Þ]?[a-zß-öø-ÿ]+){0,3}\.?[ \t]+(?:(?:de|du|des|da|di|van|von|der|le|la|d['’]|O['’])[ ]?){0,3}[A-ZÀ-ÖØ-Þ]/g;
+const NAME_CAND = new RegExp(String.raw`(?<![\w’-])(?<!\w')[${UP}][${LO}'’]*(?:-[${UP}]?[${LO}]+){0,3}\.?(?:[ \t]+` +
+  String.raw`(?:(?:de|du|des|da|di|van|von|der|le|la|d['’]|O['’]|[${UP}]\.)[ ]?){0,3}[${UP}]|,[ \t]?[${UP}]|[,:])`, 'g');
 const TOKEN = String.raw`(?:[DLO]['’])?\p{Lu}\p{Ll}+(?:\p{Lu}\p{Ll}+)?(?:-\p{Lu}\p{Ll}+)*`;
 const UPPER = String.raw`\p{Lu}{2,}(?:-\p{Lu}{2,})*`;
 const PARTICLE = String.raw`(?:de|du|des|da|di|del|della|van|von|der|den|le|la|bin|ibn|al|St\.?|Ste\.?)`;
-const NAME_Y = new RegExp(String.raw`${TOKEN}(?:[ \t]+(?:${PARTICLE}[ \t]+)*(?:d['’])?(?:${TOKEN}|${UPPER})){0,3}(?![\p{L}\p{N}_])`, 'uy');
+const INITIAL = String.raw`\p{Lu}\.`;
+const NAME_Y = new RegExp(String.raw`${TOKEN}(?:(?:[ \t]+${INITIAL}){0,2}[ \t]+(?:${PARTICLE}[ \t]+){0,2}(?:d['’])?` +
+  String.raw`(?:${TOKEN}|${UPPER})){0,3}(?![\p{L}\p{N}_])`, 'uy');
+/** The words of a matched name that carry it: not particles or initials. */
+const NAME_WORD = new RegExp(String.raw`(?:[DLO]['’])?\p{Lu}[\p{L}'’-]*(?<!\.)(?![\p{L}.])`, 'gu');
+const GIVEN_Y = new RegExp(String.raw`[ \t]?(${TOKEN})(?![\p{L}\p{N}_])`, 'uy');
 const HONORIFIC = /^(?:Mr|Mrs|Ms|Mx|Dr|Mme|Mmes|Mlle|M|Madame|Monsieur|Mademoiselle|Docteur|Dre?|Prof|Professeur)\.?$/;
-/** Cues that end right before the name. Labels must be capitalized (YAML/JSON keys are not). */
-const LABELS = [
+
+/** Labels that announce a person outright, and labels that may also name a team, a bot or a company. */
+const PERSON_LABELS = [
   'Name', 'NAME', 'FULL NAME', '(?:Full|Customer|Client|Patient|Contact|Employee|Applicant|Cardholder|Legal|Your) [Nn]ame',
   'Nom', 'NOM', 'Nom complet', 'Nom de famille', 'Nom du client', 'Prénom et nom', 'Patient', 'Patiente', 'PATIENT',
-  'Client', 'Cliente', 'Customer', 'Contact', 'Author', 'Auteur', 'Autrice', 'Signed', 'Signé', 'Signée', 'Employee',
-  'Employé', 'Employée', 'Applicant', 'Candidat', 'Candidate', 'Beneficiary', 'Bénéficiaire', 'Cardholder', 'Titulaire',
-  'Attn', 'Attention', "À l'attention de", 'From', 'De', 'To', 'À', 'Sender', 'Recipient', 'Destinataire', 'Expéditeur',
+  'Client', 'Cliente', 'Customer', 'Employee', 'Employé', 'Employée', 'Applicant', 'Candidat', 'Candidate', 'Beneficiary',
+  'Bénéficiaire', 'Cardholder', 'Titulaire',
+].join('|');
+const OTHER_LABELS = [
+  'Contact', 'Author', 'Auteur', 'Autrice', 'Signed', 'Signé', 'Signée', 'Attn', 'Attention', "À l'attention de", 'From',
+  'De', 'To', 'À', 'Cc', 'CC', 'Bcc', 'Cci', 'Sender', 'Recipient', 'Destinataire', 'Expéditeur', 'Reporter', 'Assignee',
+  'Assigned to', 'Assigné à', 'Assignée à', 'Owner', 'Reviewer', 'Reviewed-by', 'Signed-off-by', 'Co-authored-by',
+  'Requester', 'Demandeur', 'Demandeuse', 'Responsable',
 ].join('|');
 const NAME_KEY = String.raw`(?:full|customer|patient|contact|client|employee|cardholder)_?[Nn]ame["']?\s*[:=]\s*["']?`;
-const CUE_LABEL = new RegExp(String.raw`(?:(?<!\p{L})(?:${LABELS})\s*:|${NAME_KEY})[ \t]*$`, 'u');
-const PHRASES = [
+const CUE_PERSON_LABEL = new RegExp(String.raw`(?:(?<!\p{L})(?:${PERSON_LABELS})\s*:|${NAME_KEY})[ \t]*$`, 'u');
+/** `name: 'Jane Doe'` in code and fixtures: only a quoted value (YAML's `name: Setup Node` is a step). */
+const CUE_OTHER_LABEL = new RegExp(String.raw`(?:(?<!\p{L})(?:${OTHER_LABELS})\s*:|\b(?:author|name|nom)["']?\s*[:=]\s*["'])[ \t]*$`, 'u');
+const PERSON_PHRASES = [
   'my name is', 'my full name is', 'name is', 'i am called', "je m['’]appelle", 'je me nomme', 'mon nom est',
-  'mon nom complet est', 'this is', "c'est", 'ici', 'dear', 'cher', 'chère', 'bonjour', 'bonsoir', 'hello', 'hi', 'salut',
-  'de la part de', 'on behalf of', 'au nom de', '(?:the|our|my|le|la|notre|mon|ma) (?:patient|patiente|client|cliente|customer)',
+  'mon nom complet est', '(?:the|our|my|le|la|notre|mon|ma) (?:patient|patiente|client|cliente|customer)',
+].join('|');
+const OTHER_PHRASES = [
+  'this is', "c'est", 'ici', 'dear', 'cher', 'chère', 'bonjour', 'bonsoir', 'hello', 'hi', 'hey', 'salut', 'allo',
+  'de la part de', 'on behalf of', 'au nom de',
   '(?:e-?mail|courriel|message|letter|lettre|reminder|rappel|reply|réponse)(?: \\p{L}+)?(?: to| à)',
 ].join('|');
-const CUE_PHRASE = new RegExp(String.raw`\b(?:${PHRASES})\s*,?[ \t]*$`, 'iu');
+const CUE_PERSON_PHRASE = new RegExp(String.raw`\b(?:${PERSON_PHRASES})\s*,?[ \t]*$`, 'iu');
+const CUE_OTHER_PHRASE = new RegExp(String.raw`\b(?:${OTHER_PHRASES})\s*,?[ \t]*$`, 'iu');
 const SIGN_OFFS = [
   'regards', 'best regards', 'kind regards', 'warm regards', 'sincerely', 'cordialement', 'bien cordialement', 'salutations',
   'merci', 'thanks', 'thank you', 'cheers', 'bien à vous', 'amicalement', 'sincèrement', 'best', 'respectfully',
@@ -496,59 +520,132 @@ const NOT_NAME = new Set([
   'input output hello world thanks thank regards best dear sir madam monsieur madame équipe service',
   'client support technique santé soins merci cordialement bonjour salut mr mrs ms dr mme mlle prof',
   'read write open close start stop next previous back more less first last full quick simple basic',
-  'advanced',
+  'advanced cher chère hi hey allo bonsoir regions region construct library libraries module modules package packages plugin plugins',
 ].join(' ').split(' '));
 
-function nameLooksReal(name: string, single: boolean): boolean {
-  const words = name.split(/[ \t]+/).filter((w) => /^\p{Lu}/u.test(w) || /^[DLO]['’]/.test(w));
-  if (words.length < (single ? 1 : 2)) return false;
-  return words.every((w) => !NOT_NAME.has(w.toLowerCase().replace(/['’.]/g, '')));
-}
+/** Words after which a capitalized pair is a place, an institution or a thing, not a person. */
+const NOT_AFTER = new Set([
+  'the a an le la les un une des du this that these those our your their its rue avenue boulevard boul av chemin',
+  'place parc pont station métro metro école ecole collège college cégep cegep hôpital hopital université universite',
+  'pavillon salle centre center institut institute fondation foundation prix award saint sainte st ste lac mont',
+  'île ile route autoroute via using use class new extends implements import from interface type enum module',
+  'package library framework plugin project repo repository tool app apps api service platform by',
+].join(' ').split(' '));
+/** Words after which a name is no longer a person's (an institution or a place named after one). */
+const ORG_AFTER = /^[ \t]+(?:Foundation|Fondation|Institute|Institut|University|Université|College|Collège|Hospital|Hôpital|School|École|Street|Avenue|Boulevard|Park|Parc|Bridge|Pont|Station|Centre|Center|Award|Prize|Prix|Inc|Ltd|LLC|Corp|Group|Groupe|Library|Hall|Building|Airport|Aéroport|Lake|River|Mount|Theorem|Algorithm|Award)\b/;
 
-/** Last words of CUE_PHRASE: only these make the phrase regex worth running. */
+type Cue = 'person' | 'other' | 'signature' | null;
+/** Last words of the phrases: only these make the phrase regexes worth running. */
 const PHRASE_END = new Set(['is', 'called', 'appelle', 'nomme', 'est', 'dear', 'cher', 'chère', 'bonjour', 'bonsoir',
-  'hello', 'hi', 'salut', 'de', 'of', 'ici', 'patient', 'patiente', 'client', 'cliente', 'customer', 'to', 'à']);
+  'hello', 'hi', 'hey', 'salut', 'allo', 'de', 'of', 'ici', 'patient', 'patiente', 'client', 'cliente', 'customer', 'to', 'à']);
 
-/** What kind of cue could end just before `s`, judged from the preceding character (cheap). */
-function cueBefore(text: string, s: number): 'label' | 'phrase' | 'signature' | null {
+/** What kind of cue ends just before `s`, judged first from the preceding character (cheap). */
+function cueBefore(text: string, s: number): Cue {
   let j = s - 1;
   while (j >= 0 && (text.charCodeAt(j) === 32 || text.charCodeAt(j) === 9)) j--;
   const c = text.charCodeAt(j);
-  const before = () => text.slice(Math.max(0, s - 40), s);
-  if (c === 10 || c === 0x2014 || c === 0x2013 || c === 45) return CUE_SIGNATURE.test(before()) ? 'signature' : null;
-  if (c === 58 || c === 61 || c === 34 || c === 39) return CUE_LABEL.test(before()) ? 'label' : null; // : = " '
-  if (c === 44) return CUE_PHRASE.test(before()) ? 'phrase' : null;
+  const before = text.slice(Math.max(0, s - 40), s);
+  if (c === 10 || c === 0x2014 || c === 0x2013 || c === 45) return CUE_SIGNATURE.test(before) ? 'signature' : null;
+  if (c === 58 || c === 61 || c === 34 || c === 39) { // : = " '
+    return CUE_PERSON_LABEL.test(before) ? 'person' : CUE_OTHER_LABEL.test(before) ? 'other' : null;
+  }
+  if (c === 44) return CUE_PERSON_PHRASE.test(before) ? 'person' : CUE_OTHER_PHRASE.test(before) ? 'other' : null;
   if (!isWord(c)) return null;
   let w = j;
   while (w > 0 && j - w < 16 && (isWord(text.charCodeAt(w - 1)) || text.charCodeAt(w - 1) === 39)) w--;
   const word = text.slice(w, j + 1).toLowerCase();
-  return PHRASE_END.has(word.slice(word.lastIndexOf("'") + 1)) && CUE_PHRASE.test(before()) ? 'phrase' : null;
+  if (!PHRASE_END.has(word.slice(word.lastIndexOf("'") + 1))) return null;
+  return CUE_PERSON_PHRASE.test(before) ? 'person' : CUE_OTHER_PHRASE.test(before) ? 'other' : null;
+}
+
+/** The word before `s` and how it sits: mid-sentence lower-case, inside a run of capitalized words, or neither. */
+function contextBefore(text: string, s: number): { word: string; kind: 'lower' | 'title' | 'none' } {
+  const m = /([\p{L}'’.]+)([^\p{L}\p{N}]{0,3})$/u.exec(text.slice(Math.max(0, s - 24), s));
+  if (!m) return { word: '', kind: 'none' };
+  const word = m[1].toLowerCase();
+  if (m[2] !== ' ') return { word, kind: 'none' };
+  return { word, kind: /^\p{Ll}/u.test(m[1]) ? 'lower' : m[1].endsWith('.') ? 'none' : 'title' };
+}
+
+const SPEAKER_LINE = /(?:^|\n)[ \t]*(?:\[[\d:. APMapm]{4,12}\][ \t]*|\d{1,2}:\d\d(?::\d\d)?[ \t]+)?$/;
+
+/**
+ * Evidence from the lexicon, given first: a known given name counts 2 (1 if it is also an ordinary word,
+ * like "Will"), the family name likewise (an unknown capitalized word 1, an unknown all-caps one: none),
+ * and a lower-case word just before (mid-sentence) 1. Three is a name; inside a run of capitalized
+ * words (a heading, a product name) it takes four.
+ */
+function lexiconScore(words: readonly string[], text: string, s: number, e: number): number {
+  const g = givenEvidence(words[0]);
+  if (g === 'none' || words.length < 2) return 0;
+  const last = words[words.length - 1]!, f = familyEvidence(last);
+  if (f === 'none' && /^[\p{Lu}-]+$/u.test(last)) return 0; // an unknown all-caps word is an acronym ("Argo CD")
+  let score = (g === 'strong' ? 2 : 1) + (f === 'strong' ? 2 : 1);
+  const before = contextBefore(text, s);
+  if (NOT_AFTER.has(before.word.replace(/[.'’]/g, ''))) return 0;
+  if (before.kind === 'lower') score++;
+  const titleRun = before.kind === 'title' || /^[ \t]+\p{Lu}\p{Ll}/u.test(text.slice(e, e + 3));
+  return titleRun ? score - 1 : score;
+}
+
+function isNotName(word: string): boolean {
+  return NOT_NAME.has(word.toLowerCase().replace(/['’.]/g, ''));
+}
+
+/** A person's name starting at the candidate `s` (first word ends at `firstEnd`); its end, or -1. */
+function personAt(text: string, s: number, firstEnd: number, candEnd: number, out: PiiFinding[]): number {
+  let nameStart = s, cue: Cue | 'honorific' | 'speaker' = null;
+  const sep = text.charCodeAt(candEnd - 1);
+  // an honorific is its own cue, unless it follows a word: "Luciano M. Taranto" has an initial
+  if (sep !== 44 && sep !== 58 && firstEnd - s <= 12 && HONORIFIC.test(text.slice(s, firstEnd)) &&
+    !/[A-Za-zÀ-ÿ]+ $/.test(text.slice(Math.max(0, s - 20), s))) {
+    nameStart = candEnd - 1;
+    cue = 'honorific';
+  } else cue = cueBefore(text, s);
+  const name = stickyAt(NAME_Y, text, nameStart);
+  if (!name) return -1;
+  let e = nameStart + name.length;
+  const words = name.match(NAME_WORD) ?? [], first = words[0];
+  if (first === undefined) return -1;
+  if (!cue && text.charCodeAt(e) === 58 && SPEAKER_LINE.test(text.slice(Math.max(0, s - 24), s))) cue = 'speaker';
+
+  if (cue === 'person' || cue === 'honorific') {
+    if (words.length < (cue === 'honorific' ? 1 : 2) || words.some(isNotName)) return -1;
+  } else if (cue) {
+    // a cue that may also introduce a team, a bot or a company: the lexicon must know the name
+    if (words.some(isNotName)) return -1;
+    const g = givenEvidence(first);
+    const ok = g === 'strong' || (words.length > 1 && (g === 'common' || familyEvidence(words[words.length - 1]) === 'strong'));
+    if (!ok || (cue === 'signature' && !/^[ \t]*(?:\r?\n|$|,)/.test(text.slice(e, e + 4)))) return -1;
+  } else if (text.charCodeAt(e) === 44 && words.length === 1) {
+    // Family, Given — a record or a list ("Tremblay, Marie-Ève", "Tremblay,Marie-Ève,514-…")
+    const given = stickyAt(GIVEN_Y, text, e + 1);
+    if (!given || isNotName(first) || familyEvidence(first) !== 'strong') return -1;
+    const g = given.trimStart();
+    if (givenEvidence(g) !== 'strong' || isNotName(g)) return -1;
+    e += 1 + given.length;
+  } else {
+    let n = words.findIndex(isNotName);
+    if (n < 0) n = words.length;
+    if (n < 2) return -1;
+    if (n < words.length) e = nameStart + name.indexOf(words[n - 1], name.indexOf(words[n - 2]) + words[n - 2].length) + words[n - 1].length;
+    const kept = words.slice(0, n);
+    if (ORG_AFTER.test(text.slice(e, e + 16)) || lexiconScore(kept, text, s, e) < 3) return -1;
+  }
+  if (ORG_AFTER.test(text.slice(e, e + 16)) && cue !== 'person') return -1;
+  out.push({ type: 'PERSON', start: nameStart, end: e });
+  return e;
 }
 
 function scanPersons(text: string, out: PiiFinding[]): void {
   NAME_CAND.lastIndex = 0;
   for (let m; (m = NAME_CAND.exec(text));) {
-    const s = m.index;
-    let firstEnd = s;
-    while (text.charCodeAt(firstEnd) !== 32 && text.charCodeAt(firstEnd) !== 9) firstEnd++;
-    let nameStart = s, single = false, cue;
-    // an honorific is its own cue, unless it follows a word: "Luciano M. Taranto" has an initial
-    if (firstEnd - s <= 12 && HONORIFIC.test(text.slice(s, firstEnd)) && !/[A-Za-zÀ-ÿ]+ $/.test(text.slice(Math.max(0, s - 20), s))) {
-      nameStart = s + m[0].length - 1;
-      single = true;
-    } else if (!(cue = cueBefore(text, s))) {
-      NAME_CAND.lastIndex = firstEnd; // the next word may be the real start ("Dear Jane Doe")
-      continue;
-    }
-    const name = stickyAt(NAME_Y, text, nameStart);
-    const e = nameStart + (name?.length ?? 0);
-    if (!name || !nameLooksReal(name, single) ||
-      (cue === 'signature' && !/^[ \t]*(?:\r?\n|$|,)/.test(text.slice(e, e + 4)))) {
-      NAME_CAND.lastIndex = firstEnd;
-      continue;
-    }
-    out.push({ type: 'PERSON', start: nameStart, end: e });
-    NAME_CAND.lastIndex = e;
+    const s = m.index, candEnd = s + m[0].length;
+    let firstEnd = s + 1;
+    for (let c; firstEnd < candEnd && (c = text.charCodeAt(firstEnd)) !== 32 && c !== 9 && c !== 44 && c !== 58;) firstEnd++;
+    const e = personAt(text, s, firstEnd, candEnd, out);
+    // after a miss the next word may be the real start ("Dear Jane Doe")
+    NAME_CAND.lastIndex = e > s ? e : firstEnd;
   }
 }
 
