@@ -15,7 +15,7 @@
  *   known to the name lexicon (pii/lexicon.ts) and placed like a name, not like a heading or product.
  */
 
-import { familyEvidence, givenEvidence } from './pii/lexicon';
+import { familyEvidence, givenEvidence, isFamilyName } from './pii/lexicon';
 
 export const PII_TYPES = [
   'EMAIL', 'PHONE', 'CA_SIN', 'CREDIT_CARD', 'CA_POSTAL_CODE', 'CA_HEALTH_NUMBER', 'CA_PASSPORT',
@@ -286,7 +286,9 @@ const IPV4 = /\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/g;
 const VERSION_BEFORE = /(?:[\^~]|[<>=!~]=|[A-Za-z]\/|\/[\w.-]+:|(?:^|\n)#*\s*\[)$/;
 /** Version or section talk shortly before (`AssemblyVersion("…`, "release notes for …", "Section 13.3.3.7"). */
 const VERSION_NEAR = new RegExp(String.raw`version|\bver\b|release|upgrad|downgrad|firmware|changelog|\bbuild|\bpatch|` +
-  String.raw`sprint|\bimage\b|\btag\b|\bv\d|section|chapter|chapitre|article|§`);
+  String.raw`sprint|\bimage\b|\btag\b|\bv\d|section|chapter|chapitre|article|§|\boids?\b|object ?identifier|asn\.?1`);
+/** X.509 and PKCS object identifiers have four-part forms that parse as public IPv4 (`2.5.29.17`). */
+const OID_PREFIX = /^(?:2\.5\.(?:4|29)|1\.2\.840|1\.3\.6)\./;
 
 function ipv4Public(o: number[]): boolean {
   const [a, b, c] = o;
@@ -317,7 +319,8 @@ function scanIPv4(text: string, out: PiiFinding[]): void {
     // a.0.0.0 is a /8 network or a version (`Chrome/120.0.0.0`), never a host; four single digits
     // (1.2.3.4, 8.8.8.8, 1.1.1.1) are a 4-part version or a public resolver, nobody's address.
     if (!o || !ipv4Public(o) || (o[1] === 0 && o[2] === 0 && o[3] === 0) || o.every((x) => x < 10)) continue;
-    if (VERSION_BEFORE.test(text.slice(Math.max(0, s - 40), s)) || VERSION_NEAR.test(windowBefore(text, s, 32))) continue;
+    if (OID_PREFIX.test(m[0]) || VERSION_BEFORE.test(text.slice(Math.max(0, s - 40), s)) ||
+      VERSION_NEAR.test(windowBefore(text, s, 32))) continue;
     out.push({ type: 'IP_ADDRESS', start: s, end: e });
   }
 }
@@ -451,7 +454,7 @@ const UP = 'A-ZÀ-ÖØ-Þ', LO = 'a-zß-öø-ÿ';
  * hyphenated or apostrophized word (a quote before a word is fine: `name: 'Jane Doe'`), and bounded gaps, keep the scan linear: a failed candidate
  * resumes after its first word, so a match must not reach far.
  */
-const NAME_CAND = new RegExp(String.raw`(?<![\w’-])(?<!\w')[${UP}][${LO}'’]*(?:-[${UP}]?[${LO}]+){0,3}\.?(?:[ \t]+` +
+const NAME_CAND = new RegExp(String.raw`(?<![\w’-])(?<!\w')(?:[DLO]['’])?[${UP}][${LO}'’]*(?:-[${UP}]?[${LO}]+){0,3}\.?(?:[ \t]+` +
   String.raw`(?:(?:de|du|des|da|di|van|von|der|le|la|d['’]|O['’]|[${UP}]\.)[ ]?){0,3}[${UP}]|,[ \t]?[${UP}]|[,:])`, 'g');
 const TOKEN = String.raw`(?:[DLO]['’])?\p{Lu}\p{Ll}+(?:\p{Lu}\p{Ll}+)?(?:-\p{Lu}\p{Ll}+)*`;
 const UPPER = String.raw`\p{Lu}{2,}(?:-\p{Lu}{2,})*`;
@@ -461,7 +464,7 @@ const NAME_Y = new RegExp(String.raw`${TOKEN}(?:(?:[ \t]+${INITIAL}){0,2}[ \t]+(
   String.raw`(?:${TOKEN}|${UPPER})){0,3}(?![\p{L}\p{N}_])`, 'uy');
 /** The words of a matched name that carry it: not particles or initials. */
 const NAME_WORD = new RegExp(String.raw`(?:[DLO]['’])?\p{Lu}[\p{L}'’-]*(?<!\.)(?![\p{L}.])`, 'gu');
-const GIVEN_Y = new RegExp(String.raw`[ \t]?(${TOKEN})(?![\p{L}\p{N}_])`, 'uy');
+const GIVEN_Y = new RegExp(String.raw` ?(${TOKEN})(?![\p{L}\p{N}_])`, 'uy');
 const HONORIFIC = /^(?:Mr|Mrs|Ms|Mx|Dr|Mme|Mmes|Mlle|M|Madame|Monsieur|Mademoiselle|Docteur|Dre?|Prof|Professeur)\.?$/;
 
 /** Labels that announce a person outright, and labels that may also name a team, a bot or a company. */
@@ -520,7 +523,9 @@ const NOT_NAME = new Set([
   'input output hello world thanks thank regards best dear sir madam monsieur madame équipe service',
   'client support technique santé soins merci cordialement bonjour salut mr mrs ms dr mme mlle prof',
   'read write open close start stop next previous back more less first last full quick simple basic',
-  'advanced cher chère hi hey allo bonsoir regions region construct library libraries module modules package packages plugin plugins',
+  'advanced cher chère hi hey allo bonsoir prince princess lake mount fort port cape saint san',
+  'santa day days falls holiday alberta manitoba saskatchewan nova scotia brunswick newfoundland labrador yukon',
+  'nunavut edmonton winnipeg halifax regions region construct library libraries module modules package packages plugin plugins',
 ].join(' ').split(' '));
 
 /** Words after which a capitalized pair is a place, an institution or a thing, not a person. */
@@ -528,11 +533,14 @@ const NOT_AFTER = new Set([
   'the a an le la les un une des du this that these those our your their its rue avenue boulevard boul av chemin',
   'place parc pont station métro metro école ecole collège college cégep cegep hôpital hopital université universite',
   'pavillon salle centre center institut institute fondation foundation prix award saint sainte st ste lac mont',
-  'île ile route autoroute via using use class new extends implements import from interface type enum module',
-  'package library framework plugin project repo repository tool app apps api service platform by',
+  'île ile route autoroute via using use class new extends implements import interface type enum module lake',
+  'package library framework plugin project repo repository tool app apps api service platform',
 ].join(' ').split(' '));
 /** Words after which a name is no longer a person's (an institution or a place named after one). */
 const ORG_AFTER = /^[ \t]+(?:Foundation|Fondation|Institute|Institut|University|Université|College|Collège|Hospital|Hôpital|School|École|Street|Avenue|Boulevard|Park|Parc|Bridge|Pont|Station|Centre|Center|Award|Prize|Prix|Inc|Ltd|LLC|Corp|Group|Groupe|Library|Hall|Building|Airport|Aéroport|Lake|River|Mount|Theorem|Algorithm|Award)\b/;
+
+/** French articles, capitalized at the start of a sentence or a title, also begin family names ("Le Blanc"). */
+const ARTICLE = /^(?:Le|La|Les|Du|Des|De)$/;
 
 type Cue = 'person' | 'other' | 'signature' | null;
 /** Last words of the phrases: only these make the phrase regexes worth running. */
@@ -558,13 +566,18 @@ function cueBefore(text: string, s: number): Cue {
   return CUE_PERSON_PHRASE.test(before) ? 'person' : CUE_OTHER_PHRASE.test(before) ? 'other' : null;
 }
 
-/** The word before `s` and how it sits: mid-sentence lower-case, inside a run of capitalized words, or neither. */
+/**
+ * The word before `s` and how it sits: mid-sentence lower-case, inside a run of capitalized words
+ * (not the first word of a sentence or line), or neither.
+ */
 function contextBefore(text: string, s: number): { word: string; kind: 'lower' | 'title' | 'none' } {
-  const m = /([\p{L}'’.]+)([^\p{L}\p{N}]{0,3})$/u.exec(text.slice(Math.max(0, s - 24), s));
+  const m = /(^|[^\p{L}\p{N}]{1,3})([\p{L}'’.]+)([^\p{L}\p{N}]{0,3})$/u.exec(text.slice(Math.max(0, s - 32), s));
   if (!m) return { word: '', kind: 'none' };
-  const word = m[1].toLowerCase();
-  if (m[2] !== ' ') return { word, kind: 'none' };
-  return { word, kind: /^\p{Ll}/u.test(m[1]) ? 'lower' : m[1].endsWith('.') ? 'none' : 'title' };
+  const word = m[2].toLowerCase();
+  if (m[3] !== ' ') return { word, kind: 'none' };
+  if (/^\p{Ll}/u.test(m[2])) return { word, kind: 'lower' };
+  const sentenceStart = (m.index === 0 && s <= 32) || /[.!?\n#*>:;(\[{"'-]/.test(m[1]);
+  return { word, kind: m[2].endsWith('.') || sentenceStart ? 'none' : 'title' };
 }
 
 const SPEAKER_LINE = /(?:^|\n)[ \t]*(?:\[[\d:. APMapm]{4,12}\][ \t]*|\d{1,2}:\d\d(?::\d\d)?[ \t]+)?$/;
@@ -579,12 +592,14 @@ function lexiconScore(words: readonly string[], text: string, s: number, e: numb
   const g = givenEvidence(words[0]);
   if (g === 'none' || words.length < 2) return 0;
   const last = words[words.length - 1]!, f = familyEvidence(last);
-  if (f === 'none' && /^[\p{Lu}-]+$/u.test(last)) return 0; // an unknown all-caps word is an acronym ("Argo CD")
+  // an unknown all-caps word is an acronym ("Argo CD"); an unknown word with a plural or verb ending is a
+  // thing ("Tim Hortons", "Argo Workflows"); an ordinary-word given name needs a known family name
+  if (f === 'none' && (/^[\p{Lu}-]+$/u.test(last) || /(?:[^s]s|ed|ing|tion|ment|ness)$/.test(last) || g === 'common')) return 0;
   let score = (g === 'strong' ? 2 : 1) + (f === 'strong' ? 2 : 1);
   const before = contextBefore(text, s);
   if (NOT_AFTER.has(before.word.replace(/[.'’]/g, ''))) return 0;
   if (before.kind === 'lower') score++;
-  const titleRun = before.kind === 'title' || /^[ \t]+\p{Lu}\p{Ll}/u.test(text.slice(e, e + 3));
+  const titleRun = before.kind === 'title' || /^ +\p{Lu}\p{Ll}/u.test(text.slice(e, e + 3));
   return titleRun ? score - 1 : score;
 }
 
@@ -602,8 +617,10 @@ function personAt(text: string, s: number, firstEnd: number, candEnd: number, ou
     nameStart = candEnd - 1;
     cue = 'honorific';
   } else cue = cueBefore(text, s);
-  const name = stickyAt(NAME_Y, text, nameStart);
+  let name = stickyAt(NAME_Y, text, nameStart);
   if (!name) return -1;
+  // without a cue, a tab ends the name: the next word is another column (`Jane Doe\tSupport`)
+  if (!cue && name.includes('\t')) name = name.slice(0, name.indexOf('\t'));
   let e = nameStart + name.length;
   const words = name.match(NAME_WORD) ?? [], first = words[0];
   if (first === undefined) return -1;
@@ -620,11 +637,15 @@ function personAt(text: string, s: number, firstEnd: number, candEnd: number, ou
   } else if (text.charCodeAt(e) === 44 && words.length === 1) {
     // Family, Given — a record or a list ("Tremblay, Marie-Ève", "Tremblay,Marie-Ève,514-…")
     const given = stickyAt(GIVEN_Y, text, e + 1);
-    if (!given || isNotName(first) || familyEvidence(first) !== 'strong') return -1;
-    const g = given.trimStart();
-    if (givenEvidence(g) !== 'strong' || isNotName(g)) return -1;
+    if (!given || isNotName(first)) return -1;
+    const g = given.trimStart(), ge = givenEvidence(g), fe = familyEvidence(first);
+    const before = contextBefore(text, s);
+    if (ge === 'none' || isNotName(g) || (ge === 'strong' ? 2 : 1) + (fe === 'strong' ? 2 : 1) < 3 ||
+      !isFamilyName(first) || before.kind === 'title' || NOT_AFTER.has(before.word) ||
+      /(?:[{(\[]\s*|, +)$/.test(text.slice(Math.max(0, s - 3), s))) return -1; // code and prose lists, not records
     e += 1 + given.length;
   } else {
+    if (ARTICLE.test(first)) return -1; // "Le Devoir", "La Presse"
     let n = words.findIndex(isNotName);
     if (n < 0) n = words.length;
     if (n < 2) return -1;

@@ -81,3 +81,8 @@ export function familyEvidence(word: string): NameEvidence {
   if (!isKnown) return 'none';
   return lex.common.has(f) ? 'common' : 'strong';
 }
+
+/** Known as a family name, not only as a given name: the first field of `Family, Given`. */
+export function isFamilyName(word: string): boolean {
+  return known(lexicon().family, foldName(word));
+}
