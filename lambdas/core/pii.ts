@@ -287,6 +287,8 @@ const VERSION_BEFORE = /(?:[\^~]|[<>=!~]=|[A-Za-z]\/|\/[\w.-]+:|(?:^|\n)#*\s*\[)
 /** Version or section talk shortly before (`AssemblyVersion("…`, "release notes for …", "Section 13.3.3.7"). */
 const VERSION_NEAR = new RegExp(String.raw`version|\bver\b|release|upgrad|downgrad|firmware|changelog|\bbuild|\bpatch|` +
   String.raw`sprint|\bimage\b|\btag\b|\bv\d|section|chapter|chapitre|article|§|\boids?\b|object ?identifier|asn\.?1`);
+/** A four-part number opening a line or comment and followed by a title is a clause number (`// 19.4.1.1 Symbol(…)`). */
+const SECTION_BEFORE = /(?:^|\n)[ \t]*(?:\/\/+|#+|\*|--)?[ \t]*$/;
 /** X.509 and PKCS object identifiers have four-part forms that parse as public IPv4 (`2.5.29.17`). */
 const OID_PREFIX = /^(?:2\.5\.(?:4|29)|1\.2\.840|1\.3\.6)\./;
 
@@ -319,7 +321,8 @@ function scanIPv4(text: string, out: PiiFinding[]): void {
     // a.0.0.0 is a /8 network or a version (`Chrome/120.0.0.0`), never a host; four single digits
     // (1.2.3.4, 8.8.8.8, 1.1.1.1) are a 4-part version or a public resolver, nobody's address.
     if (!o || !ipv4Public(o) || (o[1] === 0 && o[2] === 0 && o[3] === 0) || o.every((x) => x < 10)) continue;
-    if (OID_PREFIX.test(m[0]) || VERSION_BEFORE.test(text.slice(Math.max(0, s - 40), s)) ||
+    if (OID_PREFIX.test(m[0]) || (SECTION_BEFORE.test(text.slice(Math.max(0, s - 12), s)) && /^ \p{L}/u.test(text.slice(e, e + 2))) ||
+      VERSION_BEFORE.test(text.slice(Math.max(0, s - 40), s)) ||
       VERSION_NEAR.test(windowBefore(text, s, 32))) continue;
     out.push({ type: 'IP_ADDRESS', start: s, end: e });
   }
@@ -588,13 +591,16 @@ const SPEAKER_LINE = /(?:^|\n)[ \t]*(?:\[[\d:. APMapm]{4,12}\][ \t]*|\d{1,2}:\d\
  * and a lower-case word just before (mid-sentence) 1. Three is a name; inside a run of capitalized
  * words (a heading, a product name) it takes four.
  */
+/** Endings of English nouns and participles; a family name with one is in the lexicon or is a thing ("Aurora Cluster"). */
+const THING_ENDING = /(?:[^s]s|ed|ing|ion|ment|ness|er|ity|age|ure|ics|ware|ory|ent|ive|able|ible)$/;
+
 function lexiconScore(words: readonly string[], text: string, s: number, e: number): number {
   const g = givenEvidence(words[0]);
   if (g === 'none' || words.length < 2) return 0;
   const last = words[words.length - 1]!, f = familyEvidence(last);
-  // an unknown all-caps word is an acronym ("Argo CD"); an unknown word with a plural or verb ending is a
-  // thing ("Tim Hortons", "Argo Workflows"); an ordinary-word given name needs a known family name
-  if (f === 'none' && (/^[\p{Lu}-]+$/u.test(last) || /(?:[^s]s|ed|ing|tion|ment|ness)$/.test(last) || g === 'common')) return 0;
+  // an unknown all-caps word is an acronym ("Argo CD"); an unknown word with a noun, plural or verb ending
+  // is a thing ("Tim Hortons", "Argo Workflows"); an ordinary-word given name needs a known family name
+  if (f === 'none' && (/^[\p{Lu}-]+$/u.test(last) || THING_ENDING.test(last) || g === 'common')) return 0;
   let score = (g === 'strong' ? 2 : 1) + (f === 'strong' ? 2 : 1);
   const before = contextBefore(text, s);
   if (NOT_AFTER.has(before.word.replace(/[.'’]/g, ''))) return 0;
@@ -612,7 +618,7 @@ function personAt(text: string, s: number, firstEnd: number, candEnd: number, ou
   let nameStart = s, cue: Cue | 'honorific' | 'speaker' = null;
   const sep = text.charCodeAt(candEnd - 1);
   // an honorific is its own cue, unless it follows a word: "Luciano M. Taranto" has an initial
-  if (sep !== 44 && sep !== 58 && firstEnd - s <= 12 && HONORIFIC.test(text.slice(s, firstEnd)) &&
+  if (sep !== 44 && sep !== 58 && (text.charCodeAt(firstEnd) === 32 || text.charCodeAt(firstEnd) === 9) && firstEnd - s <= 12 && HONORIFIC.test(text.slice(s, firstEnd)) &&
     !/[A-Za-zÀ-ÿ]+ $/.test(text.slice(Math.max(0, s - 20), s))) {
     nameStart = candEnd - 1;
     cue = 'honorific';
@@ -651,6 +657,8 @@ function personAt(text: string, s: number, firstEnd: number, candEnd: number, ou
     if (n < 2) return -1;
     if (n < words.length) e = nameStart + name.indexOf(words[n - 1], name.indexOf(words[n - 2]) + words[n - 2].length) + words[n - 1].length;
     const kept = words.slice(0, n);
+    // a middle word is a given name or a family name too ("Sarah Jane Thompson", not "Athena Managed Storage")
+    if (kept.slice(1, -1).some((w) => familyEvidence(w) === 'none')) return -1;
     if (ORG_AFTER.test(text.slice(e, e + 16)) || lexiconScore(kept, text, s, e) < 3) return -1;
   }
   if (ORG_AFTER.test(text.slice(e, e + 16)) && cue !== 'person') return -1;
