@@ -618,11 +618,18 @@ function personAt(text: string, s: number, firstEnd: number, candEnd: number, ou
   let nameStart = s, cue: Cue | 'honorific' | 'speaker' = null;
   const sep = text.charCodeAt(candEnd - 1);
   // an honorific is its own cue, unless it follows a word: "Luciano M. Taranto" has an initial
-  if (sep !== 44 && sep !== 58 && (text.charCodeAt(firstEnd) === 32 || text.charCodeAt(firstEnd) === 9) && firstEnd - s <= 12 && HONORIFIC.test(text.slice(s, firstEnd)) &&
+  const spaced = text.charCodeAt(firstEnd) === 32 || text.charCodeAt(firstEnd) === 9;
+  if (sep !== 44 && sep !== 58 && spaced && firstEnd - s <= 12 && HONORIFIC.test(text.slice(s, firstEnd)) &&
     !/[A-Za-zÀ-ÿ]+ $/.test(text.slice(Math.max(0, s - 20), s))) {
     nameStart = candEnd - 1;
     cue = 'honorific';
   } else cue = cueBefore(text, s);
+  if (!cue) {
+    // the cheap part of each cueless shape first: most capitalized pairs are no name at all
+    const after = text.charCodeAt(firstEnd), word = text.slice(s, firstEnd);
+    if (after === 44 ? !isFamilyName(word) : after === 58 ? givenEvidence(word) !== 'strong'
+      : givenEvidence(word) === 'none' && !SPEAKER_LINE.test(text.slice(Math.max(0, s - 24), s))) return -1;
+  }
   let name = stickyAt(NAME_Y, text, nameStart);
   if (!name) return -1;
   // without a cue, a tab ends the name: the next word is another column (`Jane Doe\tSupport`)

@@ -66,23 +66,37 @@ function known(set: FrontCodedList, folded: string): boolean {
 
 export type NameEvidence = 'strong' | 'common' | 'none';
 
+/**
+ * Answers by word as written: prose repeats its capitalized words, and folding plus a search costs
+ * more than a map lookup. Bounded: emptied when full.
+ */
+function memo<T>(compute: (word: string) => T): (word: string) => T {
+  const seen = new Map<string, T>();
+  return (word) => {
+    let v = seen.get(word);
+    if (v === undefined) {
+      if (seen.size >= 4096) seen.clear();
+      seen.set(word, v = compute(word));
+    }
+    return v;
+  };
+}
+
 /** How well `word` supports being a given name: known and not an ordinary word, known but ordinary, or unknown. */
-export function givenEvidence(word: string): NameEvidence {
+export const givenEvidence = memo((word: string): NameEvidence => {
   const f = foldName(word), lex = lexicon();
   if (!known(lex.given, f)) return 'none';
   return lex.common.has(f) ? 'common' : 'strong';
-}
+});
 
 /** The same for a family name; `Mc`/`Mac` names (`McAllister`) count as known if the rest is a name. */
-export function familyEvidence(word: string): NameEvidence {
+export const familyEvidence = memo((word: string): NameEvidence => {
   const f = foldName(word), lex = lexicon();
   const isKnown = known(lex.family, f) || known(lex.given, f) ||
     (/^ma?c[a-z]{3,}$/.test(f) && (lex.family.has(f.replace(/^ma?c/, '')) || lex.given.has(f.replace(/^ma?c/, ''))));
   if (!isKnown) return 'none';
   return lex.common.has(f) ? 'common' : 'strong';
-}
+});
 
 /** Known as a family name, not only as a given name: the first field of `Family, Given`. */
-export function isFamilyName(word: string): boolean {
-  return known(lexicon().family, foldName(word));
-}
+export const isFamilyName = memo((word: string): boolean => known(lexicon().family, foldName(word)));
