@@ -406,7 +406,7 @@ function scanPostal(text: string, out: PiiFinding[]): void {
     if (!postalEdge(text, s - 1, -1) || !postalEdge(text, e, 1) || !POSTAL_SHAPE.test(v.toUpperCase())) continue;
     // unspaced `K1A0B1` only next to address words: alone it is a hash, colour or data fragment;
     // lower/mixed case only when spaced like a postal code
-    if (v.length === 6 && (v !== v.toUpperCase() || !POSTAL_CUE.test(windowBefore(text, s, 64)))) continue;
+    if (v.length === 6 && (v !== v.toUpperCase() || !POSTAL_CUE.test(windowBefore(text, s, 96)))) continue;
     if (/^([A-Z])1\1[ -]?1\1(?:1)$/.test(v)) continue; // the format itself, as docs write it: A1A 1A1
     out.push({ type: 'CA_POSTAL_CODE', start: s, end: e });
   }
