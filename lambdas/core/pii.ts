@@ -540,7 +540,7 @@ const NOT_AFTER = new Set([
   'package library framework plugin project repo repository tool app apps api service platform',
 ].join(' ').split(' '));
 /** Words after which a name is no longer a person's (an institution or a place named after one). */
-const ORG_AFTER = /^[ \t]+(?:Foundation|Fondation|Institute|Institut|University|Université|College|Collège|Hospital|Hôpital|School|École|Street|Avenue|Boulevard|Park|Parc|Bridge|Pont|Station|Centre|Center|Award|Prize|Prix|Inc|Ltd|LLC|Corp|Group|Groupe|Library|Hall|Building|Airport|Aéroport|Lake|River|Mount|Theorem|Algorithm|Award)\b/;
+const ORG_AFTER = /^[ \t]+(?:Foundation|Fondation|Institute|Institut|University|Université|College|Collège|Hospital|Hôpital|School|École|Street|Avenue|Boulevard|Park|Parc|Bridge|Pont|Station|Centre|Center|Award|Prize|Prix|Inc|Ltd|LLC|Corp|Group|Groupe|Library|Hall|Building|Airport|Aéroport|Lake|River|Mount|Theorem|Algorithm)\b/;
 
 /** French articles, capitalized at the start of a sentence or a title, also begin family names ("Le Blanc"). */
 const ARTICLE = /^(?:Le|La|Les|Du|Des|De)$/;
@@ -666,7 +666,7 @@ function personAt(text: string, s: number, firstEnd: number, candEnd: number, ou
     const kept = words.slice(0, n);
     // a middle word is a given name or a family name too ("Sarah Jane Thompson", not "Athena Managed Storage")
     if (kept.slice(1, -1).some((w) => familyEvidence(w) === 'none')) return -1;
-    if (ORG_AFTER.test(text.slice(e, e + 16)) || lexiconScore(kept, text, s, e) < 3) return -1;
+    if (lexiconScore(kept, text, s, e) < 3) return -1;
   }
   if (ORG_AFTER.test(text.slice(e, e + 16)) && cue !== 'person') return -1;
   out.push({ type: 'PERSON', start: nameStart, end: e });
