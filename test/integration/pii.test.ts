@@ -51,9 +51,9 @@ test('substituted before the provider, restored in a non-streamed answer', async
 
 test('names without a cue, in prose and a CSV row, never reach the provider and come back exact in a stream', async () => {
   const names = ['Marie-Ève Tremblay', 'Côté,Jean-François'];
-  const content = `m9 ni-standin:echo ni-standin:chunk=3 I met ${names[0]} yesterday; the export row is ${names[1]},514-555-0199.`;
+  const content = `m-names ni-standin:echo ni-standin:chunk=3 I met ${names[0]} yesterday; the export row is ${names[1]},514-555-0199.`;
   expect(await streamText(content)).toBe(content);
-  const seen = recorded('m9 ni-standin:echo');
+  const seen = recorded('m-names ni-standin:echo');
   expect(seen.length).toBeGreaterThan(0);
   for (const r of seen) for (const v of names) expect(r.raw).not.toContain(v);
 });
