@@ -453,12 +453,13 @@ function matchAddressAt(text: string, s: number, out: PiiFinding[]): number {
 const UP = 'A-ZÀ-ÖØ-Þ', LO = 'a-zß-öø-ÿ';
 /**
  * Where a name can start: a capitalized word followed by another (after at most three particles or
- * initials) or by `,`/`:` (`Tremblay, Marie`, a speaker line, `Hi Jane,`). Never starting inside a
+ * initials), by `,`/`;` and another (`Tremblay, Marie`, `Tremblay;Marie`), or by `,`, `:` or a quote
+ * (`Hi Jane,`, a speaker line, `"first_name": "Marie"`). Never starting inside a
  * hyphenated or apostrophized word (a quote before a word is fine: `name: 'Jane Doe'`), and bounded gaps, keep the scan linear: a failed candidate
  * resumes after its first word, so a match must not reach far.
  */
 const NAME_CAND = new RegExp(String.raw`(?<![\w’-])(?<!\w')(?:[DLO]['’])?[${UP}][${LO}'’]*(?:-[${UP}]?[${LO}]+){0,3}\.?(?:[ \t]+` +
-  String.raw`(?:(?:de|du|des|da|di|van|von|der|le|la|d['’]|O['’]|[${UP}]\.)[ ]?){0,3}[${UP}]|,[ \t]?[${UP}]|[,:])`, 'g');
+  String.raw`(?:(?:de|du|des|da|di|van|von|der|le|la|d['’]|O['’]|[${UP}]\.)[ ]?){0,3}[${UP}]|[,;][ \t]?[${UP}]|[,:"'])`, 'g');
 const TOKEN = String.raw`(?:[DLO]['’])?\p{Lu}\p{Ll}+(?:\p{Lu}\p{Ll}+)?(?:-\p{Lu}\p{Ll}+)*`;
 const UPPER = String.raw`\p{Lu}{2,}(?:-\p{Lu}{2,})*`;
 const PARTICLE = String.raw`(?:de|du|des|da|di|del|della|van|von|der|den|le|la|bin|ibn|al|St\.?|Ste\.?)`;
@@ -484,6 +485,8 @@ const OTHER_LABELS = [
   'Requester', 'Demandeur', 'Demandeuse', 'Responsable',
 ].join('|');
 const NAME_KEY = String.raw`(?:full|customer|patient|contact|client|employee|cardholder)_?[Nn]ame["']?\s*[:=]\s*["']?`;
+/** A field that holds one part of a name (`"first_name": "Marie"`, `prénom: Josée`): its value is a name, even alone. */
+const CUE_NAME_FIELD = /\b(?:(?:first|last|given|family|middle|maiden|sur)[_ -]?name|[fl]name|pr[ée]nom|nom_de_famille)["']?\s*[:=]\s*["']?[ \t]*$/i;
 const CUE_PERSON_LABEL = new RegExp(String.raw`(?:(?<!\p{L})(?:${PERSON_LABELS})\s*:|${NAME_KEY})[ \t]*$`, 'u');
 /** `name: 'Jane Doe'` in code and fixtures: only a quoted value (YAML's `name: Setup Node` is a step). */
 const CUE_OTHER_LABEL = new RegExp(String.raw`(?:(?<!\p{L})(?:${OTHER_LABELS})\s*:|\b(?:author|name|nom)["']?\s*[:=]\s*["'])[ \t]*$`, 'u');
@@ -545,7 +548,7 @@ const ORG_AFTER = /^[ \t]+(?:Foundation|Fondation|Institute|Institut|University|
 /** French articles, capitalized at the start of a sentence or a title, also begin family names ("Le Blanc"). */
 const ARTICLE = /^(?:Le|La|Les|Du|Des|De)$/;
 
-type Cue = 'person' | 'other' | 'signature' | null;
+type Cue = 'person' | 'field' | 'other' | 'signature' | null;
 /** Last words of the phrases: only these make the phrase regexes worth running. */
 const PHRASE_END = new Set(['is', 'called', 'appelle', 'nomme', 'est', 'dear', 'cher', 'chère', 'bonjour', 'bonsoir',
   'hello', 'hi', 'hey', 'salut', 'allo', 'de', 'of', 'ici', 'patient', 'patiente', 'client', 'cliente', 'customer', 'to', 'à']);
@@ -558,6 +561,7 @@ function cueBefore(text: string, s: number): Cue {
   const before = text.slice(Math.max(0, s - 40), s);
   if (c === 10 || c === 0x2014 || c === 0x2013 || c === 45) return CUE_SIGNATURE.test(before) ? 'signature' : null;
   if (c === 58 || c === 61 || c === 34 || c === 39) { // : = " '
+    if (CUE_NAME_FIELD.test(before)) return 'field';
     return CUE_PERSON_LABEL.test(before) ? 'person' : CUE_OTHER_LABEL.test(before) ? 'other' : null;
   }
   if (c === 44) return CUE_PERSON_PHRASE.test(before) ? 'person' : CUE_OTHER_PHRASE.test(before) ? 'other' : null;
@@ -627,7 +631,9 @@ function personAt(text: string, s: number, firstEnd: number, candEnd: number, ou
   if (!cue) {
     // the cheap part of each cueless shape first: most capitalized pairs are no name at all
     const after = text.charCodeAt(firstEnd), word = text.slice(s, firstEnd);
-    if (after === 44 ? !isFamilyName(word) : after === 58 ? givenEvidence(word) !== 'strong'
+    const record = after === 44 || after === 59; // , ;
+    if (after === 34 || after === 39) return -1;
+    if (record ? !isFamilyName(word) && givenEvidence(word) !== 'strong' : after === 58 ? givenEvidence(word) !== 'strong'
       : givenEvidence(word) === 'none' && !SPEAKER_LINE.test(text.slice(Math.max(0, s - 24), s))) return -1;
   }
   let name = stickyAt(NAME_Y, text, nameStart);
@@ -639,24 +645,27 @@ function personAt(text: string, s: number, firstEnd: number, candEnd: number, ou
   if (first === undefined) return -1;
   if (!cue && text.charCodeAt(e) === 58 && SPEAKER_LINE.test(text.slice(Math.max(0, s - 24), s))) cue = 'speaker';
 
-  if (cue === 'person' || cue === 'honorific') {
-    if (words.length < (cue === 'honorific' ? 1 : 2) || words.some(isNotName)) return -1;
+  if (cue === 'person' || cue === 'honorific' || cue === 'field') {
+    if (words.length < (cue === 'person' ? 2 : 1) || words.some(isNotName)) return -1;
   } else if (cue) {
     // a cue that may also introduce a team, a bot or a company: the lexicon must know the name
     if (words.some(isNotName)) return -1;
     const g = givenEvidence(first);
     const ok = g === 'strong' || (words.length > 1 && (g === 'common' || familyEvidence(words[words.length - 1]) === 'strong'));
     if (!ok || (cue === 'signature' && !/^[ \t]*(?:\r?\n|$|,)/.test(text.slice(e, e + 4)))) return -1;
-  } else if (text.charCodeAt(e) === 44 && words.length === 1) {
-    // Family, Given — a record or a list ("Tremblay, Marie-Ève", "Tremblay,Marie-Ève,514-…")
-    const given = stickyAt(GIVEN_Y, text, e + 1);
-    if (!given || isNotName(first)) return -1;
-    const g = given.trimStart(), ge = givenEvidence(g), fe = familyEvidence(first);
-    const before = contextBefore(text, s);
-    if (ge === 'none' || isNotName(g) || (ge === 'strong' ? 2 : 1) + (fe === 'strong' ? 2 : 1) < 3 ||
-      !isFamilyName(first) || before.kind === 'title' || NOT_AFTER.has(before.word) ||
+  } else if ((text.charCodeAt(e) === 44 || text.charCodeAt(e) === 59) && words.length === 1) {
+    // a record: Family, Given ("Tremblay, Marie-Ève", "Tremblay;Marie-Ève;514-…"), or Given,Family unspaced
+    const second = stickyAt(GIVEN_Y, text, e + 1);
+    if (!second || isNotName(first)) return -1;
+    const other = second.trimStart(), before = contextBefore(text, s);
+    if (isNotName(other) || before.kind === 'title' || NOT_AFTER.has(before.word) ||
       /(?:[{(\[]\s*|, +)$/.test(text.slice(Math.max(0, s - 3), s))) return -1; // code and prose lists, not records
-    e += 1 + given.length;
+    const ge = givenEvidence(other), fe = familyEvidence(first);
+    const familyGiven = ge !== 'none' && isFamilyName(first) && (ge === 'strong' ? 2 : 1) + (fe === 'strong' ? 2 : 1) >= 3;
+    const givenFamily = other === second && givenEvidence(first) === 'strong' && isFamilyName(other) &&
+      familyEvidence(other) === 'strong';
+    if (!familyGiven && !givenFamily) return -1;
+    e += 1 + second.length;
   } else {
     if (ARTICLE.test(first)) return -1; // "Le Devoir", "La Presse"
     let n = words.findIndex(isNotName);

@@ -48,6 +48,9 @@ describe('PERSON', () => {
     ['Hi Jane,\n\nthe build is green.', ['Jane']],
     ["const user = { name: 'Jane Doe', age: 3 };", ['Jane Doe']],
     ['Reporter: Kevin Nguyen\nAssignee: Julie Gagnon\nCc: Pierre-Luc Bouchard', ['Kevin Nguyen', 'Julie Gagnon', 'Pierre-Luc Bouchard']],
+    ['{"first_name": "Marie-Ève", "last_name": "Tremblay", "city": "Laval"}', ['Marie-Ève', 'Tremblay']],
+    ['nom;prénom;tél\nTremblay;Marie-Ève;514-555-0101', ['Tremblay;Marie-Ève']],
+    ['first,last,phone\nSarah,Thompson,514-555-0101', ['Sarah,Thompson']],
   ])('finds the names in %j', (text, names) => {
     expect(persons(text)).toEqual(names);
   });
@@ -56,7 +59,7 @@ describe('PERSON', () => {
     'From: Stripe Billing', 'Author: Stack Overflow', 'Hi Copilot Chat, explain this', 'Getting Started With Jasmine Core',
     'Flights to Prince George are late', 'Le bureau est boulevard René-Lévesque, près de la station Jean-Talon',
     'import { Victoria, Austin, Jordan } from "./regions"', 'The RDS DB Instance or Aurora Cluster has no backups',
-    "basicConstraints OID '2.5.29.19'", 'Intrinsic(Literal(K), M, Clone(options))',
+    "basicConstraints OID '2.5.29.19'", 'Intrinsic(Literal(K), M, Clone(options))', "title: 'Release', name: 'Build'",
   ])('finds nothing in %j', (text) => {
     expect(detectPii(text)).toEqual([]);
   });

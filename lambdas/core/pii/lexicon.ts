@@ -89,14 +89,20 @@ export const givenEvidence = memo((word: string): NameEvidence => {
   return lex.common.has(f) ? 'common' : 'strong';
 });
 
-/** The same for a family name; `Mc`/`Mac` names (`McAllister`) count as known if the rest is a name. */
+/** A known family name; `Mc`/`Mac` names (`McAllister`) are known if the rest is a name. */
+function knownFamily(f: string): boolean {
+  const lex = lexicon();
+  if (known(lex.family, f)) return true;
+  const rest = /^ma?c([a-z]{3,})$/.exec(f)?.[1];
+  return rest !== undefined && (lex.family.has(rest) || lex.given.has(rest));
+}
+
+/** How well `word` supports being a family name (a given name can be one too: "Thomas", "Martin"). */
 export const familyEvidence = memo((word: string): NameEvidence => {
   const f = foldName(word), lex = lexicon();
-  const isKnown = known(lex.family, f) || known(lex.given, f) ||
-    (/^ma?c[a-z]{3,}$/.test(f) && (lex.family.has(f.replace(/^ma?c/, '')) || lex.given.has(f.replace(/^ma?c/, ''))));
-  if (!isKnown) return 'none';
+  if (!knownFamily(f) && !known(lex.given, f)) return 'none';
   return lex.common.has(f) ? 'common' : 'strong';
 });
 
 /** Known as a family name, not only as a given name: the first field of `Family, Given`. */
-export const isFamilyName = memo((word: string): boolean => known(lexicon().family, foldName(word)));
+export const isFamilyName = memo((word: string): boolean => knownFamily(foldName(word)));
