@@ -10,9 +10,12 @@
  *   10-digit constants and 9-digit ids; formatted ones (415-555-0199, 046 454 286) need no cue.
  * - E-mails at RFC 2606 reserved domains (example.com, *.test, …) are documentation, never anyone's
  *   address: not substituted. `git@host:path` / `user@host/path` are remotes, not e-mails.
- * - PERSON needs a strong cue (label, "my name is", greeting, signature, honorific) and a
- *   capitalized given+family shape whose words are not common title words ("Setup Node").
+ * - PERSON: a capitalized given+family shape whose words are not common title words ("Setup Node"),
+ *   either after a cue (label, "my name is", greeting, signature, honorific, speaker line) or
+ *   known to the name lexicon (pii/lexicon.ts) and placed like a name, not like a heading or product.
  */
+
+import { familyEvidence, givenEvidence, isFamilyName } from './pii/lexicon';
 
 export const PII_TYPES = [
   'EMAIL', 'PHONE', 'CA_SIN', 'CREDIT_CARD', 'CA_POSTAL_CODE', 'CA_HEALTH_NUMBER', 'CA_PASSPORT',
@@ -76,7 +79,7 @@ function scanEmails(text: string, out: PiiFinding[]): void {
     let s = at;
     while (s > 0 && at - s <= 64 && isLocalChar(text.charCodeAt(s - 1))) s--;
     while (s < at && text.charCodeAt(s) === 46) s++;
-    if (s === at || at - s > 64 || text.charCodeAt(at - 1) === 46) continue;
+    if (s === at || at - s > 64 || text.charCodeAt(at - 1) === 46 || text.slice(s, at).includes('..')) continue;
     let e = at + 1;
     while (e < text.length && isDomainChar(text.charCodeAt(e))) e++;
     while (e > at + 1 && (text.charCodeAt(e - 1) === 46 || text.charCodeAt(e - 1) === 45)) e--;
@@ -148,6 +151,25 @@ function isAmount(text: string, e: number): boolean {
   return /^\s?(?:[$€£%]|dollars|\$|cad|usd)/i.test(text.slice(e, e + 8));
 }
 
+/**
+ * Grouped digits followed by a unit are a quantity (`434 691 556 bytes`, `130 692 544 $`). A SIN needs
+ * its cue or a shape only SINs have (3-3-3 with dashes, unlike space-grouped thousands), outside tables.
+ */
+const UNIT_AFTER_NUMBER = new RegExp(String.raw`^\s?(?:[$€£%]|(?:bytes?|octets?|[kmgt]i?b|[kmgt]o|ms|µs|ns|sec|s|` +
+  String.raw`seconds?|secondes?|rows?|lignes?|lines?|records?|enregistrements?|tokens?|jetons?|requests?|requ[êe]tes?|` +
+  String.raw`users?|utilisateurs?|items?|[ée]l[ée]ments?|files?|fichiers?|km|kg|dollars|cad|usd|eur)(?![\p{L}\p{N}]))`, 'iu');
+function isQuantity(text: string, e: number): boolean {
+  return UNIT_AFTER_NUMBER.test(text.slice(e, e + 16));
+}
+/** A number on a line with table cells (`|`, tabs) or other grouped figures is one figure among many. */
+function inTable(text: string, p: number): boolean {
+  const from = Math.max(0, p - 200), win = text.slice(from, p + 200), at = p - from;
+  let le = win.indexOf('\n', at);
+  if (le < 0) le = win.length;
+  const line = win.slice(win.lastIndexOf('\n', at) + 1, le);
+  return /[|\t]/.test(line) || (line.match(/\d{3}[ -]\d{3}/g)?.length ?? 0) > 1;
+}
+
 function stickyAt(re: RegExp, text: string, at: number): string | null {
   re.lastIndex = at;
   const m = re.exec(text);
@@ -216,8 +238,8 @@ function matchNumberAt(text: string, p: number, out: PiiFinding[]): number {
   const sin = stickyAt(SIN_Y, text, p);
   if (sin && leftFree(text, p) && rightFree(text, p + sin.length)) {
     const d = digitsOf(sin);
-    if (d[0] !== '0' && d[0] !== '8' && luhn(d) && !isAmount(text, p + sin.length) &&
-      (d.length !== sin.length || cue(SIN_CUE) >= 0)) {
+    if (luhn(d) && !isQuantity(text, p + sin.length) &&
+      (cue(SIN_CUE) >= 0 || (sin[3] === '-' && d[0] !== '0' && d[0] !== '8' && !inTable(text, p)))) {
       out.push({ type: 'CA_SIN', start: p, end: p + sin.length });
       return p + sin.length;
     }
@@ -264,7 +286,11 @@ const IPV4 = /\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/g;
 const VERSION_BEFORE = /(?:[\^~]|[<>=!~]=|[A-Za-z]\/|\/[\w.-]+:|(?:^|\n)#*\s*\[)$/;
 /** Version or section talk shortly before (`AssemblyVersion("…`, "release notes for …", "Section 13.3.3.7"). */
 const VERSION_NEAR = new RegExp(String.raw`version|\bver\b|release|upgrad|downgrad|firmware|changelog|\bbuild|\bpatch|` +
-  String.raw`sprint|\bimage\b|\btag\b|\bv\d|section|chapter|chapitre|article|§`);
+  String.raw`sprint|\bimage\b|\btag\b|\bv\d|section|chapter|chapitre|article|§|\boids?\b|object ?identifier|asn\.?1`);
+/** A four-part number opening a line or comment and followed by a title is a clause number (`// 19.4.1.1 Symbol(…)`). */
+const SECTION_BEFORE = /(?:^|\n)[ \t]*(?:\/\/+|#+|\*|--)?[ \t]*$/;
+/** X.509 and PKCS object identifiers have four-part forms that parse as public IPv4 (`2.5.29.17`). */
+const OID_PREFIX = /^(?:2\.5\.(?:4|29)|1\.2\.840|1\.3\.6)\./;
 
 function ipv4Public(o: number[]): boolean {
   const [a, b, c] = o;
@@ -295,7 +321,9 @@ function scanIPv4(text: string, out: PiiFinding[]): void {
     // a.0.0.0 is a /8 network or a version (`Chrome/120.0.0.0`), never a host; four single digits
     // (1.2.3.4, 8.8.8.8, 1.1.1.1) are a 4-part version or a public resolver, nobody's address.
     if (!o || !ipv4Public(o) || (o[1] === 0 && o[2] === 0 && o[3] === 0) || o.every((x) => x < 10)) continue;
-    if (VERSION_BEFORE.test(text.slice(Math.max(0, s - 40), s)) || VERSION_NEAR.test(windowBefore(text, s, 32))) continue;
+    if (OID_PREFIX.test(m[0]) || (SECTION_BEFORE.test(text.slice(Math.max(0, s - 12), s)) && /^ \p{L}/u.test(text.slice(e, e + 2))) ||
+      VERSION_BEFORE.test(text.slice(Math.max(0, s - 40), s)) ||
+      VERSION_NEAR.test(windowBefore(text, s, 32))) continue;
     out.push({ type: 'IP_ADDRESS', start: s, end: e });
   }
 }
@@ -378,7 +406,7 @@ function scanPostal(text: string, out: PiiFinding[]): void {
     if (!postalEdge(text, s - 1, -1) || !postalEdge(text, e, 1) || !POSTAL_SHAPE.test(v.toUpperCase())) continue;
     // unspaced `K1A0B1` only next to address words: alone it is a hash, colour or data fragment;
     // lower/mixed case only when spaced like a postal code
-    if (v.length === 6 && (v !== v.toUpperCase() || !POSTAL_CUE.test(windowBefore(text, s, 64)))) continue;
+    if (v.length === 6 && (v !== v.toUpperCase() || !POSTAL_CUE.test(windowBefore(text, s, 96)))) continue;
     if (/^([A-Z])1\1[ -]?1\1(?:1)$/.test(v)) continue; // the format itself, as docs write it: A1A 1A1
     out.push({ type: 'CA_POSTAL_CODE', start: s, end: e });
   }
@@ -419,35 +447,60 @@ function matchAddressAt(text: string, s: number, out: PiiFinding[]): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// PERSON: capitalized given + family name right after a strong cue.
+// PERSON: a capitalized given + family name, found by a cue before it (label, greeting, honorific,
+// signature, speaker line) or, without one, by the name lexicon and the words around it.
 
+const UP = 'A-ZÀ-ÖØ-Þ', LO = 'a-zß-öø-ÿ';
 /**
- * Two capitalized words (or an honorific and a name): where a name could start. Never starting
- * inside a hyphenated or apostrophized word keeps the scan linear on text like "Ab-Ab-Ab-…".
+ * Where a name can start: a capitalized word followed by another (after at most three particles or
+ * initials), by `,`/`;` and another (`Tremblay, Marie`, `Tremblay;Marie`), or by `,`, `:` or a quote
+ * (`Hi Jane,`, a speaker line, `"first_name": "Marie"`). Never starting inside a
+ * hyphenated or apostrophized word (a quote before a word is fine: `name: 'Jane Doe'`), and bounded gaps, keep the scan linear: a failed candidate
+ * resumes after its first word, so a match must not reach far.
  */
-const NAME_CAND = /(?<![\w'’-])[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’]*(?:-[A-ZÀ-ÖØ-Þ]?[a-zß-öø-ÿ]+){0,3}\.?[ \t]+(?:(?:de|du|des|da|di|van|von|der|le|la|d['’]|O['’])[ ]?)*[A-ZÀ-ÖØ-Þ]/g;
+const NAME_CAND = new RegExp(String.raw`(?<![\w’-])(?<!\w')(?:[DLO]['’])?[${UP}][${LO}'’]*(?:-[${UP}]?[${LO}]+){0,3}\.?(?:[ \t]+` +
+  String.raw`(?:(?:de|du|des|da|di|van|von|der|le|la|d['’]|O['’]|[${UP}]\.)[ ]?){0,3}[${UP}]|[,;][ \t]?[${UP}]|[,:"'])`, 'g');
 const TOKEN = String.raw`(?:[DLO]['’])?\p{Lu}\p{Ll}+(?:\p{Lu}\p{Ll}+)?(?:-\p{Lu}\p{Ll}+)*`;
 const UPPER = String.raw`\p{Lu}{2,}(?:-\p{Lu}{2,})*`;
 const PARTICLE = String.raw`(?:de|du|des|da|di|del|della|van|von|der|den|le|la|bin|ibn|al|St\.?|Ste\.?)`;
-const NAME_Y = new RegExp(String.raw`${TOKEN}(?:[ \t]+(?:${PARTICLE}[ \t]+)*(?:d['’])?(?:${TOKEN}|${UPPER})){0,3}(?![\p{L}\p{N}_])`, 'uy');
+const INITIAL = String.raw`\p{Lu}\.`;
+const NAME_Y = new RegExp(String.raw`${TOKEN}(?:(?:[ \t]+${INITIAL}){0,2}[ \t]+(?:${PARTICLE}[ \t]+){0,2}(?:d['’])?` +
+  String.raw`(?:${TOKEN}|${UPPER})){0,3}(?![\p{L}\p{N}_])`, 'uy');
+/** The words of a matched name that carry it: not particles or initials. */
+const NAME_WORD = new RegExp(String.raw`(?:[DLO]['’])?\p{Lu}[\p{L}'’-]*(?<!\.)(?![\p{L}.])`, 'gu');
+const GIVEN_Y = new RegExp(String.raw` ?(${TOKEN})(?![\p{L}\p{N}_])`, 'uy');
 const HONORIFIC = /^(?:Mr|Mrs|Ms|Mx|Dr|Mme|Mmes|Mlle|M|Madame|Monsieur|Mademoiselle|Docteur|Dre?|Prof|Professeur)\.?$/;
-/** Cues that end right before the name. Labels must be capitalized (YAML/JSON keys are not). */
-const LABELS = [
+
+/** Labels that announce a person outright, and labels that may also name a team, a bot or a company. */
+const PERSON_LABELS = [
   'Name', 'NAME', 'FULL NAME', '(?:Full|Customer|Client|Patient|Contact|Employee|Applicant|Cardholder|Legal|Your) [Nn]ame',
   'Nom', 'NOM', 'Nom complet', 'Nom de famille', 'Nom du client', 'Prénom et nom', 'Patient', 'Patiente', 'PATIENT',
-  'Client', 'Cliente', 'Customer', 'Contact', 'Author', 'Auteur', 'Autrice', 'Signed', 'Signé', 'Signée', 'Employee',
-  'Employé', 'Employée', 'Applicant', 'Candidat', 'Candidate', 'Beneficiary', 'Bénéficiaire', 'Cardholder', 'Titulaire',
-  'Attn', 'Attention', "À l'attention de", 'From', 'De', 'To', 'À', 'Sender', 'Recipient', 'Destinataire', 'Expéditeur',
+  'Client', 'Cliente', 'Customer', 'Employee', 'Employé', 'Employée', 'Applicant', 'Candidat', 'Candidate', 'Beneficiary',
+  'Bénéficiaire', 'Cardholder', 'Titulaire',
+].join('|');
+const OTHER_LABELS = [
+  'Contact', 'Author', 'Auteur', 'Autrice', 'Signed', 'Signé', 'Signée', 'Attn', 'Attention', "À l'attention de", 'From',
+  'De', 'To', 'À', 'Cc', 'CC', 'Bcc', 'Cci', 'Sender', 'Recipient', 'Destinataire', 'Expéditeur', 'Reporter', 'Assignee',
+  'Assigned to', 'Assigné à', 'Assignée à', 'Owner', 'Reviewer', 'Reviewed-by', 'Signed-off-by', 'Co-authored-by',
+  'Requester', 'Demandeur', 'Demandeuse', 'Responsable',
 ].join('|');
 const NAME_KEY = String.raw`(?:full|customer|patient|contact|client|employee|cardholder)_?[Nn]ame["']?\s*[:=]\s*["']?`;
-const CUE_LABEL = new RegExp(String.raw`(?:(?<!\p{L})(?:${LABELS})\s*:|${NAME_KEY})[ \t]*$`, 'u');
-const PHRASES = [
+/** A field that holds one part of a name (`"first_name": "Marie"`, `prénom: Josée`): its value is a name, even alone. */
+const CUE_NAME_FIELD = /\b(?:(?:first|last|given|family|middle|maiden|sur)[_ -]?name|[fl]name|pr[ée]nom|nom_de_famille)["']?\s*[:=]\s*["']?[ \t]*$/i;
+const CUE_PERSON_LABEL = new RegExp(String.raw`(?:(?<!\p{L})(?:${PERSON_LABELS})\s*:|${NAME_KEY})[ \t]*$`, 'u');
+/** `name: 'Jane Doe'` in code and fixtures: only a quoted value (YAML's `name: Setup Node` is a step). */
+const CUE_OTHER_LABEL = new RegExp(String.raw`(?:(?<!\p{L})(?:${OTHER_LABELS})\s*:|\b(?:author|name|nom)["']?\s*[:=]\s*["'])[ \t]*$`, 'u');
+const PERSON_PHRASES = [
   'my name is', 'my full name is', 'name is', 'i am called', "je m['’]appelle", 'je me nomme', 'mon nom est',
-  'mon nom complet est', 'this is', "c'est", 'ici', 'dear', 'cher', 'chère', 'bonjour', 'bonsoir', 'hello', 'hi', 'salut',
-  'de la part de', 'on behalf of', 'au nom de', '(?:the|our|my|le|la|notre|mon|ma) (?:patient|patiente|client|cliente|customer)',
+  'mon nom complet est', '(?:the|our|my|le|la|notre|mon|ma) (?:patient|patiente|client|cliente|customer)',
+].join('|');
+const OTHER_PHRASES = [
+  'this is', "c'est", 'ici', 'dear', 'cher', 'chère', 'bonjour', 'bonsoir', 'hello', 'hi', 'hey', 'salut', 'allo',
+  'de la part de', 'on behalf of', 'au nom de',
   '(?:e-?mail|courriel|message|letter|lettre|reminder|rappel|reply|réponse)(?: \\p{L}+)?(?: to| à)',
 ].join('|');
-const CUE_PHRASE = new RegExp(String.raw`\b(?:${PHRASES})\s*,?[ \t]*$`, 'iu');
+const CUE_PERSON_PHRASE = new RegExp(String.raw`\b(?:${PERSON_PHRASES})\s*,?[ \t]*$`, 'iu');
+const CUE_OTHER_PHRASE = new RegExp(String.raw`\b(?:${OTHER_PHRASES})\s*,?[ \t]*$`, 'iu');
 const SIGN_OFFS = [
   'regards', 'best regards', 'kind regards', 'warm regards', 'sincerely', 'cordialement', 'bien cordialement', 'salutations',
   'merci', 'thanks', 'thank you', 'cheers', 'bien à vous', 'amicalement', 'sincèrement', 'best', 'respectfully',
@@ -476,59 +529,168 @@ const NOT_NAME = new Set([
   'input output hello world thanks thank regards best dear sir madam monsieur madame équipe service',
   'client support technique santé soins merci cordialement bonjour salut mr mrs ms dr mme mlle prof',
   'read write open close start stop next previous back more less first last full quick simple basic',
-  'advanced',
+  'advanced cher chère hi hey allo bonsoir prince princess lake mount fort port cape saint san',
+  'santa day days falls holiday alberta manitoba saskatchewan nova scotia brunswick newfoundland labrador yukon',
+  'nunavut edmonton winnipeg halifax regions region construct library libraries module modules package packages plugin plugins',
 ].join(' ').split(' '));
 
-function nameLooksReal(name: string, single: boolean): boolean {
-  const words = name.split(/[ \t]+/).filter((w) => /^\p{Lu}/u.test(w) || /^[DLO]['’]/.test(w));
-  if (words.length < (single ? 1 : 2)) return false;
-  return words.every((w) => !NOT_NAME.has(w.toLowerCase().replace(/['’.]/g, '')));
-}
+/** Words after which a capitalized pair is a place, an institution or a thing, not a person. */
+const NOT_AFTER = new Set([
+  'the a an le la les un une des du this that these those our your their its rue avenue boulevard boul av chemin',
+  'place parc pont station métro metro école ecole collège college cégep cegep hôpital hopital université universite',
+  'pavillon salle centre center institut institute fondation foundation prix award saint sainte st ste lac mont',
+  'île ile route autoroute via using use class new extends implements import interface type enum module lake',
+  'package library framework plugin project repo repository tool app apps api service platform',
+].join(' ').split(' '));
+/** Words after which a name is no longer a person's (an institution or a place named after one). */
+const ORG_AFTER = /^[ \t]+(?:Foundation|Fondation|Institute|Institut|University|Université|College|Collège|Hospital|Hôpital|School|École|Street|Avenue|Boulevard|Park|Parc|Bridge|Pont|Station|Centre|Center|Award|Prize|Prix|Inc|Ltd|LLC|Corp|Group|Groupe|Library|Hall|Building|Airport|Aéroport|Lake|River|Mount|Theorem|Algorithm)\b/;
 
-/** Last words of CUE_PHRASE: only these make the phrase regex worth running. */
+/** French articles, capitalized at the start of a sentence or a title, also begin family names ("Le Blanc"). */
+const ARTICLE = /^(?:Le|La|Les|Du|Des|De)$/;
+
+type Cue = 'person' | 'field' | 'other' | 'signature' | null;
+/** Last words of the phrases: only these make the phrase regexes worth running. */
 const PHRASE_END = new Set(['is', 'called', 'appelle', 'nomme', 'est', 'dear', 'cher', 'chère', 'bonjour', 'bonsoir',
-  'hello', 'hi', 'salut', 'de', 'of', 'ici', 'patient', 'patiente', 'client', 'cliente', 'customer', 'to', 'à']);
+  'hello', 'hi', 'hey', 'salut', 'allo', 'de', 'of', 'ici', 'patient', 'patiente', 'client', 'cliente', 'customer', 'to', 'à']);
 
-/** What kind of cue could end just before `s`, judged from the preceding character (cheap). */
-function cueBefore(text: string, s: number): 'label' | 'phrase' | 'signature' | null {
+/** What kind of cue ends just before `s`, judged first from the preceding character (cheap). */
+function cueBefore(text: string, s: number): Cue {
   let j = s - 1;
   while (j >= 0 && (text.charCodeAt(j) === 32 || text.charCodeAt(j) === 9)) j--;
   const c = text.charCodeAt(j);
-  const before = () => text.slice(Math.max(0, s - 40), s);
-  if (c === 10 || c === 0x2014 || c === 0x2013 || c === 45) return CUE_SIGNATURE.test(before()) ? 'signature' : null;
-  if (c === 58 || c === 61 || c === 34 || c === 39) return CUE_LABEL.test(before()) ? 'label' : null; // : = " '
-  if (c === 44) return CUE_PHRASE.test(before()) ? 'phrase' : null;
+  const before = text.slice(Math.max(0, s - 40), s);
+  if (c === 10 || c === 0x2014 || c === 0x2013 || c === 45) return CUE_SIGNATURE.test(before) ? 'signature' : null;
+  if (c === 58 || c === 61 || c === 34 || c === 39) { // : = " '
+    if (CUE_NAME_FIELD.test(before)) return 'field';
+    return CUE_PERSON_LABEL.test(before) ? 'person' : CUE_OTHER_LABEL.test(before) ? 'other' : null;
+  }
+  if (c === 44) return CUE_PERSON_PHRASE.test(before) ? 'person' : CUE_OTHER_PHRASE.test(before) ? 'other' : null;
   if (!isWord(c)) return null;
   let w = j;
   while (w > 0 && j - w < 16 && (isWord(text.charCodeAt(w - 1)) || text.charCodeAt(w - 1) === 39)) w--;
   const word = text.slice(w, j + 1).toLowerCase();
-  return PHRASE_END.has(word.slice(word.lastIndexOf("'") + 1)) && CUE_PHRASE.test(before()) ? 'phrase' : null;
+  if (!PHRASE_END.has(word.slice(word.lastIndexOf("'") + 1))) return null;
+  return CUE_PERSON_PHRASE.test(before) ? 'person' : CUE_OTHER_PHRASE.test(before) ? 'other' : null;
+}
+
+/**
+ * The word before `s` and how it sits: mid-sentence lower-case, inside a run of capitalized words
+ * (not the first word of a sentence or line), or neither.
+ */
+function contextBefore(text: string, s: number): { word: string; kind: 'lower' | 'title' | 'none' } {
+  const m = /(^|[^\p{L}\p{N}]{1,3})([\p{L}'’.]+)([^\p{L}\p{N}]{0,3})$/u.exec(text.slice(Math.max(0, s - 32), s));
+  if (!m) return { word: '', kind: 'none' };
+  const word = m[2].toLowerCase();
+  if (m[3] !== ' ') return { word, kind: 'none' };
+  if (/^\p{Ll}/u.test(m[2])) return { word, kind: 'lower' };
+  const sentenceStart = (m.index === 0 && s <= 32) || /[.!?\n#*>:;(\[{"'-]/.test(m[1]);
+  return { word, kind: m[2].endsWith('.') || sentenceStart ? 'none' : 'title' };
+}
+
+const SPEAKER_LINE = /(?:^|\n)[ \t]*(?:\[[\d:. APMapm]{4,12}\][ \t]*|\d{1,2}:\d\d(?::\d\d)?[ \t]+)?$/;
+
+/**
+ * Evidence from the lexicon, given first: a known given name counts 2 (1 if it is also an ordinary word,
+ * like "Will"), the family name likewise (an unknown capitalized word 1, an unknown all-caps one: none),
+ * and a lower-case word just before (mid-sentence) 1. Three is a name; inside a run of capitalized
+ * words (a heading, a product name) it takes four.
+ */
+/** Endings of English nouns and participles; a family name with one is in the lexicon or is a thing ("Aurora Cluster"). */
+const THING_ENDING = /(?:[^s]s|ed|ing|ion|ment|ness|er|ity|age|ure|ics|ware|ory|ent|ive|able|ible)$/;
+
+function lexiconScore(words: readonly string[], text: string, s: number, e: number): number {
+  const g = givenEvidence(words[0]);
+  if (g === 'none' || words.length < 2) return 0;
+  const last = words[words.length - 1]!, f = familyEvidence(last);
+  // an unknown all-caps word is an acronym ("Argo CD"); an unknown word with a noun, plural or verb ending
+  // is a thing ("Tim Hortons", "Argo Workflows"); an ordinary-word given name needs a known family name
+  if (f === 'none' && (/^[\p{Lu}-]+$/u.test(last) || THING_ENDING.test(last) || g === 'common')) return 0;
+  let score = (g === 'strong' ? 2 : 1) + (f === 'strong' ? 2 : 1);
+  const before = contextBefore(text, s);
+  if (NOT_AFTER.has(before.word.replace(/[.'’]/g, ''))) return 0;
+  if (before.kind === 'lower') score++;
+  const titleRun = before.kind === 'title' || /^ +\p{Lu}\p{Ll}/u.test(text.slice(e, e + 3));
+  return titleRun ? score - 1 : score;
+}
+
+function isNotName(word: string): boolean {
+  return NOT_NAME.has(word.toLowerCase().replace(/['’.]/g, ''));
+}
+
+/** A person's name starting at the candidate `s` (first word ends at `firstEnd`); its end, or -1. */
+function personAt(text: string, s: number, firstEnd: number, candEnd: number, out: PiiFinding[]): number {
+  let nameStart = s, cue: Cue | 'honorific' | 'speaker' = null;
+  const sep = text.charCodeAt(candEnd - 1);
+  // an honorific is its own cue, unless it follows a word: "Luciano M. Taranto" has an initial
+  const spaced = text.charCodeAt(firstEnd) === 32 || text.charCodeAt(firstEnd) === 9;
+  if (sep !== 44 && sep !== 58 && spaced && firstEnd - s <= 12 && HONORIFIC.test(text.slice(s, firstEnd)) &&
+    !/[A-Za-zÀ-ÿ]+ $/.test(text.slice(Math.max(0, s - 20), s))) {
+    nameStart = candEnd - 1;
+    cue = 'honorific';
+  } else cue = cueBefore(text, s);
+  if (!cue) {
+    // the cheap part of each cueless shape first: most capitalized pairs are no name at all
+    const after = text.charCodeAt(firstEnd), word = text.slice(s, firstEnd);
+    const record = after === 44 || after === 59; // , ;
+    if (after === 34 || after === 39) return -1;
+    if (record ? !isFamilyName(word) && givenEvidence(word) !== 'strong' : after === 58 ? givenEvidence(word) !== 'strong'
+      : givenEvidence(word) === 'none' && !SPEAKER_LINE.test(text.slice(Math.max(0, s - 24), s))) return -1;
+  }
+  let name = stickyAt(NAME_Y, text, nameStart);
+  if (!name) return -1;
+  // without a cue, a tab ends the name: the next word is another column (`Jane Doe\tSupport`)
+  if (!cue && name.includes('\t')) name = name.slice(0, name.indexOf('\t'));
+  let e = nameStart + name.length;
+  const words = name.match(NAME_WORD) ?? [], first = words[0];
+  if (first === undefined) return -1;
+  if (!cue && text.charCodeAt(e) === 58 && SPEAKER_LINE.test(text.slice(Math.max(0, s - 24), s))) cue = 'speaker';
+
+  if (cue === 'person' || cue === 'honorific' || cue === 'field') {
+    if (words.length < (cue === 'person' ? 2 : 1) || words.some(isNotName)) return -1;
+  } else if (cue) {
+    // a cue that may also introduce a team, a bot or a company: the lexicon must know the name
+    if (words.some(isNotName)) return -1;
+    const g = givenEvidence(first);
+    const ok = g === 'strong' || (words.length > 1 && (g === 'common' || familyEvidence(words[words.length - 1]) === 'strong'));
+    if (!ok || (cue === 'signature' && !/^[ \t]*(?:\r?\n|$|,)/.test(text.slice(e, e + 4)))) return -1;
+  } else if ((text.charCodeAt(e) === 44 || text.charCodeAt(e) === 59) && words.length === 1) {
+    // a record: Family, Given ("Tremblay, Marie-Ève", "Tremblay;Marie-Ève;514-…"), or Given,Family unspaced
+    const second = stickyAt(GIVEN_Y, text, e + 1);
+    if (!second || isNotName(first)) return -1;
+    const other = second.trimStart(), before = contextBefore(text, s);
+    if (isNotName(other) || before.kind === 'title' || NOT_AFTER.has(before.word) ||
+      /(?:[{(\[]\s*|, +)$/.test(text.slice(Math.max(0, s - 3), s))) return -1; // code and prose lists, not records
+    const ge = givenEvidence(other), fe = familyEvidence(first);
+    const familyGiven = ge !== 'none' && isFamilyName(first) && (ge === 'strong' ? 2 : 1) + (fe === 'strong' ? 2 : 1) >= 3;
+    const givenFamily = other === second && givenEvidence(first) === 'strong' && isFamilyName(other) &&
+      familyEvidence(other) === 'strong';
+    if (!familyGiven && !givenFamily) return -1;
+    e += 1 + second.length;
+  } else {
+    if (ARTICLE.test(first)) return -1; // "Le Devoir", "La Presse"
+    let n = words.findIndex(isNotName);
+    if (n < 0) n = words.length;
+    if (n < 2) return -1;
+    if (n < words.length) e = nameStart + name.indexOf(words[n - 1], name.indexOf(words[n - 2]) + words[n - 2].length) + words[n - 1].length;
+    const kept = words.slice(0, n);
+    // a middle word is a given name or a family name too ("Sarah Jane Thompson", not "Athena Managed Storage")
+    if (kept.slice(1, -1).some((w) => familyEvidence(w) === 'none')) return -1;
+    if (lexiconScore(kept, text, s, e) < 3) return -1;
+  }
+  if (ORG_AFTER.test(text.slice(e, e + 16)) && cue !== 'person') return -1;
+  out.push({ type: 'PERSON', start: nameStart, end: e });
+  return e;
 }
 
 function scanPersons(text: string, out: PiiFinding[]): void {
   NAME_CAND.lastIndex = 0;
   for (let m; (m = NAME_CAND.exec(text));) {
-    const s = m.index;
-    let firstEnd = s;
-    while (text.charCodeAt(firstEnd) !== 32 && text.charCodeAt(firstEnd) !== 9) firstEnd++;
-    let nameStart = s, single = false, cue;
-    // an honorific is its own cue, unless it follows a word: "Luciano M. Taranto" has an initial
-    if (firstEnd - s <= 12 && HONORIFIC.test(text.slice(s, firstEnd)) && !/[A-Za-zÀ-ÿ]+ $/.test(text.slice(Math.max(0, s - 20), s))) {
-      nameStart = s + m[0].length - 1;
-      single = true;
-    } else if (!(cue = cueBefore(text, s))) {
-      NAME_CAND.lastIndex = firstEnd; // the next word may be the real start ("Dear Jane Doe")
-      continue;
-    }
-    const name = stickyAt(NAME_Y, text, nameStart);
-    const e = nameStart + (name?.length ?? 0);
-    if (!name || !nameLooksReal(name, single) ||
-      (cue === 'signature' && !/^[ \t]*(?:\r?\n|$|,)/.test(text.slice(e, e + 4)))) {
-      NAME_CAND.lastIndex = firstEnd;
-      continue;
-    }
-    out.push({ type: 'PERSON', start: nameStart, end: e });
-    NAME_CAND.lastIndex = e;
+    const s = m.index, candEnd = s + m[0].length;
+    let firstEnd = s + 1;
+    for (let c; firstEnd < candEnd && (c = text.charCodeAt(firstEnd)) !== 32 && c !== 9 && c !== 44 && c !== 58;) firstEnd++;
+    const e = personAt(text, s, firstEnd, candEnd, out);
+    // after a miss the next word may be the real start ("Dear Jane Doe")
+    NAME_CAND.lastIndex = e > s ? e : firstEnd;
   }
 }
 

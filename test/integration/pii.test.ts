@@ -49,6 +49,15 @@ test('substituted before the provider, restored in a non-streamed answer', async
   expect(sent.messages[0].content[0].text).toContain(placeholder);
 });
 
+test('names without a cue, in prose and a CSV row, never reach the provider and come back exact in a stream', async () => {
+  const names = ['Marie-Ève Tremblay', 'Côté,Jean-François'];
+  const content = `m-names ni-standin:echo ni-standin:chunk=3 I met ${names[0]} yesterday; the export row is ${names[1]},514-555-0199.`;
+  expect(await streamText(content)).toBe(content);
+  const seen = recorded('m-names ni-standin:echo');
+  expect(seen.length).toBeGreaterThan(0);
+  for (const r of seen) for (const v of names) expect(r.raw).not.toContain(v);
+});
+
 test.each([1, 2, 3, 5, 7, 11])('restored in a stream split every %i characters', async (n) => {
   const content = `m2-${n} ni-standin:echo ni-standin:chunk=${n} ${PERSONAL}`;
   expect(await streamText(content)).toBe(content);
