@@ -315,7 +315,8 @@ function scanIPv4(text: string, out: PiiFinding[]): void {
   for (let m; (m = IPV4.exec(text));) {
     const s = m.index, e = s + m[0].length;
     const b = text.charCodeAt(s - 1), a = text.charCodeAt(e);
-    if (isWord(b) || b === 46 || b === 64 || b === 45) continue;
+    // After `$` it is a clause reference (`ES6$25.4.5.4`) or an amount, not an address.
+    if (isWord(b) || b === 46 || b === 64 || b === 45 || b === 36) continue;
     if (isWord(a) || ((a === 46 || a === 45) && isWord(text.charCodeAt(e + 1)))) continue;
     const o = parseV4(m[0]);
     // a.0.0.0 is a /8 network or a version (`Chrome/120.0.0.0`), never a host; four single digits

@@ -83,9 +83,12 @@ function memo<T>(compute: (word: string) => T): (word: string) => T {
 }
 
 /** How well `word` supports being a given name: known and not an ordinary word, known but ordinary, or unknown. */
+/** Articles that the name lists also hold as given names: before a capitalized word they make a place or a title. */
+const ARTICLES: ReadonlySet<string> = new Set(['el', 'la', 'le', 'les', 'los', 'las', 'al', 'il']);
+
 export const givenEvidence = memo((word: string): NameEvidence => {
   const f = foldName(word), lex = lexicon();
-  if (!known(lex.given, f)) return 'none';
+  if (ARTICLES.has(f) || !known(lex.given, f)) return 'none';
   return lex.common.has(f) ? 'common' : 'strong';
 });
 
