@@ -1,13 +1,12 @@
 import { createGateway, type Gateway } from './app/gateway';
 import { catalog } from './catalog';
 import { config } from './config';
-import { logger } from './observability';
+import { flushMetrics, logger, recordRequestMetrics } from './observability';
 import { createProviders } from './providers/registry';
 import { secrets } from './secrets';
 import { emitCustodyEvent } from './store/custody-events';
 import { getReceipt } from './store/ledger';
 import { reserve, settle, unreserved } from './store/spend';
-import { flushMetrics, recordRequestMetrics } from './telemetry';
 
 /**
  * The composition root: the request flow wired to the real stores and providers, as the configuration says.

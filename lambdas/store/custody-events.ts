@@ -7,9 +7,9 @@ import { basename, dirname, join } from 'node:path';
 import { config } from '../config';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE, CustodyEvent } from '../core/custody';
 import { METRIC } from '../core/metrics';
-import { logger, metrics } from '../observability';
+import { flushMetrics, logger, metrics } from '../observability';
 import { keepAliveHandler, sdkClientSettings } from '../sdk';
-import { flushMetrics } from '../telemetry';
+import { batches } from './batching';
 import { afterWindow } from './group-commit';
 
 /**
@@ -89,24 +89,6 @@ function validate(e: unknown): CustodyEvent | undefined {
   return lenient.data;
 }
 
-/** Splits items, in order, into batches within the per-call limits (an oversized item goes alone). */
-function batches<T>(items: T[], bytes: (item: T) => number): T[][] {
-  const out: T[][] = [];
-  let size = Infinity;
-  for (const item of items) {
-    const b = bytes(item);
-    const last = out.at(-1);
-    if (!last || last.length >= MAX_BATCH_ENTRIES || size + b > MAX_BATCH_BYTES) {
-      out.push([item]);
-      size = b;
-    } else {
-      last.push(item);
-      size += b;
-    }
-  }
-  return out;
-}
-
 /** An event on its way to the bus. `done` settles its caller: no error once it is on the bus or persisted. */
 interface Outgoing {
   event: CustodyEvent;
@@ -132,7 +114,7 @@ function dispatch(): void {
   afterWindow(() => {
     dispatchScheduled = false;
     if (callsInFlight || !queue.length) return;
-    const calls = batches(queue.splice(0), (o) => o.bytes);
+    const calls = batches(queue.splice(0), MAX_BATCH_ENTRIES, { of: (o) => o.bytes, max: MAX_BATCH_BYTES });
     callsInFlight = calls.length;
     for (const batch of calls) {
       void putBatch(batch).finally(() => {
@@ -214,7 +196,7 @@ async function sendToQueue(queueUrl: string, events: CustodyEvent[]): Promise<{ 
   const lost: CustodyEvent[] = [];
   let error: string | undefined;
   const bodies = events.map((e) => JSON.stringify(e));
-  await Promise.all(batches(bodies.map((_, i) => i), (i) => Buffer.byteLength(bodies[i])).map(async (batch) => {
+  await Promise.all(batches(bodies.map((_, i) => i), MAX_BATCH_ENTRIES, { of: (i) => Buffer.byteLength(bodies[i]), max: MAX_BATCH_BYTES }).map(async (batch) => {
     let pending = batch;
     for (let attempt = 0; attempt < 2 && pending.length; attempt++) {
       try {

@@ -8,6 +8,7 @@ import {
 } from '../core/ledger';
 import { config } from '../config';
 import { logger } from '../observability';
+import { batches, inWaves } from './batching';
 import { applied, isConditionFailure } from './conditional';
 import { ddb } from './ddb';
 import { ledgerAnchor, type LedgerAnchor } from './ledger-anchor';
@@ -77,12 +78,6 @@ const MAX_BLOCK_BYTES = 256 * 1024;
 /** Claims in flight at once: a block's worth sent together would queue ahead of other requests' hot-path writes. */
 const CLAIMS_AT_ONCE = 4;
 
-/** `fn` over `items`, at most `n` at a time, results in order. */
-async function inWaves<T, R>(items: T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < items.length; i += n) out.push(...await Promise.all(items.slice(i, i + n).map(fn)));
-  return out;
-}
 
 const table = () => tableName('ledger');
 
@@ -144,8 +139,8 @@ const getMarker = async (requestId: string) => (await getItem(markerKey(requestI
 /** The items at `keys` that exist, 100 keys per BatchGetItem (DynamoDB's limit), unprocessed keys asked again. */
 async function batchGet(keys: { pk: string; sk: string }[]): Promise<Record<string, any>[]> {
   const items: Record<string, any>[] = [];
-  for (let i = 0; i < keys.length; i += 100) {
-    let pending: Record<string, any>[] | undefined = keys.slice(i, i + 100);
+  for (const batch of batches(keys, 100)) {
+    let pending: Record<string, any>[] | undefined = batch;
     while (pending?.length) {
       const out: BatchGetCommandOutput = await ddb().send(new BatchGetCommand({ RequestItems: { [table()]: { Keys: pending, ConsistentRead: true } } }));
       items.push(...(out.Responses?.[table()] ?? []));

@@ -6,8 +6,8 @@ import { formatCad } from '../core/pricing';
 import type { Principal } from '../core/principal';
 import { spendDay } from '../core/spend-day';
 import type { Tier } from '../core/tiers';
-import { logger } from '../observability';
-import { recordSpendCapRejection } from '../telemetry';
+import { logger, recordSpendCapRejection } from '../observability';
+import { batches, groupBy } from './batching';
 import { applied, isConditionFailure } from './conditional';
 import { ddb } from './ddb';
 import { afterWindow } from './group-commit';
@@ -255,21 +255,6 @@ async function settleAlone(s: Settlement, now: Date): Promise<void> {
   await Promise.all([ddb().send(dayUpdate([s], now, true)), ddb().send(modelUpdate([s], now))]);
 }
 
-function groupBy<T>(items: T[], key: (t: T) => string): T[][] {
-  const groups = new Map<string, T[]>();
-  for (const t of items) {
-    const k = key(t);
-    const group = groups.get(k);
-    if (group) group.push(t);
-    else groups.set(k, [t]);
-  }
-  return [...groups.values()];
-}
-
-function slices<T>(items: T[], size: number): T[][] {
-  return Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
-}
-
 /**
  * Writes one batch of settlements and settles each one's promise (this function itself never rejects).
  *
@@ -283,7 +268,7 @@ async function flush(batch: Settlement[], now = new Date()): Promise<void> {
   const together: Settlement[] = [];
   const alone: Promise<void>[] = [];
   // (a) one update per (key, day), at most MAX_REMOVALS requests each
-  const dayGroups = groupBy(batch, (s) => `${s.r.keyId}\n${s.r.day}`).flatMap((g) => slices(g, MAX_REMOVALS));
+  const dayGroups = groupBy(batch, (s) => `${s.r.keyId}\n${s.r.day}`).flatMap((g) => batches(g, MAX_REMOVALS));
   await Promise.all(dayGroups.map(async (g) => {
     try {
       if (await applied(ddb().send(dayUpdate(g, now)))) together.push(...g);
@@ -295,7 +280,7 @@ async function flush(batch: Settlement[], now = new Date()): Promise<void> {
   // (b) records and (c) per-model totals; each request resolves once every write carrying it succeeded.
   const writes = new Map<Settlement, Promise<unknown>[]>(together.map((s) => [s, []]));
   const carry = (group: Settlement[], write: Promise<unknown>) => group.forEach((s) => writes.get(s)!.push(write));
-  for (const g of slices(together, BATCH_WRITE_MAX)) carry(g, putRecords(g.map((s) => s.item)));
+  for (const g of batches(together, BATCH_WRITE_MAX)) carry(g, putRecords(g.map((s) => s.item)));
   for (const g of groupBy(together, (s) => `${s.r.keyId}\n${s.r.day}\n${s.r.model}`)) carry(g, ddb().send(modelUpdate(g, now)));
   await Promise.all([...alone, ...[...writes].map(([s, w]) => Promise.all(w).then(() => s.resolve(), s.reject))]);
 }

@@ -1,7 +1,6 @@
 import type { CustodyEvent } from '../../lambdas/core/custody';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../../lambdas/core/metrics';
-import { metrics } from '../../lambdas/observability';
-import { flushMetrics, recordRequestMetrics, recordSpendCapRejection } from '../../lambdas/telemetry';
+import { flushMetrics, metrics, recordRequestMetrics, recordSpendCapRejection } from '../../lambdas/observability';
 import { reloadConfig } from '../../lambdas/config';
 
 interface Emf {
