@@ -26,9 +26,8 @@ export const GATEWAY_ALIAS = 'live';
 /** Lambda's and API Gateway's ceiling for a streamed response. */
 export const STREAM_TIMEOUT = Duration.minutes(15);
 
-const CORS_ORIGIN = "'*'";
-// Browsers need Authorization named explicitly; `*` covers the rest (the OpenAI SDK's x-stainless-* headers).
-const CORS_ALLOW_HEADERS = ['Authorization', 'Content-Type', '*'];
+const CORS_ORIGIN = `'${CORS_HEADERS['access-control-allow-origin']}'`;
+const CORS_ALLOW_HEADERS = `'${CORS_HEADERS['access-control-allow-headers']}'`;
 
 /**
  * Headers (name → API Gateway mapping expression) of every response API Gateway makes itself: CORS, and the
@@ -44,9 +43,10 @@ const GATEWAY_HEADERS: Record<string, string> = {
 
 const PREFLIGHT_HEADERS: Record<string, string> = {
   ...GATEWAY_HEADERS,
-  'Access-Control-Allow-Headers': `'${CORS_ALLOW_HEADERS.join(',')}'`,
-  'Access-Control-Allow-Methods': `'${apigw.Cors.ALL_METHODS.join(',')}'`,
-  'Access-Control-Max-Age': `'${Duration.days(1).toSeconds()}'`,
+  // The same values the local runtime answers preflights with (app/http.ts).
+  'Access-Control-Allow-Headers': CORS_ALLOW_HEADERS,
+  'Access-Control-Allow-Methods': `'${CORS_HEADERS['access-control-allow-methods']}'`,
+  'Access-Control-Max-Age': `'${CORS_HEADERS['access-control-max-age']}'`,
 };
 
 /** Access log fields: ids, route, status and timings. No source IP, user agent or other client data. */
@@ -89,11 +89,8 @@ const GATEWAY_RESPONSES: { type: apigw.ResponseType; status?: string; body: stri
   // The authorizer threw anything else (a store failure): API Gateway reports a configuration error.
   { type: apigw.ResponseType.AUTHORIZER_CONFIGURATION_ERROR, ...fixed(GATEWAY_ERRORS.authorizerFailure()) },
   { type: apigw.ResponseType.AUTHORIZER_FAILURE, ...fixed(GATEWAY_ERRORS.authorizerFailure()) },
-  {
-    type: apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
-    status: '404',
-    body: openAiErrorTemplate(lit('Unknown request URL'), 'invalid_request_error', 'unknown_url'),
-  },
+  // A path outside the route table.
+  { type: apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, ...fixed(GATEWAY_ERRORS.unknownUrl()) },
   {
     type: apigw.ResponseType.THROTTLED,
     status: '429',
@@ -247,7 +244,7 @@ export class Api extends Construct {
       this.restApi.addGatewayResponse(r.type.responseType, {
         type: r.type,
         statusCode: r.status,
-        responseHeaders: { ...GATEWAY_HEADERS, 'Access-Control-Allow-Headers': `'${CORS_ALLOW_HEADERS.join(',')}'`, ...r.headers },
+        responseHeaders: { ...GATEWAY_HEADERS, 'Access-Control-Allow-Headers': CORS_ALLOW_HEADERS, ...r.headers },
         templates: { 'application/json': r.body },
       });
     }

@@ -1,14 +1,16 @@
 import * as path from 'node:path';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { OutputFormat, type BundlingOptions, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { ROUTES, type RouteSpec } from '../lambdas/routes';
 import { MAIN_FIELDS, NODE_TARGET, PROJECT_ROOT } from './esbuild';
 
 /**
  * How every Lambda is built. `npm run bench` bundles with `esbuildOptionsFor()` (esbuild.ts) so it measures the
  * same artifact the stack deploys; change both together, never one only.
  */
-export const HANDLERS = ['gateway', 'authorizer', 'billing', 'usage', 'ledger-writer'] as const;
-export type HandlerName = (typeof HANDLERS)[number];
+/** The route table's handlers and the two that no route names (the authorizer and the ledger writer). */
+export type HandlerName = RouteSpec['handler'] | 'authorizer' | 'ledger-writer';
+export const HANDLERS: readonly HandlerName[] = [...new Set(ROUTES.map((r) => r.handler)), 'authorizer', 'ledger-writer'];
 
 export const handlerEntry = (name: HandlerName): string => path.join(PROJECT_ROOT, 'lambdas', 'handlers', `${name}.ts`);
 

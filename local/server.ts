@@ -146,7 +146,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, requestId: stri
   // API Gateway answers preflights on every resource itself (a mock integration): no key, no handler.
   if (req.method === 'OPTIONS' && (route || health)) return void res.writeHead(204, requestHeaders(requestId)).end();
   if (health) return void res.writeHead(200, { ...requestHeaders(requestId), 'content-type': 'application/json' }).end('{"status":"ok"}');
-  if (!route) return sendError(res, new GatewayError(404, `Unknown route: ${req.method} ${url.pathname}`, 'invalid_request_error', 'unknown_url'), requestId);
+  if (!route) return sendError(res, GATEWAY_ERRORS.unknownUrl(), requestId);
   const body = await readBody(req);
   if (body === null) {
     return sendError(res, GATEWAY_ERRORS.requestTooLarge(), requestId);

@@ -55,6 +55,8 @@ export const GATEWAY_ERRORS = {
   /** The authorizer failed (a store error, say): the key is unchecked, not invalid, so a retry may succeed. */
   authorizerFailure: () => new GatewayError(500, 'The API key could not be checked. Please retry.', 'server_error', 'authorizer_error'),
   requestTooLarge: () => new GatewayError(413, `Request body exceeds the ${MAX_REQUEST_BODY_BYTES}-byte limit.`, 'invalid_request_error', 'request_too_large'),
+  /** A path outside the route table (lambdas/routes.ts). */
+  unknownUrl: () => new GatewayError(404, 'Unknown request URL', 'invalid_request_error', 'unknown_url'),
 };
 
 export const requestHeaders = (requestId: string): Record<string, string> => ({
