@@ -23,6 +23,8 @@ import { parseChatRequest } from '../lambdas/core/openai';
 import { config } from '../lambdas/config';
 import { AnswerReader } from '../lambdas/core/stream';
 import { createBedrockProvider } from '../lambdas/providers/bedrock';
+import { useSdkClientFactory } from '../lambdas/sdk';
+import { localClientSettings } from '../local/loopback';
 import { LocalResponseStream } from '../local/awslambda';
 import { startBedrockStandIn } from '../local/bedrock-standin';
 import { startLocalGateway, type LocalGateway } from '../local/gateway';
@@ -106,7 +108,10 @@ let bedrock: ReturnType<typeof createBedrockProvider> | undefined;
 
 /** One streamed completion, written as the gateway writes it (LocalResponseStream: one packet per turn). */
 async function relayCompletion(body: string, res: ServerResponse): Promise<void> {
-  bedrock ??= createBedrockProvider({ endpoint: config().endpoints.bedrock });
+  if (!bedrock) {
+    useSdkClientFactory(localClientSettings); // as the local runtime reaches its stand-in: unsigned on loopback
+    bedrock = createBedrockProvider({ endpoint: config().endpoints.bedrock });
+  }
   const chat = parseChatRequest(body);
   const { model, routes } = resolveModel(catalog(), chat.model, 'global');
   const route = routes[0];
