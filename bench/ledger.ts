@@ -15,6 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CustodyEvent } from '../lambdas/core/custody';
 import { custodyEvent } from '../test/support/custody';
+import { reloadConfig } from '../lambdas/config';
+import { useSdkClientFactory } from '../lambdas/sdk';
+import { localClientSettings } from '../local/loopback';
 
 const CHILD_FLAG = 'NI_LEDGER_BENCH_STORE';
 
@@ -106,6 +109,8 @@ export async function ledgerBench(): Promise<Record<string, unknown>> {
     delete process.env.NI_LEDGER_SIGNING_KEY_ID;
     delete process.env.NI_LEDGER_CHECKPOINT_EVERY;
     process.env.NI_LOG_LEVEL = 'ERROR';
+    reloadConfig();
+    useSdkClientFactory(localClientSettings);
 
     const run = async (writers: Writer[], events: CustodyEvent[], concurrency: number) => {
       try {
@@ -129,5 +134,6 @@ export async function ledgerBench(): Promise<Record<string, unknown>> {
     rmSync(dir, { recursive: true, force: true });
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
     Object.assign(process.env, saved);
+    reloadConfig();
   }
 }
