@@ -231,3 +231,63 @@ describe('the other /v1 routes', () => {
     expect(JSON.parse(out.body).error.code).toBe('invalid_api_key');
   });
 });
+
+describe('request limits: adversarial bodies are refused with a 400 before any work is done for them', () => {
+  const user = (n: number) => Array.from({ length: n }, () => ({ role: 'user', content: 'a' }));
+
+  test('20,000 one-character user messages: 400 too_many_messages, nothing reserved, scanned or called', async () => {
+    const { gateway, calls, order } = setup();
+    const { sink, out } = recorder();
+    await gateway.handleV1(request({ model: SONNET, messages: user(20_000) }, principal({ maxSpendPerDay: 10_000_000 })), sink);
+    expect(out.status).toBe(400);
+    expect(JSON.parse(out.body).error).toMatchObject({ type: 'invalid_request_error', code: 'too_many_messages', param: 'messages' });
+    expect(order).toEqual([]);
+    expect(calls).toHaveLength(0);
+  });
+
+  test('10,000 of them, the limit, are answered: one merged turn of 10,000 parts reaches the provider', async () => {
+    const { gateway, calls } = setup();
+    const { sink, out } = recorder();
+    await gateway.handleV1(request({ model: SONNET, messages: user(10_000) }), sink);
+    expect(out.status).toBe(200);
+    expect(calls[0].request.messages).toHaveLength(1);
+    expect(calls[0].request.messages[0].content).toHaveLength(10_000);
+  });
+
+  test('too many content parts and too many tools are 400s naming the limit', async () => {
+    const parts = setup();
+    const many = recorder();
+    await parts.gateway.handleV1(request({ model: SONNET, messages: [{ role: 'user', content: Array.from({ length: 10_001 }, () => ({ type: 'text', text: 'a' })) }] }), many.sink);
+    expect(many.out.status).toBe(400);
+    expect(JSON.parse(many.out.body).error.code).toBe('too_many_content_parts');
+
+    const tools = setup();
+    const offered = recorder();
+    const tool = (i: number) => ({ type: 'function', function: { name: `t${i}`, parameters: { type: 'object' } } });
+    await tools.gateway.handleV1(request({ model: SONNET, messages: user(1), tools: Array.from({ length: 129 }, (_, i) => tool(i)) }), offered.sink);
+    expect(offered.out.status).toBe(400);
+    expect(JSON.parse(offered.out.body).error).toMatchObject({ code: 'too_many_tools', param: 'tools' });
+    expect(tools.calls).toHaveLength(0);
+  });
+
+  test('tool-call arguments or a tool schema nested 100,000 deep are a 400 request_too_deep, not a 500', async () => {
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    const args = setup();
+    const inArgs = recorder();
+    await args.gateway.handleV1(request({ model: SONNET, messages: [
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: '', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: `{"a":${deep}}` } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: 'ok' },
+    ] }), inArgs.sink);
+    expect(inArgs.out.status).toBe(400);
+    expect(JSON.parse(inArgs.out.body).error.code).toBe('request_too_deep');
+
+    const schema = setup();
+    const inSchema = recorder();
+    const body = `{"model":"${SONNET}","messages":[{"role":"user","content":"Hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","x":${deep}}}}]}`;
+    await schema.gateway.handleV1(request(body), inSchema.sink);
+    expect(inSchema.out.status).toBe(400);
+    expect(JSON.parse(inSchema.out.body).error.code).toBe('request_too_deep');
+    expect(schema.calls).toHaveLength(0);
+  });
+});
