@@ -115,11 +115,15 @@ function encodeCursor(g: Granularity, last: Item | undefined): string | null {
   return last ? Buffer.from(JSON.stringify({ g, sk: last.sk })).toString('base64url') : null;
 }
 
-function decodeCursor(g: Granularity, cursor: string | undefined): string | undefined {
+/**
+ * The sort key a cursor resumes after. It must lie within the query's own key range: DynamoDB refuses a start
+ * key outside it (a 500 if passed on), and a cursor is client text.
+ */
+function decodeCursor(g: Granularity, cursor: string | undefined, range: { lo: string; hi: string }): string | undefined {
   if (cursor === undefined) return undefined;
   try {
     const c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { g?: unknown; sk?: unknown };
-    if (c.g === g && typeof c.sk === 'string') return c.sk;
+    if (c.g === g && typeof c.sk === 'string' && c.sk >= range.lo && c.sk <= range.hi) return c.sk;
   } catch {
     // falls through to the error below
   }
@@ -135,7 +139,8 @@ const NOT_EXPIRED = '(attribute_not_exists(expires_at) OR expires_at > :now)';
  */
 async function collect(input: QueryCommandInput, pk: string, g: Granularity, limit: number, cursor: string | undefined) {
   const items: Item[] = [];
-  const sk = decodeCursor(g, cursor);
+  const values = input.ExpressionAttributeValues ?? {};
+  const sk = decodeCursor(g, cursor, { lo: String(values[g === 'day' ? ':from' : ':lo']), hi: String(values[g === 'day' ? ':to' : ':hi']) });
   let start: Item | undefined = sk === undefined ? undefined : { pk, sk };
   do {
     const page = await ddb().send(new QueryCommand({ ...input, Limit: limit - items.length, ExclusiveStartKey: start, ConsistentRead: true }));

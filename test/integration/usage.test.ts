@@ -128,6 +128,13 @@ describe('usage store', () => {
     await expect(queryUsage(KEY, { ...range, granularity: 'request', limit: 2, cursor: 'bogus' })).rejects.toMatchObject({ status: 400, code: 'invalid_cursor' });
   });
 
+  it('a crafted cursor (a sort key outside the query\'s range, empty, or longer than a key may be) is a 400, not a 500', async () => {
+    const crafted = (g: string, sk: string) => Buffer.from(JSON.stringify({ g, sk })).toString('base64url');
+    for (const [g, sk] of [['request', '1999-01-01'], ['request', ''], ['day', '2999-01-01'], ['day', 'x'.repeat(2000)]] as const) {
+      await expect(queryUsage(KEY, { ...range, granularity: g, limit: 2, cursor: crafted(g, sk) })).rejects.toMatchObject({ status: 400, code: 'invalid_cursor' });
+    }
+  });
+
   it('narrows to the requested days', async () => {
     const { data } = await queryUsage(KEY, { from: D2, to: D2, granularity: 'request', limit: 100 });
     expect(data.map((r) => r.request_id)).toEqual(['req_a4']);
