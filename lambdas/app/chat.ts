@@ -182,7 +182,7 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       const bytes = Buffer.byteLength(req.body);
       if (bytes > MAX_REQUEST_BODY_BYTES) throw GATEWAY_ERRORS.requestTooLarge();
       chat = parseChatRequest(req.body);
-      o.tier = resolveTier(principal, chat.privacyTier ?? req.headers['x-ni-privacy-tier']);
+      o.tier = resolveTier(principal, chat.privacyTier, req.headers['x-ni-privacy-tier']);
       const { model, routes } = resolveModel(catalog, chat.model, o.tier);
       assertCapable(catalog, model, o.tier, { tools: offersTools(chat), images: hasImages(chat) });
       // Only a catalog id goes into records: an unknown model string is client text, possibly anything.

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { GatewayError } from './errors';
-import { DEFAULT_TIER, Tier, tierAndStricter } from './tiers';
+import { DEFAULT_TIER, strictness, Tier, tierAndStricter } from './tiers';
 
 export const PiiMode = z.enum(['substitute', 'block', 'off']);
 export type PiiMode = z.infer<typeof PiiMode>;
@@ -62,10 +62,18 @@ export function fromAuthorizerContext(ctx: Record<string, unknown> | null | unde
 
 /**
  * The tier a request runs under. A pinned key ignores what the client asks; an unpinned key may ask for any
- * tier in its allowed set; anything else is refused rather than silently replaced.
+ * tier in its allowed set; anything else is refused rather than silently replaced. A request may ask in more
+ * than one place (the body's `ni.privacy_tier` and the X-NI-Privacy-Tier header): each must be allowed, and the
+ * stricter wins, so a proxy that sets the header cannot be widened by the body it forwards.
  */
-export function resolveTier(p: Principal, requested: string | undefined): Tier {
-  if (p.tierPinned || requested === undefined || requested === '') return p.tier;
+export function resolveTier(p: Principal, ...requested: (string | undefined)[]): Tier {
+  if (p.tierPinned) return p.tier;
+  const asked = requested.filter((r): r is string => r !== undefined && r !== '').map((r) => allowedTier(p, r));
+  if (asked.length === 0) return p.tier;
+  return asked.reduce((a, b) => (strictness(b) < strictness(a) ? b : a));
+}
+
+function allowedTier(p: Principal, requested: string): Tier {
   const asked = Tier.safeParse(requested);
   if (!asked.success) {
     throw new GatewayError(403, `Unknown privacy tier '${requested}'. Tiers: ${Tier.options.join(', ')}`,

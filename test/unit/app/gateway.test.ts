@@ -199,6 +199,35 @@ describe('the chat flow over its ports', () => {
   });
 });
 
+describe('the privacy tier asked for in two places', () => {
+  const asking = (bodyTier: string, headerTier: string) => ({
+    ...request({ model: SONNET, ni: { privacy_tier: bodyTier }, messages: [{ role: 'user', content: 'Hi' }] }),
+    headers: { 'x-ni-privacy-tier': headerTier },
+  });
+
+  test('a wider body tier does not widen the header\'s: the stricter one applies, whichever place it is in', async () => {
+    for (const [bodyTier, headerTier] of [['global', 'managed_canadian_cloud'], ['managed_canadian_cloud', 'global']]) {
+      const { gateway, calls } = setup();
+      const { sink, out } = recorder();
+      await gateway.handleV1(asking(bodyTier, headerTier), sink);
+      // Sonnet has only US/global routes: under managed_canadian_cloud it is not available.
+      expect(out.status).toBe(400);
+      expect(out.headers['x-ni-privacy-tier']).toBe('managed_canadian_cloud');
+      expect(JSON.parse(out.body).error.code).toBe('model_not_available_in_tier');
+      expect(calls).toHaveLength(0);
+    }
+  });
+
+  test('each place must name a tier the key allows', async () => {
+    const { gateway } = setup();
+    const { sink, out } = recorder();
+    const narrowKey = principal({ tier: 'managed_canadian_cloud', allowedTiers: ['canadian_sovereign', 'managed_canadian_cloud'] });
+    await gateway.handleV1({ ...asking('managed_canadian_cloud', 'global'), principal: narrowKey }, sink);
+    expect(out.status).toBe(403);
+    expect(JSON.parse(out.body).error.code).toBe('privacy_tier_not_allowed');
+  });
+});
+
 describe('the other /v1 routes', () => {
   test('models are listed for the tier the key runs under', async () => {
     const { gateway } = setup();
