@@ -1,5 +1,6 @@
 import { QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { GatewayError } from '../core/errors';
+import type { UsageBasis } from '../core/pricing';
 import { shiftDay } from '../core/spend-day';
 import { ddb } from './ddb';
 import { tableName } from './tables';
@@ -70,6 +71,8 @@ export interface RequestUsage extends Tokens {
   finish_reason: string | null;
   error_code: string | null;
   cost_micro_cad: number;
+  /** `reported`: the provider's usage; `estimated`: it reported none, so tokens were estimated (billing.ts); null in older records. */
+  usage_basis: UsageBasis | null;
   ttft_ms: number | null;
   duration_ms: number;
   /** Total placeholders substituted (counts per type live in the custody ledger). */
@@ -80,7 +83,7 @@ export interface RequestUsage extends Tokens {
 
 export const REQUEST_FIELDS: readonly (keyof RequestUsage)[] = [
   'request_id', 'key_id', 'day', 'model', 'tier', 'route', 'jurisdiction', 'status', 'http_status', 'finish_reason',
-  'error_code', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'cost_micro_cad',
+  'error_code', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'cost_micro_cad', 'usage_basis',
   'ttft_ms', 'duration_ms', 'pii_substitutions', 'started_at', 'ended_at',
 ];
 

@@ -3,7 +3,7 @@ import { GatewayError } from '../../lambdas/core/errors';
 import { spendDay } from '../../lambdas/core/spend-day';
 import { ddb } from '../../lambdas/store/ddb';
 import type { Reservation } from '../../lambdas/app/ports';
-import { reserve, RESERVATION_TTL_SECONDS, settle, unreserved } from '../../lambdas/store/spend';
+import { keep, reserve, RESERVATION_TTL_SECONDS, settle, unreserved } from '../../lambdas/store/spend';
 import { queryUsage, RESERVATION_PREFIX } from '../../lambdas/store/usage';
 import { useEmbeddedDynamo } from '../support/dynamo';
 import { assertOpenAI } from '../support/openapi';
@@ -118,6 +118,21 @@ describe('daily spend cap', () => {
     expect(item.committed).toBe(600_000);
     expect(reservations(item)).toHaveLength(1);
     expect(item[`${RESERVATION_PREFIX}${requestId('crashed')}`]).toBeUndefined();
+  });
+
+  it('never releases a kept reservation (a request that ended but could not be settled): its cost stays counted', async () => {
+    const keyId = nextKey();
+    const p = principal(keyId, 1_000_000);
+    const t0 = new Date('2025-06-11T15:00:00Z');
+    const r = await reserve(p, requestId('unsettled'), 1_000_000, MODEL, 'global', t0);
+    await keep(r);
+    await expect(reserve(p, requestId('later'), 10, MODEL, 'global', new Date(t0.getTime() + (RESERVATION_TTL_SECONDS + 60) * 1000))).rejects.toMatchObject({ status: 429 });
+    const item = await dayItem(keyId, '2025-06-11');
+    expect(item.committed).toBe(1_000_000);
+    expect(item[`${RESERVATION_PREFIX}${requestId('unsettled')}`]).toMatchObject({ amount: 1_000_000, kept: true });
+    // A settle that finally gets through still replaces it with the actual cost.
+    await settle(r, custodyEvent(r, 1_234));
+    expect(await dayItem(keyId, '2025-06-11')).toMatchObject({ committed: 1_234, spent: 1_234 });
   });
 
   it('never counts twice when a late settle meets a reservation already released as expired', async () => {
