@@ -6,7 +6,7 @@ import { createProviders } from './providers/registry';
 import { secrets } from './secrets';
 import { emitCustodyEvent } from './store/custody-events';
 import { getReceipt } from './store/ledger';
-import { reserve, settle, unreserved } from './store/spend';
+import { keep, reserve, settle, unreserved } from './store/spend';
 import { flushMetrics, recordRequestMetrics } from './telemetry';
 
 /**
@@ -19,7 +19,7 @@ export function composeGateway(): Gateway {
   return createGateway({
     catalog: catalog(),
     providers: createProviders({ endpoints: { bedrock: cfg.endpoints.bedrock }, secrets }),
-    spend: { reserve: (p, id, amount, model, tier) => reserve(p, id, amount, model, tier), unreserved, settle },
+    spend: { reserve: (p, id, amount, model, tier) => reserve(p, id, amount, model, tier), unreserved, settle, keep },
     custody: { emit: emitCustodyEvent, receipt: getReceipt },
     metrics: {
       request(e, m) {
@@ -29,6 +29,12 @@ export function composeGateway(): Gateway {
     },
     log: logger,
     now: Date.now,
+    schedule(ms, fire) {
+      const timer = setTimeout(fire, ms);
+      timer.unref();
+      return () => clearTimeout(timer);
+    },
+    deadlines: cfg.upstreamDeadlines,
     gatewayRegion: cfg.gatewayRegion,
     simulatedProviders: cfg.simulatedProviders,
   });
