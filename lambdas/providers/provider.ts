@@ -13,6 +13,11 @@ export interface Provider {
   stream(route: Route, request: ChatRequest, maxTokens: number, signal?: AbortSignal): Promise<ProviderStream>;
   /** The hops after the gateway that hold the data on this route (X-NI-Custody-Path). */
   custodyHops(route: Route): string[];
+  /**
+   * What in a catalog route contradicts its residency label (its `jurisdiction`, `canadian_controlled`) as this
+   * provider processes it, or null. A contradicted route is refused when the catalog loads.
+   */
+  checkRoute?(route: Route): string | null;
 }
 
 export interface ProviderStream {

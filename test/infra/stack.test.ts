@@ -8,7 +8,7 @@ import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../../lambdas/core/cu
 import { AUTHORIZER_CACHE_TTL_SECONDS } from '../../lambdas/core/keys';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../../lambdas/core/metrics';
 import { TABLES } from '../../lambdas/store/tables';
-import { BEDROCK_INVOKE_ACTIONS, bedrockInvokeArns } from '../../lib/bedrock';
+import { BEDROCK_INVOKE_ACTIONS, bedrockInvokeGrants } from '../../lib/bedrock';
 import { REGION, stackProps } from '../../lib/stack';
 import { asList, flatten, policyStatements, removeAssembly, resource, TEST_ACCOUNT, testApp } from './fixture';
 
@@ -246,15 +246,26 @@ describe('least privilege', () => {
   const statements = policyStatements(template);
   const arnsOf = (s: { statement: { Resource: unknown } }) => asList(s.statement.Resource).map(flatten);
 
-  test('Bedrock: the two invoke actions on exactly the catalog ARNs, only for the gateway, never "*"', () => {
+  test('Bedrock: the two invoke actions on exactly the catalog ARNs, only for the gateway, never "*"; a profile\'s models only through the profile', () => {
     const bedrock = statements.filter((s) => asList(s.statement.Action).some((a) => a.startsWith('bedrock:')));
-    expect(bedrock).toHaveLength(1);
-    expect(bedrock[0].roles).toEqual([roleOf(GATEWAY)]);
-    expect(asList(bedrock[0].statement.Action).sort()).toEqual([...BEDROCK_INVOKE_ACTIONS].sort());
-    const arns = arnsOf(bedrock[0]);
-    expect(arns.sort()).toEqual(bedrockInvokeArns(catalog().models.flatMap((m) => m.served), TEST_ACCOUNT));
-    expect(arns).not.toContain('*');
-    for (const arn of arns) expect(arn).toMatch(/^arn:aws:bedrock:[a-z0-9*-]*:(\d{12})?:(foundation-model|inference-profile)\/[^*]+$/);
+    expect(bedrock).toHaveLength(2);
+    const grants = bedrockInvokeGrants(catalog().models.flatMap((m) => m.served), TEST_ACCOUNT);
+    for (const s of bedrock) {
+      expect(s.roles).toEqual([roleOf(GATEWAY)]);
+      expect(asList(s.statement.Action).sort()).toEqual([...BEDROCK_INVOKE_ACTIONS].sort());
+      const arns = arnsOf(s);
+      expect(arns).not.toContain('*');
+      for (const arn of arns) expect(arn).toMatch(/^arn:aws:bedrock:[a-z0-9*-]*:(\d{12})?:(foundation-model|inference-profile)\/[^*]+$/);
+    }
+    const [direct, viaProfile] = [...bedrock].sort((a, b) => Number('Condition' in a.statement) - Number('Condition' in b.statement));
+    expect(arnsOf(direct).sort()).toEqual(grants.direct);
+    expect('Condition' in direct.statement).toBe(false);
+    // Every wildcard-region foundation model is conditioned on the catalog's inference profiles.
+    expect(arnsOf(viaProfile).sort()).toEqual(grants.viaProfile);
+    expect(grants.viaProfile.length).toBeGreaterThan(0);
+    const condition = (viaProfile.statement as unknown as { Condition: { StringEquals: Record<string, unknown> } }).Condition;
+    expect(asList(condition.StringEquals['bedrock:InferenceProfileArn'] as string | string[]).map(flatten).sort()).toEqual(grants.profiles);
+    expect(grants.profiles.every((a) => a.includes(':inference-profile/'))).toBe(true);
   });
 
   test('the gateway may put events on the custody bus only, and send only to the fallback queue', () => {

@@ -4,7 +4,7 @@ import type { Route } from '../../core/catalog';
 import { keepAliveHandler, sdkClientSettings } from '../../sdk';
 import { UpstreamError, type Provider, type UpstreamFailure } from '../provider';
 import { fromConverseStream, toConverseInput, type ConverseStreamEvent } from './converse';
-import { inferenceProfile } from './profiles';
+import { checkBedrockRoute, inferenceProfile } from './profiles';
 
 export interface BedrockOptions {
   /** Every region's calls go here instead (a stand-in, a VPC endpoint). */
@@ -73,6 +73,7 @@ export function createBedrockProvider({ endpoint }: BedrockOptions = {}): Provid
         throw classify(err);
       }
     },
+    checkRoute: checkBedrockRoute,
     custodyHops(route: Route) {
       const hops = [`bedrock@${route.region}#${route.upstream_id}`];
       // A cross-region profile lets AWS choose the processing region within the profile's geography.
