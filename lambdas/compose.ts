@@ -6,6 +6,7 @@ import { createProviders } from './providers/registry';
 import { secrets } from './secrets';
 import { emitCustodyEvent } from './store/custody-events';
 import { getReceipt } from './store/ledger';
+import { admitRequest, releaseRequest } from './store/rate-limits';
 import { keep, reserve, settle, unreserved } from './store/spend';
 import { flushMetrics, recordRequestMetrics } from './telemetry';
 
@@ -20,6 +21,7 @@ export function composeGateway(): Gateway {
     catalog: catalog(),
     providers: createProviders({ endpoints: { bedrock: cfg.endpoints.bedrock }, secrets }),
     spend: { reserve: (p, id, amount, model, tier) => reserve(p, id, amount, model, tier), unreserved, settle, keep },
+    limits: { admit: (p, requestId) => admitRequest(p, requestId), release: releaseRequest },
     custody: { emit: emitCustodyEvent, receipt: getReceipt },
     metrics: {
       request(e, m) {

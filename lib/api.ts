@@ -24,6 +24,11 @@ export interface ApiProps {
 export const GATEWAY_ALIAS = 'live';
 /** Lambda's and API Gateway's ceiling for a streamed response. */
 export const STREAM_TIMEOUT = Duration.minutes(15);
+/**
+ * Environments kept for the authorizer whatever else runs: long streams could otherwise take the account's whole
+ * Lambda concurrency and leave no key checked (the ledger writer has its own, lib/custody.ts).
+ */
+export const AUTHORIZER_RESERVED_CONCURRENCY = 20;
 
 const CORS_ORIGIN = "'*'";
 // Browsers need Authorization named explicitly; `*` covers the rest (the OpenAI SDK's x-stainless-* headers).
@@ -169,6 +174,7 @@ export class Api extends Construct {
       name: 'authorizer',
       description: 'API key authorizer',
       memorySize: 512,
+      reservedConcurrentExecutions: AUTHORIZER_RESERVED_CONCURRENCY,
       environment: { [TABLES.keys.env]: tables.keys.tableName },
     });
     tables.keys.grantReadData(authorizerFn.fn);

@@ -24,6 +24,9 @@ const RETENTION = Duration.days(14);
  * bus is unreachable the gateway sends the same event to the fallback queue, which the writer also drains.
  * Nothing is dropped silently: undeliverable events land in a dead-letter queue (alarmed).
  */
+/** Environments kept for the ledger writer, so that custody records keep being written while streams fill the account. */
+export const LEDGER_WRITER_RESERVED_CONCURRENCY = 10;
+
 export class Custody extends Construct {
   readonly bus: events.EventBus;
   readonly signingKey: kms.Key;
@@ -61,6 +64,7 @@ export class Custody extends Construct {
       description: 'Appends custody records to the per-key ledger chains and signs checkpoints',
       memorySize: 512,
       timeout: WRITER_TIMEOUT,
+      reservedConcurrentExecutions: LEDGER_WRITER_RESERVED_CONCURRENCY,
       // EventBridge invokes asynchronously: after Lambda's own retries a failed event goes to the DLQ.
       retryAttempts: 2,
       deadLetterQueue: this.deadLetterQueue,

@@ -15,7 +15,7 @@ import type { Tier } from '../core/tiers';
 import { UpstreamError, type Provider } from '../providers/provider';
 import { callUpstream, type Attempted } from '../providers/upstream';
 import { GATEWAY_ERRORS, MAX_REQUEST_BODY_BYTES, requestHeaders, sendJson, type HttpRequest, type ResponseSink } from './http';
-import type { GatewayPorts, Reservation } from './ports';
+import type { GatewayPorts, Lease, Reservation } from './ports';
 
 /** What one request did, gathered as it runs and recorded after the client has its answer. */
 class Outcome {
@@ -28,6 +28,7 @@ class Outcome {
   route: Route | null = null;
   provider: Provider | null = null;
   reservation: Reservation | null = null;
+  lease: Lease | null = null;
   protection: Protection | null = null;
   requestSha256: string | null = null;
   readonly responseHash = createHash('sha256');
@@ -244,8 +245,9 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       ttftMs, durationMs, upstreamThrottles: o.throttles, piiSubstitutions: o.protection?.total ?? 0, jurisdiction: event.jurisdiction,
     });
     ports.metrics.request(event, { ttftMs, durationMs, upstreamThrottles: o.throttles });
-    const { reservation } = o;
+    const { reservation, lease } = o;
     return Promise.all([
+      lease ? ports.limits.release(lease).catch((err) => ports.log.error('request limit release failed', { requestId: o.requestId, error: (err as Error).name })) : undefined,
       reservation ? settle(o, reservation, event) : undefined,
       ports.custody.emit(event),
     ]).then(() => undefined);
@@ -259,6 +261,8 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
     try {
       const bytes = (o.requestBytes = Buffer.byteLength(req.body));
       if (bytes > MAX_REQUEST_BODY_BYTES) throw GATEWAY_ERRORS.requestTooLarge();
+      // Before anything else is done for it: a key past its limits costs one refusal.
+      o.lease = await ports.limits.admit(principal, o.requestId);
       chat = parseChatRequest(req.body);
       o.tier = resolveTier(principal, chat.privacyTier, req.headers['x-ni-privacy-tier']);
       const { model, routes } = resolveModel(catalog, chat.model, o.tier);

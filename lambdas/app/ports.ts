@@ -33,6 +33,19 @@ export interface Spend {
   keep(r: Reservation): Promise<void>;
 }
 
+/** A chat completion's place under its key's request limits, held until its response has ended. */
+export interface Lease {
+  keyId: string;
+  requestId: string;
+}
+
+export interface RequestLimits {
+  /** Counts the request against its key's limits; throws 429 (in OpenAI's shape, with retry-after) past one. */
+  admit(p: Principal, requestId: string): Promise<Lease>;
+  /** After the response: the request no longer counts as in progress. */
+  release(lease: Lease): Promise<void>;
+}
+
 export interface Custody {
   /** Sends the event on its way to the ledger; never rejects (failures are persisted and re-driven). */
   emit(e: CustodyEvent): Promise<void>;
@@ -60,6 +73,7 @@ export interface GatewayPorts {
   catalog: Catalog;
   providers: ProviderRegistry;
   spend: Spend;
+  limits: RequestLimits;
   custody: Custody;
   metrics: Metrics;
   log: Log;

@@ -19,6 +19,9 @@ export const Principal = z.object({
   piiMode: PiiMode,
   /** Output tokens asked for when a request names none, instead of the model's default; absent: the model's. */
   defaultMaxTokens: z.number().int().positive().optional(),
+  /** The key's own request limits; absent: the defaults (core/rate-limits). */
+  requestsPerMinute: z.number().int().positive().optional(),
+  maxConcurrent: z.number().int().positive().optional(),
 });
 export type Principal = z.infer<typeof Principal>;
 
@@ -35,6 +38,8 @@ export function toAuthorizerContext(p: Principal): Record<string, string | numbe
     timezone: p.timezone,
     piiMode: p.piiMode,
     defaultMaxTokens: p.defaultMaxTokens ?? -1,
+    requestsPerMinute: p.requestsPerMinute ?? -1,
+    maxConcurrent: p.maxConcurrent ?? -1,
   };
 }
 
@@ -46,7 +51,7 @@ export function fromAuthorizerContext(ctx: Record<string, unknown> | null | unde
     throw new GatewayError(401, 'Invalid API key', 'invalid_request_error', 'invalid_api_key');
   }
   const cap = Number(ctx.maxSpendPerDay);
-  const outputDefault = Number(ctx.defaultMaxTokens);
+  const positive = (v: unknown) => (Number(v) > 0 ? Number(v) : undefined);
   return Principal.parse({
     keyId: ctx.keyId,
     tier: ctx.tier,
@@ -55,8 +60,10 @@ export function fromAuthorizerContext(ctx: Record<string, unknown> | null | unde
     maxSpendPerDay: cap >= 0 ? cap : null,
     timezone: ctx.timezone,
     piiMode: ctx.piiMode,
-    // Absent from the context of an authorizer deployed before the field existed (NaN): no override.
-    defaultMaxTokens: outputDefault > 0 ? outputDefault : undefined,
+    // Absent from the context of an authorizer deployed before a field existed (NaN): no override.
+    defaultMaxTokens: positive(ctx.defaultMaxTokens),
+    requestsPerMinute: positive(ctx.requestsPerMinute),
+    maxConcurrent: positive(ctx.maxConcurrent),
   });
 }
 

@@ -310,6 +310,15 @@ describe('least privilege', () => {
   });
 });
 
+describe('concurrency', () => {
+  test('the authorizer and the ledger writer have reserved concurrency, so long streams cannot starve them', () => {
+    expect(fn('ApiAuthorizerFunction').props.ReservedConcurrentExecutions).toBe(20);
+    expect(fn(WRITER).props.ReservedConcurrentExecutions).toBe(10);
+    // The gateway itself is not reserved: it may use what the account has left.
+    expect(fn(GATEWAY).props.ReservedConcurrentExecutions).toBeUndefined();
+  });
+});
+
 describe('custody pipeline', () => {
   const bus = resource(template, 'AWS::Events::EventBus', 'CustodyBus');
   const dlq = resource(template, 'AWS::SQS::Queue', 'CustodyDeadLetterQueue');

@@ -65,6 +65,13 @@ describe('authorizer', () => {
     expect(fromAuthorizerContext(stringified)).toEqual(expected);
   });
 
+  it('passes the key\'s own request limits through the context, as strings too', async () => {
+    const { secret } = await createKey({ name: 'auth-limits', requests_per_minute: 42, max_concurrent_requests: 3 });
+    const result = await mod.handler(event({ Authorization: `Bearer ${secret}` }));
+    const stringified = Object.fromEntries(Object.entries(result.context ?? {}).map(([k, v]) => [k, String(v)]));
+    for (const ctx of [result.context, stringified]) expect(fromAuthorizerContext(ctx)).toMatchObject({ requestsPerMinute: 42, maxConcurrent: 3 });
+  });
+
   it('finds the header whatever its case and tolerates extra spaces', async () => {
     const { record, secret } = await createKey({ name: 'auth-b' });
     for (const headers of [{ authorization: `Bearer ${secret}` }, { AUTHORIZATION: `  bearer    ${secret} ` }] as Record<string, string>[]) {

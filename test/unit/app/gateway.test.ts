@@ -7,6 +7,7 @@ import type { ChatRequest, StreamEvent } from '../../../lambdas/core/chat';
 import type { CustodyEvent } from '../../../lambdas/core/custody';
 import { GatewayError } from '../../../lambdas/core/errors';
 import type { Principal } from '../../../lambdas/core/principal';
+import { concurrencyExceeded, rateLimitsOf } from '../../../lambdas/core/rate-limits';
 import { UpstreamError, type Provider } from '../../../lambdas/providers/provider';
 
 /*
@@ -75,6 +76,9 @@ function setup(opts: { events?: (route: Route) => Answer; simulated?: boolean; s
   const order: string[] = [];
   const settled: { r: Reservation; e: CustodyEvent; basis: string }[] = [];
   const kept: Reservation[] = [];
+  // Request limits: the flow's use of the port (the counting itself is the store's, test/integration/rate-limits).
+  const inFlight = new Set<string>();
+  const released: string[] = [];
   // Timers the test fires itself (deadlines); short ones (settle backoff) fire at once.
   const timers: Timer[] = [];
   let settleFailures = opts.settleFailures ?? 0;
@@ -104,6 +108,17 @@ function setup(opts: { events?: (route: Route) => Answer; simulated?: boolean; s
         kept.push(r);
       },
     },
+    limits: {
+      async admit(p, requestId) {
+        if (inFlight.size >= rateLimitsOf(p).maxConcurrent) throw concurrencyExceeded(rateLimitsOf(p).maxConcurrent);
+        inFlight.add(requestId);
+        return { keyId: p.keyId, requestId };
+      },
+      async release(lease) {
+        inFlight.delete(lease.requestId);
+        released.push(lease.requestId);
+      },
+    },
     custody: {
       async emit(e) {
         emitted.push(e);
@@ -131,7 +146,7 @@ function setup(opts: { events?: (route: Route) => Answer; simulated?: boolean; s
     timer.fire();
   };
   const pending = () => timers.filter((t) => !t.cancelled).map((t) => t.ms);
-  return { gateway: createGateway(ports), calls, order, settled, kept, emitted, logs, fire, pending };
+  return { gateway: createGateway(ports), calls, order, settled, kept, emitted, logs, fire, pending, inFlight, released };
 }
 
 /** A response sink that keeps what the flow wrote. */
@@ -343,6 +358,32 @@ describe('deadlines, broken streams and failed settles: what was generated is al
     expect(always.settled).toHaveLength(0);
     expect(always.kept).toEqual([expect.objectContaining({ requestId: 'req-1', reserved: true })]);
     expect(always.logs.map((l) => l.message)).toContain('usage not recorded; its reservation is kept');
+  });
+});
+
+describe('per-key request limits in the flow', () => {
+  test('a key at its limit gets a 429 in OpenAI\'s shape with retry-after before anything is reserved or called; its slot frees when the response ends', async () => {
+    const held = heldAnswer([{ type: 'text', delta: 'working' }]);
+    const t = setup({ events: () => held.events });
+    const one = principal({ maxConcurrent: 1, maxSpendPerDay: 10_000_000 });
+    const first = recorder();
+    const running = t.gateway.handleV1({ ...request({ model: SONNET, stream: true, messages: [{ role: 'user', content: 'Hi' }] }, one), requestId: 'req-a' }, first.sink);
+    await settleDown();
+    expect(t.inFlight).toEqual(new Set(['req-a']));
+
+    const second = recorder();
+    await t.gateway.handleV1({ ...request({ model: SONNET, messages: [{ role: 'user', content: 'Hi' }] }, one), requestId: 'req-b' }, second.sink);
+    expect(second.out.status).toBe(429);
+    expect(second.out.headers['retry-after']).toBe('1');
+    expect(JSON.parse(second.out.body).error).toMatchObject({ type: 'rate_limit_error', code: 'too_many_concurrent_requests', param: null });
+    expect(t.calls).toHaveLength(1);
+    expect(t.order.filter((o) => o.startsWith('reserve'))).toHaveLength(1);
+
+    held.release([{ type: 'finish', reason: 'stop' }]);
+    await running;
+    expect(first.out.ended).toBe(true);
+    expect(t.released).toEqual(['req-a']);
+    expect(t.inFlight.size).toBe(0);
   });
 });
 
