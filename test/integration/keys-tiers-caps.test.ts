@@ -96,7 +96,7 @@ describe('daily spend caps', () => {
     const body = { model: LLAMA, stream: true, max_tokens: 100, messages: [{ role: 'user', content: 'cap test ni-standin:words=20' }] };
     const perRequest = reservationAmount(catalog().byId.get(LLAMA)!, Buffer.byteLength(JSON.stringify(body)), 100);
     const cap = perRequest * 4 + Math.floor(perRequest / 2);
-    const { secret, keyId } = await gw.client({ max_spend_per_day: cap, timezone: 'America/Vancouver' });
+    const { secret, keyId } = await gw.client({ max_spend_per_day: cap, timezone: 'America/Vancouver', max_concurrent_requests: 64 });
     const before = gw.standIn!.requests.filter((r) => r.raw.includes('cap test')).length;
     const results = await Promise.all(Array.from({ length: 64 }, () => post(secret, body)));
     const ok = results.filter((r) => r.res.status === 200);
