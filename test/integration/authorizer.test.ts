@@ -3,7 +3,7 @@ import { generateSecret, hashSecret } from '../../lambdas/core/keys';
 import { fromAuthorizerContext } from '../../lambdas/core/principal';
 import { createKey, revokeKey } from '../../lambdas/store/keys';
 import { useEmbeddedDynamo } from '../support/dynamo';
-import { reloadConfig } from '../../lambdas/config';
+import { parseConfig, reloadConfig } from '../../lambdas/config';
 
 type AuthorizerModule = typeof import('../../lambdas/handlers/authorizer');
 
@@ -104,6 +104,19 @@ describe('authorizer', () => {
     await expect(authorize(request)).rejects.toThrow('Unauthorized');
     // With NI_KEY_CACHE_TTL_MS=0 the module's handler reads the store every time.
     await expect(mod.handler(request)).rejects.toThrow('Unauthorized');
+  });
+
+  it('with the default settings, a revoked key is refused 5 seconds after its last lookup at the latest (README: 30 s + 5 s)', async () => {
+    let now = 2_000_000;
+    const authorize = mod.createAuthorizer({ ttlMs: parseConfig({}).keyCacheTtlMs, now: () => now });
+    const { record, secret } = await createKey({ name: 'auth-bound' });
+    const request = event({ Authorization: `Bearer ${secret}` });
+    expect((await authorize(request)).principalId).toBe(record.id);
+    await revokeKey(record.id);
+    now += 4_999;
+    expect((await authorize(request)).principalId).toBe(record.id);
+    now += 1;
+    await expect(authorize(request)).rejects.toThrow('Unauthorized');
   });
 
   it('lets a key work as soon as it is created (unknown keys are not cached)', async () => {

@@ -30,7 +30,7 @@ const SONNET = 'anthropic/claude-sonnet-4.5';
 const LLAMA = 'meta/llama-3-8b';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type UsagePage = { key_id: string; data: { request_id: string; status: string; output_tokens: number; cost_micro_cad: number }[] };
+type UsagePage = { key_id: string; data: { request_id: string; day: string; status: string; output_tokens: number; cost_micro_cad: number }[] };
 const usageOf = async (secret: string, query: string) =>
   (await (await fetch(`${gw.url}/api/usage?${query}`, { headers: { authorization: `Bearer ${secret}` } })).json()) as UsagePage;
 
@@ -148,6 +148,57 @@ describe('daily spend caps', () => {
     expect(fullText?.aborted).toBe(false);
     expect(record!.output_tokens).toBeGreaterThan(60);
     expect(record!.cost_micro_cad).toBeGreaterThan(0);
+  });
+
+  /** The request's usage record and its spend day's totals, once it has settled. */
+  async function settled(secret: string, requestId: string | null) {
+    let record: UsagePage['data'][number] | undefined;
+    for (let i = 0; i < 200 && !record; i++) {
+      record = (await usageOf(secret, 'granularity=request')).data.find((r) => r.request_id === requestId);
+      if (!record) await sleep(50);
+    }
+    expect(record).toBeDefined();
+    const days = (await (await fetch(`${gw.url}/api/usage?granularity=day&from=${record!.day}&to=${record!.day}`, { headers: { authorization: `Bearer ${secret}` } })).json()) as {
+      data: { cost_micro_cad: number; reserved_micro_cad: number }[];
+    };
+    return { record: record!, day: days.data[0] };
+  }
+
+  test('a capped key: a cancelled stream and a non-streamed request whose client left settle to the billed usage and release the rest', async () => {
+    const { secret } = await gw.client({ tier: 'global', max_spend_per_day: 50_000_000 });
+    const headers = { authorization: `Bearer ${secret}`, 'content-type': 'application/json' };
+
+    const streamed = new AbortController();
+    const res = await fetchOpenAI(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', signal: streamed.signal, headers,
+      body: JSON.stringify({ model: LLAMA, stream: true, max_tokens: 1000, messages: [{ role: 'user', content: 'capped cancel ni-standin:words=60 ni-standin:delay_between=5' }] }),
+    });
+    await res.body!.getReader().read();
+    streamed.abort();
+    const cancelled = await settled(secret, res.headers.get('x-request-id'));
+    expect(cancelled.record.status).toBe('cancelled');
+    expect(cancelled.record.output_tokens).toBeGreaterThan(60); // all the stand-in generated, as Bedrock bills it
+    expect(cancelled.day).toMatchObject({ cost_micro_cad: cancelled.record.cost_micro_cad, reserved_micro_cad: 0 });
+
+    // Non-streamed: the client leaves once the provider has the request, before any answer.
+    const left = new AbortController();
+    const before = gw.standIn!.requests.length;
+    const pending = fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', signal: left.signal, headers,
+      body: JSON.stringify({ model: LLAMA, max_tokens: 1000, messages: [{ role: 'user', content: 'capped leave ni-standin:words=60 ni-standin:delay_between=5' }] }),
+    }).catch((err: unknown) => err);
+    while (!gw.standIn!.requests.slice(before).some((r) => r.raw.includes('capped leave'))) await sleep(5);
+    left.abort();
+    expect(await pending).toMatchObject({ name: 'AbortError' });
+    let requestId: string | null = null;
+    for (let i = 0; i < 200 && !requestId; i++) {
+      const usage = await usageOf(secret, 'granularity=request');
+      requestId = usage.data.find((r) => r.request_id !== res.headers.get('x-request-id'))?.request_id ?? null;
+      if (!requestId) await sleep(50);
+    }
+    const abandoned = await settled(secret, requestId);
+    expect(abandoned.record.output_tokens).toBeGreaterThan(60);
+    expect(abandoned.day).toMatchObject({ cost_micro_cad: cancelled.record.cost_micro_cad + abandoned.record.cost_micro_cad, reserved_micro_cad: 0 });
   });
 
   test('usage shows up in /api/usage and `ni usage` within 2 seconds of the response ending', async () => {

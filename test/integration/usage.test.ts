@@ -9,7 +9,7 @@ import { handler } from '../../lambdas/handlers/usage';
 import { createKey } from '../../lambdas/store/keys';
 import type { Reservation } from '../../lambdas/app/ports';
 import { reserve, settle, unreserved } from '../../lambdas/store/spend';
-import { type DayUsage, queryUsage, type RequestUsage, REQUEST_RETENTION_DAYS, DAY_RETENTION_DAYS } from '../../lambdas/store/usage';
+import { type DayUsage, queryUsage, type RequestUsage } from '../../lambdas/store/usage';
 import { useEmbeddedDynamo } from '../support/dynamo';
 import { custodyEvent, principal } from './spend.fixtures';
 import { reloadConfig } from '../../lambdas/config';
@@ -150,12 +150,17 @@ describe('usage store', () => {
     expect(theirs.data.every((r) => r.key_id === OTHER)).toBe(true);
   });
 
-  it('drops expired items even before DynamoDB deletes them', async () => {
-    const later = new Date(Date.now() + (REQUEST_RETENTION_DAYS + 1) * 86_400_000);
-    expect((await queryUsage(KEY, { ...range, granularity: 'request', limit: 100, now: later })).data).toEqual([]);
-    expect((await queryUsage(KEY, { ...range, granularity: 'day', limit: 100, now: later })).data).toHaveLength(3);
-    const muchLater = new Date(Date.now() + (DAY_RETENTION_DAYS + 1) * 86_400_000);
-    expect((await queryUsage(KEY, { ...range, granularity: 'day', limit: 100, now: muchLater })).data).toEqual([]);
+  it('keeps request records the documented 90 days and daily totals 400 days, dropping them after even before DynamoDB does', async () => {
+    const days = (n: number) => new Date(Date.now() + n * 86_400_000);
+    const requests = async (now: Date) => (await queryUsage(KEY, { ...range, granularity: 'request', limit: 100, now })).data;
+    const totals = async (now: Date) => (await queryUsage(KEY, { ...range, granularity: 'day', limit: 100, now })).data;
+    expect(await requests(days(89))).toHaveLength(5);
+    expect(await requests(days(91))).toEqual([]);
+    expect(await totals(days(91))).toHaveLength(3);
+    // A day's totals count from their first write: D1's reservation (D1, some 19 days ago), the others' settles (now).
+    const firstWrite = Date.parse(`${D1}T15:00:00Z`);
+    expect(await totals(new Date(firstWrite + 399 * 86_400_000))).toHaveLength(3);
+    expect(await totals(days(401))).toEqual([]);
   });
 });
 
