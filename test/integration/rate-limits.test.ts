@@ -1,12 +1,12 @@
 import { reloadConfig } from '../../lambdas/config';
 import { DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_REQUESTS_PER_MINUTE } from '../../lambdas/core/rate-limits';
-import { GatewayError } from '../../lambdas/core/errors';
+import type { GatewayError } from '../../lambdas/core/errors';
 import type { Principal } from '../../lambdas/core/principal';
 import { admitRequest, releaseRequest } from '../../lambdas/store/rate-limits';
 import { RESERVATION_TTL_SECONDS } from '../../lambdas/store/spend';
 import { useEmbeddedDynamo } from '../support/dynamo';
 import { assertOpenAI } from '../support/openapi';
-import { principal } from './spend.fixtures';
+import { principal, rejection } from './spend.fixtures';
 
 /* Per-key request limits against the embedded DynamoDB through the real SDK: conditional single-item writes. */
 
@@ -22,15 +22,6 @@ const key = (limits: Partial<Principal> = {}): Principal => ({ ...principal(`key
 const T0 = new Date('2026-12-04T15:00:10Z');
 const at = (s: number) => new Date(T0.getTime() + s * 1000);
 
-async function refusal(p: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof GatewayError) return err;
-    throw err;
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('per-key request limits', () => {
   test('requests per minute: exactly the limit is admitted among concurrent requests; the next minute starts afresh', async () => {
@@ -47,26 +38,26 @@ describe('per-key request limits', () => {
     const p = key({ requestsPerMinute: 1000, maxConcurrent: 2 });
     const a = await admitRequest(p, 'a', at(0));
     await admitRequest(p, 'b', at(0));
-    const err = await refusal(admitRequest(p, 'c', at(1)));
+    const err = await rejection(admitRequest(p, 'c', at(1)));
     expect(err).toMatchObject({ status: 429, code: 'too_many_concurrent_requests', headers: { 'retry-after': '1' } });
     await releaseRequest(a);
     await releaseRequest(a); // a repeated release frees nothing more
     await admitRequest(p, 'd', at(2));
-    expect(await refusal(admitRequest(p, 'e', at(2)))).toMatchObject({ code: 'too_many_concurrent_requests' });
+    expect(await rejection(admitRequest(p, 'e', at(2)))).toMatchObject({ code: 'too_many_concurrent_requests' });
   });
 
   test('a request refused per minute gives back the slot it took', async () => {
     const p = key({ requestsPerMinute: 1, maxConcurrent: 1 });
     const first = await admitRequest(p, 'first', at(0));
     await releaseRequest(first);
-    expect(await refusal(admitRequest(p, 'second', at(1)))).toMatchObject({ code: 'rate_limit_exceeded' });
+    expect(await rejection(admitRequest(p, 'second', at(1)))).toMatchObject({ code: 'rate_limit_exceeded' });
     await expect(admitRequest(p, 'next-minute', at(60))).resolves.toBeDefined();
   });
 
   test('a slot whose holder died expires after the reservation TTL, so the key is not blocked for good', async () => {
     const p = key({ requestsPerMinute: 1000, maxConcurrent: 1 });
     await admitRequest(p, 'killed', at(0)); // never released
-    expect(await refusal(admitRequest(p, 'early', at(RESERVATION_TTL_SECONDS - 60)))).toMatchObject({ code: 'too_many_concurrent_requests' });
+    expect(await rejection(admitRequest(p, 'early', at(RESERVATION_TTL_SECONDS - 60)))).toMatchObject({ code: 'too_many_concurrent_requests' });
     await expect(admitRequest(p, 'after', at(RESERVATION_TTL_SECONDS + 60))).resolves.toBeDefined();
   });
 

@@ -1,5 +1,4 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { GatewayError } from '../../lambdas/core/errors';
 import { spendDay } from '../../lambdas/core/spend-day';
 import { ddb } from '../../lambdas/store/ddb';
 import type { Reservation } from '../../lambdas/app/ports';
@@ -7,7 +6,7 @@ import { keep, reserve, RESERVATION_TTL_SECONDS, settle, unreserved } from '../.
 import { queryUsage, RESERVATION_PREFIX } from '../../lambdas/store/usage';
 import { useEmbeddedDynamo } from '../support/dynamo';
 import { assertOpenAI } from '../support/openapi';
-import { custodyEvent, principal } from './spend.fixtures';
+import { custodyEvent, principal, rejection } from './spend.fixtures';
 import { reloadConfig } from '../../lambdas/config';
 
 const db = useEmbeddedDynamo();
@@ -28,15 +27,6 @@ async function dayItem(keyId: string, day: string) {
 }
 const reservations = (item: Record<string, unknown>) => Object.keys(item).filter((k) => k.startsWith(RESERVATION_PREFIX));
 
-async function rejection(p: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof GatewayError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('daily spend cap', () => {
   it('admits exactly what fits among 64 concurrent requests, never committing past the cap', async () => {
