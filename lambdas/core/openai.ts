@@ -158,9 +158,11 @@ function assertBounded(json: unknown): void {
   let parts = arrayLength(r.system);
   for (const m of items) {
     if (m === null || typeof m !== 'object') continue;
-    const { content, tool_calls: calls } = m as Record<string, unknown>;
+    const { content, tool_calls: calls, output } = m as Record<string, unknown>;
     parts += Array.isArray(content) ? content.length : 1;
-    parts += arrayLength(calls);
+    parts += arrayLength(calls) + arrayLength(output);
+    // A tool result's own parts (Anthropic-style blocks nest them) count too.
+    if (Array.isArray(content)) for (const p of content) if (p && typeof p === 'object') parts += arrayLength((p as Record<string, unknown>).content);
   }
   assertCount('contentParts', parts, null);
 }

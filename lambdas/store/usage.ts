@@ -12,10 +12,11 @@ import { tableName } from './tables';
  *   pk = spend#<keyId>      sk = <day>                     the key's spend day (day in the key's time zone):
  *        committed (spent + outstanding reservations), spent (micro-CAD), requests, errors, input_tokens,
  *        output_tokens, cache_read_tokens, cache_write_tokens, and one top-level attribute per outstanding
- *        reservation `r#<requestId>` = { amount, expires_at } (see spend.ts for why not a nested map).
+ *        reservation `r#<requestId>` = { amount, expires_at, kept? } (see spend.ts for why not a nested map).
  *   pk = daymodel#<keyId>   sk = <day>#<model>             the same counters per model (cost_micro_cad),
  *        plus day and model; one query reads every model of a range of days.
  *   pk = req#<keyId>        sk = <ended_at ISO>#<requestId>  one record per admitted request (REQUEST_FIELDS).
+ *   pk = rate#<keyId>       sk = minute#<n> | inflight     per-key request limits (store/rate-limits.ts; never read here).
  *
  * Day items are kept DAY_RETENTION_DAYS, request records REQUEST_RETENTION_DAYS. DynamoDB's TTL deletes
  * expired items up to a few days late (and the embedded local store never does), so every read here drops

@@ -477,6 +477,10 @@ describe('request limits: adversarial bodies are refused with a 400 before any w
     await parts.gateway.handleV1(request({ model: SONNET, messages: [{ role: 'user', content: Array.from({ length: 10_001 }, () => ({ type: 'text', text: 'a' })) }] }), many.sink);
     expect(many.out.status).toBe(400);
     expect(JSON.parse(many.out.body).error.code).toBe('too_many_content_parts');
+    const nested = recorder();
+    const result = { type: 'tool_result', tool_use_id: 'c1', content: Array.from({ length: 10_001 }, () => ({ type: 'text', text: 'a' })) };
+    await parts.gateway.handleV1(request({ model: SONNET, messages: [{ role: 'user', content: [result] }] }), nested.sink);
+    expect(JSON.parse(nested.out.body).error.code).toBe('too_many_content_parts');
 
     const tools = setup();
     const offered = recorder();
