@@ -218,6 +218,29 @@ describe('daily spend caps', () => {
   });
 });
 
+describe('per-key request limits', () => {
+  test('a key with a stream in progress and a limit of one: the next request is a 429 in OpenAI\'s shape with retry-after, never reaching Bedrock', async () => {
+    const { secret } = await gw.client({ max_concurrent_requests: 1 });
+    const headers = { authorization: `Bearer ${secret}`, 'content-type': 'application/json' };
+    const first = await fetchOpenAI(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', headers,
+      body: JSON.stringify({ model: LLAMA, stream: true, messages: [{ role: 'user', content: 'limit holder ni-standin:words=40 ni-standin:delay_between=5' }] }),
+    });
+    const reader = first.body!.getReader();
+    await reader.read(); // the first request is in progress
+
+    const before = gw.standIn!.requests.filter((r) => r.raw.includes('limit second')).length;
+    const second = await fetchOpenAI(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', headers, body: JSON.stringify({ model: LLAMA, messages: [{ role: 'user', content: 'limit second' }] }),
+    });
+    expect(second.status).toBe(429);
+    expect(second.headers.get('retry-after')).toBe('1');
+    expect(((await second.json()) as { error: { type: string; code: string } }).error).toMatchObject({ type: 'rate_limit_error', code: 'too_many_concurrent_requests' });
+    expect(gw.standIn!.requests.filter((r) => r.raw.includes('limit second')).length).toBe(before);
+    while (!(await reader.read()).done);
+  });
+});
+
 describe('keys', () => {
   test('a revoked key stops working within the cache TTL', async () => {
     const { openai, keyId } = await gw.client();
