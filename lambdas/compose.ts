@@ -6,7 +6,8 @@ import { createProviders } from './providers/registry';
 import { secrets } from './secrets';
 import { emitCustodyEvent } from './store/custody-events';
 import { getReceipt } from './store/ledger';
-import { reserve, settle, unreserved } from './store/spend';
+import { admitRequest, releaseRequest } from './store/rate-limits';
+import { keep, reserve, settle, unreserved } from './store/spend';
 
 /**
  * The composition root: the request flow wired to the real stores and providers, as the configuration says.
@@ -18,7 +19,8 @@ export function composeGateway(): Gateway {
   return createGateway({
     catalog: catalog(),
     providers: createProviders({ endpoints: { bedrock: cfg.endpoints.bedrock }, secrets }),
-    spend: { reserve: (p, id, amount, model, tier) => reserve(p, id, amount, model, tier), unreserved, settle },
+    spend: { reserve: (p, id, amount, model, tier) => reserve(p, id, amount, model, tier), unreserved, settle, keep },
+    limits: { admit: (p, requestId) => admitRequest(p, requestId), release: releaseRequest },
     custody: { emit: emitCustodyEvent, receipt: getReceipt },
     metrics: {
       request(e, m) {
@@ -28,6 +30,12 @@ export function composeGateway(): Gateway {
     },
     log: logger,
     now: Date.now,
+    schedule(ms, fire) {
+      const timer = setTimeout(fire, ms);
+      timer.unref();
+      return () => clearTimeout(timer);
+    },
+    deadlines: cfg.upstreamDeadlines,
     gatewayRegion: cfg.gatewayRegion,
     simulatedProviders: cfg.simulatedProviders,
   });

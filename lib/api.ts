@@ -1,7 +1,6 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { CORS_HEADERS, GATEWAY_ERRORS } from '../lambdas/app/http';
@@ -10,7 +9,7 @@ import type { ErrorType, GatewayError } from '../lambdas/core/errors';
 import { AUTHORIZER_CACHE_TTL_SECONDS } from '../lambdas/core/keys';
 import { HEALTH_PATH, ROUTES } from '../lambdas/routes';
 import { TABLES, type TableName } from '../lambdas/store/tables';
-import { BEDROCK_INVOKE_ACTIONS, bedrockInvokeArns } from './bedrock';
+import { bedrockInvokeArns, bedrockInvokeStatements } from './bedrock';
 import type { Custody } from './custody';
 import { HandlerFunction, logRetention } from './function';
 import type { Settings } from './settings';
@@ -25,6 +24,11 @@ export interface ApiProps {
 export const GATEWAY_ALIAS = 'live';
 /** Lambda's and API Gateway's ceiling for a streamed response. */
 export const STREAM_TIMEOUT = Duration.minutes(15);
+/**
+ * Environments kept for the authorizer whatever else runs: long streams could otherwise take the account's whole
+ * Lambda concurrency and leave no key checked (the ledger writer has its own, lib/custody.ts).
+ */
+export const AUTHORIZER_RESERVED_CONCURRENCY = 20;
 
 const CORS_ORIGIN = `'${CORS_HEADERS['access-control-allow-origin']}'`;
 const CORS_ALLOW_HEADERS = `'${CORS_HEADERS['access-control-allow-headers']}'`;
@@ -159,13 +163,15 @@ export class Api extends Construct {
     tables.usage.grantReadWriteData(gateway.fn);
     tables.ledger.grantReadData(gateway.fn);
     custody.grantEmit(gateway.fn);
-    const bedrockArns = bedrockInvokeArns(catalog().models.flatMap((m) => m.served), stack.account);
-    gateway.fn.addToRolePolicy(new iam.PolicyStatement({ actions: BEDROCK_INVOKE_ACTIONS, resources: bedrockArns }));
+    const bedrockRoutes = catalog().models.flatMap((m) => m.served);
+    for (const statement of bedrockInvokeStatements(bedrockRoutes, stack.account)) gateway.fn.addToRolePolicy(statement);
+    const bedrockArns = bedrockInvokeArns(bedrockRoutes, stack.account);
 
     const authorizerFn = new HandlerFunction(this, 'Authorizer', {
       name: 'authorizer',
       description: 'API key authorizer',
       memorySize: 512,
+      reservedConcurrentExecutions: AUTHORIZER_RESERVED_CONCURRENCY,
       environment: { [TABLES.keys.env]: tables.keys.tableName },
     });
     tables.keys.grantReadData(authorizerFn.fn);
@@ -281,7 +287,7 @@ export class Api extends Construct {
     for (const arn of bedrockArns.filter((a) => a.includes('*'))) {
       Validations.of(this.functions.gateway).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${arn}]`,
-        reason: 'A geographic inference profile may serve the model from any region of its geography, and AWS adds regions; the inference-profile ARN in the same statement is what restricts the call.',
+        reason: 'A geographic inference profile may serve the model from any region of its geography, and AWS adds regions; the statement\'s bedrock:InferenceProfileArn condition restricts those models to calls through the catalog\'s profiles.',
       });
     }
   }

@@ -41,6 +41,9 @@ export const ANCHOR_RETENTION = Duration.days(10 * 365);
  * is unreachable the gateway sends the same event to the fallback queue, which the writer also drains. Nothing is
  * dropped silently: undeliverable events land in dead-letter queues (alarmed).
  */
+/** Environments kept for the ledger writer, so that custody records keep being written while streams fill the account. */
+export const LEDGER_WRITER_RESERVED_CONCURRENCY = 10;
+
 export class Custody extends Construct {
   readonly bus: events.EventBus;
   readonly signingKey: kms.Key;
@@ -102,6 +105,7 @@ export class Custody extends Construct {
       description: 'Appends custody records to the per-key ledger chains and signs and anchors checkpoints',
       memorySize: 512,
       timeout: WRITER_TIMEOUT,
+      reservedConcurrentExecutions: LEDGER_WRITER_RESERVED_CONCURRENCY,
       environment: {
         [TABLES.ledger.env]: props.ledgerTable.tableName,
         NI_LEDGER_SIGNING_KEY_ID: this.signingKey.keyId,

@@ -1,7 +1,7 @@
 import { BedrockClient, ListFoundationModelsCommand, paginateListInferenceProfiles } from '@aws-sdk/client-bedrock';
 import { type Catalog, type Route } from '../../lambdas/core/catalog';
-import { catalog } from '../../lambdas/catalog';
-import { inferenceProfile } from '../../lambdas/providers/bedrock/profiles';
+import { uncheckedCatalog } from '../../lambdas/catalog';
+import { checkBedrockRoute, inferenceProfile } from '../../lambdas/providers/bedrock/profiles';
 import { runCommand, UsageError } from '../cli-env';
 
 export const USAGE = `usage: ni catalog check [--region REGION] [--endpoint URL] [--json]
@@ -17,12 +17,6 @@ export const USAGE = `usage: ni catalog check [--region REGION] [--endpoint URL]
   Needs AWS credentials allowed bedrock:ListFoundationModels and bedrock:ListInferenceProfiles.`;
 
 const FLAGS = { endpoint: { type: 'string' }, json: { type: 'boolean' } } as const;
-
-/** A region's own jurisdiction (where a plain, in-region model id processes data). */
-function regionJurisdiction(region: string): string {
-  const area = region.split('-')[0];
-  return ({ ca: 'CA', us: 'US', eu: 'EU' } as Record<string, string>)[area] ?? area.toUpperCase();
-}
 
 export interface RegionListing {
   foundationModels: { modelId: string; onDemand: boolean; lifecycle: string }[];
@@ -51,7 +45,6 @@ export function checkRoutes(routes: { model: string; route: Route }[], listings:
     const listing = listings.get(route.region) ?? { foundationModels: [], inferenceProfiles: [] };
     const profile = inferenceProfile(route.upstream_id);
     const kind = profile ? 'inference_profile' : 'foundation_model';
-    const expected = profile?.jurisdiction ?? regionJurisdiction(route.region);
     const problems: string[] = [];
     const notes: string[] = [];
     let found: boolean;
@@ -65,11 +58,8 @@ export function checkRoutes(routes: { model: string; route: Route }[], listings:
       else if (!fm.onDemand) problems.push(`${route.upstream_id} cannot be invoked on demand in ${route.region} (it needs an inference profile)`);
       if (fm && fm.lifecycle !== 'ACTIVE') notes.push(`lifecycle status ${fm.lifecycle}`);
     }
-    if (expected !== route.jurisdiction) {
-      problems.push(kind === 'inference_profile'
-        ? `prefix "${profile!.geography}." processes data in ${expected}, but the catalog says ${route.jurisdiction}`
-        : `a plain model id in ${route.region} processes data in ${expected}, but the catalog says ${route.jurisdiction}`);
-    }
+    const contradiction = checkBedrockRoute(route);
+    if (contradiction) problems.push(contradiction);
     if (!route.verified) notes.push(found ? 'marked unverified in the catalog; found upstream' : 'marked unverified in the catalog');
     return { model, region: route.region, upstream_id: route.upstream_id, jurisdiction: route.jurisdiction, kind, verified: route.verified, found, problems, notes };
   });
@@ -105,7 +95,7 @@ export function run(argv: string[]): Promise<number> {
       throw new UsageError(positionals[0] && positionals[0] !== 'check' ? `unknown subcommand '${positionals[0]}'` : 'usage: ni catalog check');
     }
     if (flags.stack) throw new UsageError('ni catalog check reads Bedrock, not a stack: --stack does not apply');
-    const routes = bedrockRoutes(catalog()).filter(({ route }) => !flags.region || route.region === flags.region);
+    const routes = bedrockRoutes(uncheckedCatalog()).filter(({ route }) => !flags.region || route.region === flags.region);
     if (routes.length === 0) throw new UsageError(`the catalog has no Bedrock routes${flags.region ? ` in ${flags.region}` : ''}`);
     const regions = [...new Set(routes.map(({ route }) => route.region))];
     const listings = new Map(await Promise.all(regions.map(async (r) => [r, await listRegion(r, flags.endpoint)] as const)));

@@ -1,6 +1,7 @@
 import { AUTHORIZER_CACHE_TTL_SECONDS, DEFAULT_KEY_CACHE_TTL_MS, KeyOptions, type KeyRecord } from '../../lambdas/core/keys';
 import { formatCad, parseCad } from '../../lambdas/core/pricing';
 import { DEFAULT_TIMEZONE, PiiMode } from '../../lambdas/core/principal';
+import { DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_REQUESTS_PER_MINUTE } from '../../lambdas/core/rate-limits';
 import { DEFAULT_TIER, Tier } from '../../lambdas/core/tiers';
 import { createKey, getById, listKeys, revokeKey } from '../../lambdas/store/keys';
 import { resolveCliEnv, runCommand, UsageError } from '../cli-env';
@@ -11,7 +12,7 @@ export const USAGE = `usage: ni keys <create|list|show|revoke> [options]
 
   ni keys create --name NAME [--project P] [--tier TIER] [--pin-tier] [--allow-tiers T1,T2]
                  [--max-spend-per-day CAD] [--timezone ZONE] [--pii-mode MODE]
-                 [--default-max-tokens N] [--json]
+                 [--default-max-tokens N] [--requests-per-minute N] [--max-concurrent N] [--json]
       Creates a key and prints its secret. The secret is shown this once and never stored.
         --tier               default privacy tier: ${Tier.options.join(' | ')} (default ${DEFAULT_TIER})
         --pin-tier           clients cannot choose another tier
@@ -22,6 +23,8 @@ export const USAGE = `usage: ni keys <create|list|show|revoke> [options]
         --pii-mode           ${PiiMode.options.join(' | ')} (default substitute)
         --default-max-tokens output tokens asked for when a request names no max_tokens
                              (default: each model's default_max_tokens; never above its limit)
+        --requests-per-minute chat completions per clock minute (default ${DEFAULT_REQUESTS_PER_MINUTE})
+        --max-concurrent     chat completions in progress at once (default ${DEFAULT_MAX_CONCURRENT_REQUESTS})
   ni keys list [--json]        every key (never the secrets)
   ni keys show ID [--json]     one key
   ni keys revoke ID            revokes a key; it stops working within ${REVOCATION_BOUND_S} seconds
@@ -39,6 +42,8 @@ const FLAGS = {
   timezone: { type: 'string' },
   'pii-mode': { type: 'string' },
   'default-max-tokens': { type: 'string' },
+  'requests-per-minute': { type: 'string' },
+  'max-concurrent': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -46,7 +51,8 @@ const FLAGS = {
 const FLAG_OF: Record<string, string> = {
   name: '--name', project: '--project', tier: '--tier', allowed_tiers: '--allow-tiers',
   max_spend_per_day: '--max-spend-per-day', timezone: '--timezone', pii_mode: '--pii-mode',
-  default_max_tokens: '--default-max-tokens',
+  default_max_tokens: '--default-max-tokens', requests_per_minute: '--requests-per-minute',
+  max_concurrent_requests: '--max-concurrent',
 };
 
 const CREATE_ONLY = Object.keys(FLAGS).filter((f) => f !== 'json');
@@ -110,10 +116,12 @@ function createOptions(flags: Record<string, string | boolean | undefined>): Key
       throw new UsageError(`--max-spend-per-day: expected a CAD amount like 25.00, got '${str('max-spend-per-day')}'`);
     }
   }
-  const outputDefault = str('default-max-tokens');
-  if (outputDefault !== undefined && !/^\d+$/.test(outputDefault)) {
-    throw new UsageError(`--default-max-tokens: expected a whole number of tokens, got '${outputDefault}'`);
-  }
+  /** A whole-number flag, or null when not given. */
+  const count = (flag: string, what: string): number | null => {
+    const v = str(flag);
+    if (v !== undefined && !/^\d+$/.test(v)) throw new UsageError(`--${flag}: expected a whole number of ${what}, got '${v}'`);
+    return v === undefined ? null : Number(v);
+  };
   const opts = {
     name: str('name'),
     project: str('project') ?? null,
@@ -123,7 +131,9 @@ function createOptions(flags: Record<string, string | boolean | undefined>): Key
     max_spend_per_day: cap,
     timezone: str('timezone'),
     pii_mode: str('pii-mode'),
-    default_max_tokens: outputDefault === undefined ? null : Number(outputDefault),
+    default_max_tokens: count('default-max-tokens', 'tokens'),
+    requests_per_minute: count('requests-per-minute', 'requests'),
+    max_concurrent_requests: count('max-concurrent', 'requests'),
   };
   const parsed = KeyOptions.safeParse(opts);
   if (!parsed.success) {
@@ -164,6 +174,8 @@ function details(r: KeyRecord): string {
     ['timezone', r.timezone],
     ['PII mode', r.pii_mode],
     ['max tokens', r.default_max_tokens === null ? "model's default" : String(r.default_max_tokens)],
+    ['requests/min', String(r.requests_per_minute ?? DEFAULT_REQUESTS_PER_MINUTE)],
+    ['concurrent', String(r.max_concurrent_requests ?? DEFAULT_MAX_CONCURRENT_REQUESTS)],
     ['created', time(r.created_at)],
     ['revoked', time(r.revoked_at)],
   ];

@@ -6,16 +6,16 @@ import { custodyPath, formatCustodyPath, standInHop, type CustodyEvent, type Res
 import { asGatewayError, GatewayError } from '../core/errors';
 import { parseChatRequest } from '../core/openai';
 import { outputBudget } from '../core/output-budget';
-import { reservationAmount } from '../core/billing';
-import { costOf, ZERO_USAGE, type TokenUsage } from '../core/pricing';
+import { estimatedUsage, reservationAmount } from '../core/billing';
+import { costOf, ZERO_USAGE, type TokenUsage, type UsageBasis } from '../core/pricing';
 import { resolveTier, type Principal } from '../core/principal';
 import { protect, RestoringSink, type Protection } from '../core/privacy';
 import { AnswerReader, upstreamStreamError, type CompletionSink } from '../core/stream';
 import type { Tier } from '../core/tiers';
-import type { Provider } from '../providers/provider';
+import { UpstreamError, type Provider } from '../providers/provider';
 import { callUpstream, type Attempted } from '../providers/upstream';
 import { GATEWAY_ERRORS, MAX_REQUEST_BODY_BYTES, requestHeaders, sendJson, type HttpRequest, type ResponseSink } from './http';
-import type { GatewayPorts, Reservation } from './ports';
+import type { GatewayPorts, Lease, Reservation } from './ports';
 
 /** What one request did, gathered as it runs and recorded after the client has its answer. */
 class Outcome {
@@ -28,10 +28,15 @@ class Outcome {
   route: Route | null = null;
   provider: Provider | null = null;
   reservation: Reservation | null = null;
+  lease: Lease | null = null;
   protection: Protection | null = null;
   requestSha256: string | null = null;
   readonly responseHash = createHash('sha256');
   usage: TokenUsage = ZERO_USAGE;
+  usageBasis: UsageBasis = 'reported';
+  /** UTF-8 size of the request body, and of the answer relayed so far (what an estimate is made from). */
+  requestBytes = 0;
+  relayedBytes = 0;
   cost = 0;
   throttles = 0;
   status: CustodyEvent['status'] = 'ok';
@@ -105,6 +110,48 @@ class Outcome {
   }
 }
 
+const SETTLE_ATTEMPTS = 3;
+const SETTLE_BACKOFF_MS = 200;
+
+/**
+ * The deadlines of one upstream call: until the provider accepts it (connect and first byte), and for the whole
+ * answer from the request's start. `signal` aborts with the error to answer; `aborted` rejects with it.
+ */
+interface Deadline {
+  signal: AbortSignal;
+  aborted: Promise<never>;
+  /** The provider accepted the call: only the whole-answer deadline remains. */
+  accepted(): void;
+  /** The answer is over: no deadline remains. */
+  clear(): void;
+}
+
+function deadlineFor(ports: GatewayPorts, startedAt: number): Deadline {
+  const { firstByteMs, totalMs } = ports.deadlines;
+  const controller = new AbortController();
+  const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
+  aborted.catch(() => undefined); // observed by whoever races it; nobody may be racing it when it fires
+  const seconds = Math.round(totalMs / 1000);
+  const cancelTotal = ports.schedule(startedAt + totalMs - ports.now(), () => controller.abort(new GatewayError(504,
+    `The answer did not complete within the gateway's limit of ${seconds} seconds per request; it ends here and what was generated is billed.`,
+    'api_error', 'upstream_deadline_exceeded')));
+  const cancelFirstByte = ports.schedule(firstByteMs, () => controller.abort(new UpstreamError('timeout')));
+  return {
+    signal: controller.signal,
+    aborted,
+    accepted: cancelFirstByte,
+    clear() {
+      cancelFirstByte();
+      cancelTotal();
+    },
+  };
+}
+
+/** Ends an upstream answer nobody reads any more (its generator's `finally` closes the provider's stream). */
+function abandon(events: AsyncIterator<StreamEvent>): void {
+  Promise.resolve(events.return?.()).catch(() => undefined);
+}
+
 /** A request whose response has ended: its after-response work runs until `recorded` resolves. */
 export interface Responded {
   recorded: Promise<void>;
@@ -131,28 +178,59 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       : await spend.reserve(o.principal, o.requestId, worstCase(), o.model, o.tier);
   }
 
-  /** Feeds the provider's events to the sink; records usage and the finish reason, or throws on a broken stream. */
-  async function relay(o: Outcome, events: AsyncIterable<StreamEvent>, sink: CompletionSink): Promise<void> {
+  /**
+   * Feeds the provider's events to the sink until they end or the deadline passes; records usage and the finish
+   * reason, or throws on a broken stream.
+   */
+  async function relay(o: Outcome, events: AsyncIterable<StreamEvent>, sink: CompletionSink, deadline: Deadline): Promise<void> {
     const firstToken = () => {
       if (o.firstTokenAt === null) o.firstTokenAt = now();
     };
     const reader = new AnswerReader({
-      text: (d) => (firstToken(), sink.text(d)),
-      toolCall: (i, id, name) => (firstToken(), sink.toolCall(i, id, name)),
-      toolArguments: (i, f) => sink.toolArguments(i, f),
+      text: (d) => (firstToken(), (o.relayedBytes += Buffer.byteLength(d)), sink.text(d)),
+      toolCall: (i, id, name) => (firstToken(), (o.relayedBytes += Buffer.byteLength(name)), sink.toolCall(i, id, name)),
+      toolArguments: (i, f) => ((o.relayedBytes += Buffer.byteLength(f)), sink.toolArguments(i, f)),
     });
+    const iterator = events[Symbol.asyncIterator]();
+    let next: Promise<IteratorResult<StreamEvent>> | undefined;
     try {
-      for await (const event of events) reader.handle(event);
+      for (;;) {
+        next = iterator.next();
+        const result = await Promise.race([next, deadline.aborted]);
+        if (result.done) break;
+        reader.handle(result.value);
+      }
     } catch (err) {
+      if (deadline.signal.aborted) {
+        next?.catch(() => undefined);
+        abandon(iterator);
+      }
       throw err instanceof GatewayError ? err : upstreamStreamError('The model provider failed during the response.');
     } finally {
-      // Whatever the provider reported is billed, even for a broken stream.
-      if (reader.usage) {
-        o.usage = reader.usage;
-        if (o.prices) o.cost = costOf(o.usage, o.prices);
-      }
+      // Whatever the provider reported is billed; without a report (a stream that broke or hit the deadline
+      // first), an estimate of what was generated, never 0.
+      o.usage = reader.usage ?? estimatedUsage(o.requestBytes, o.relayedBytes);
+      o.usageBasis = reader.usage ? 'reported' : 'estimated';
+      if (o.prices) o.cost = costOf(o.usage, o.prices);
     }
     o.finishReason = reader.complete();
+  }
+
+  /** Settles with retries; if it still fails, the reservation is kept so the cost is never released unrecorded. */
+  async function settle(o: Outcome, r: Reservation, event: CustodyEvent): Promise<void> {
+    const { requestId } = o;
+    for (let attempt = 1; attempt <= SETTLE_ATTEMPTS; attempt++) {
+      try {
+        return await spend.settle(r, event, o.usageBasis);
+      } catch (err) {
+        ports.log.error('usage settle failed', { requestId, attempt, error: (err as Error).name });
+        if (attempt < SETTLE_ATTEMPTS) await new Promise<void>((done) => ports.schedule(SETTLE_BACKOFF_MS * 2 ** (attempt - 1), done));
+      }
+    }
+    await spend.keep(r).then(
+      () => ports.log.error('usage not recorded; its reservation is kept', { requestId, costMicroCad: o.cost, reservedMicroCad: r.amount }),
+      (err) => ports.log.error('usage not recorded and its reservation not kept', { requestId, costMicroCad: o.cost, error: (err as Error).name }),
+    );
   }
 
   /** After the response: log line, metrics, spend and usage record, custody event. Never rejects. */
@@ -167,9 +245,10 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       ttftMs, durationMs, upstreamThrottles: o.throttles, piiSubstitutions: o.protection?.total ?? 0, jurisdiction: event.jurisdiction,
     });
     ports.metrics.request(event, { ttftMs, durationMs, upstreamThrottles: o.throttles });
-    const { requestId, reservation } = o;
+    const { reservation, lease } = o;
     return Promise.all([
-      reservation ? spend.settle(reservation, event).catch((err) => ports.log.error('usage settle failed', { requestId, error: (err as Error).name })) : undefined,
+      lease ? ports.limits.release(lease).catch((err) => ports.log.error('request limit release failed', { requestId: o.requestId, error: (err as Error).name })) : undefined,
+      reservation ? settle(o, reservation, event) : undefined,
       ports.custody.emit(event),
     ]).then(() => undefined);
   }
@@ -178,11 +257,14 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
     const o = new Outcome(ports, req.requestId, principal);
     let upstream: Attempted;
     let chat: ChatRequest;
+    let deadline: Deadline | null = null;
     try {
-      const bytes = Buffer.byteLength(req.body);
+      const bytes = (o.requestBytes = Buffer.byteLength(req.body));
       if (bytes > MAX_REQUEST_BODY_BYTES) throw GATEWAY_ERRORS.requestTooLarge();
+      // Before anything else is done for it: a key past its limits costs one refusal.
+      o.lease = await ports.limits.admit(principal, o.requestId);
       chat = parseChatRequest(req.body);
-      o.tier = resolveTier(principal, chat.privacyTier ?? req.headers['x-ni-privacy-tier']);
+      o.tier = resolveTier(principal, chat.privacyTier, req.headers['x-ni-privacy-tier']);
       const { model, routes } = resolveModel(catalog, chat.model, o.tier);
       assertCapable(catalog, model, o.tier, { tools: offersTools(chat), images: hasImages(chat) });
       // Only a catalog id goes into records: an unknown model string is client text, possibly anything.
@@ -191,12 +273,17 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       o.protection = protect(chat, principal.piiMode);
       const maxTokens = outputBudget(model, chat.maxTokens, principal.defaultMaxTokens);
       await admit(o, () => reservationAmount(model, bytes, maxTokens));
-      upstream = await callUpstream(providers, routes, o.protection.request, maxTokens);
+      deadline = deadlineFor(ports, o.startedAt);
+      const call = callUpstream(providers, routes, o.protection.request, maxTokens, deadline.signal);
+      call.then((late) => deadline!.signal.aborted && abandon(late.stream.events[Symbol.asyncIterator]()), () => undefined);
+      upstream = await Promise.race([call, deadline.aborted]);
+      deadline.accepted();
       o.route = upstream.route;
       o.provider = upstream.provider;
       o.throttles = upstream.throttles;
       o.requestSha256 = upstream.stream.requestSha256;
     } catch (err) {
+      deadline?.clear();
       const e = o.failed(asGatewayError(err));
       if (e.code === 'upstream_throttled') o.throttles = Number(e.extra.upstream_throttles ?? 1);
       o.responseHash.update(sendJson(sink, e.status, { ...o.headers(), ...e.headers }, e.toBody()));
@@ -222,7 +309,7 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       fmt.role();
       const restoring = session ? new RestoringSink(fmt, session) : null;
       try {
-        await relay(o, upstream.stream.events, restoring ?? fmt);
+        await relay(o, upstream.stream.events, restoring ?? fmt, deadline!);
         restoring?.flush();
         fmt.finish(o.finishReason!);
         if (chat.includeUsage) fmt.usage(o.usage);
@@ -238,7 +325,7 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
     } else {
       const acc = new CompletionAccumulator(new Set(chat.tools.filter((tool) => tool.custom).map((tool) => tool.name)));
       try {
-        await relay(o, upstream.stream.events, acc);
+        await relay(o, upstream.stream.events, acc, deadline!);
         const restore = session
           ? { text: (s: string) => session.restore(s), json: (s: string) => session.restoreJson(s) }
           : { text: (s: string) => s, json: (s: string) => s };
@@ -249,6 +336,7 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
         o.responseHash.update(sendJson(sink, e.status, o.headers(), e.toBody()));
       }
     }
+    deadline!.clear();
     return { recorded: record(o) };
   };
 }

@@ -1,5 +1,6 @@
 import type { Catalog } from '../core/catalog';
 import type { CustodyEvent } from '../core/custody';
+import type { UsageBasis } from '../core/pricing';
 import type { Principal } from '../core/principal';
 import type { Tier } from '../core/tiers';
 import type { ProviderRegistry } from '../providers/registry';
@@ -26,8 +27,23 @@ export interface Spend {
   reserve(p: Principal, requestId: string, amount: number, model: string, tier: Tier): Promise<Reservation>;
   /** Admission for a key without a cap: nothing is written. */
   unreserved(p: Principal, requestId: string, model: string, tier: Tier): Reservation;
-  /** After the response: the actual cost replaces the reservation; the usage record is written. */
-  settle(r: Reservation, e: CustodyEvent): Promise<void>;
+  /** After the response: the actual cost replaces the reservation; the usage record says where the usage came from. */
+  settle(r: Reservation, e: CustodyEvent, basis: UsageBasis): Promise<void>;
+  /** When settling kept failing: the reservation stays committed instead of expiring (nothing spent is released). */
+  keep(r: Reservation): Promise<void>;
+}
+
+/** A chat completion's place under its key's request limits, held until its response has ended. */
+export interface Lease {
+  keyId: string;
+  requestId: string;
+}
+
+export interface RequestLimits {
+  /** Counts the request against its key's limits; throws 429 (in OpenAI's shape, with retry-after) past one. */
+  admit(p: Principal, requestId: string): Promise<Lease>;
+  /** After the response: the request no longer counts as in progress. */
+  release(lease: Lease): Promise<void>;
 }
 
 export interface Custody {
@@ -57,11 +73,16 @@ export interface GatewayPorts {
   catalog: Catalog;
   providers: ProviderRegistry;
   spend: Spend;
+  limits: RequestLimits;
   custody: Custody;
   metrics: Metrics;
   log: Log;
   /** Milliseconds since the epoch. */
   now: () => number;
+  /** Calls `fire` after `ms` milliseconds unless the returned function is called first. */
+  schedule: (ms: number, fire: () => void) => () => void;
+  /** How long an upstream call may take: until the provider accepts it, and in all, from the request's start. */
+  deadlines: { firstByteMs: number; totalMs: number };
   /** Where the gateway runs, as its custody hop names it. */
   gatewayRegion: string;
   /** Providers whose endpoints are stand-ins: their answers are marked SIMULATED, never a real jurisdiction. */

@@ -1,5 +1,5 @@
 import type { Catalog, Model } from './catalog';
-import { estimateInputTokens, formatCad, worstCaseCost } from './pricing';
+import { estimateInputTokens, formatCad, worstCaseCost, type TokenUsage } from './pricing';
 import type { Jurisdiction, Tier } from './tiers';
 
 /**
@@ -57,4 +57,13 @@ export function publicCatalog(c: Catalog): { models: PublicModel[] } {
 export function reservationAmount(model: Model, bodyBytes: number, maxTokens: number | undefined): number {
   const output = Math.min(maxTokens ?? model.max_output_tokens, model.max_output_tokens);
   return worstCaseCost(estimateInputTokens(bodyBytes), output, model.prices);
+}
+
+/**
+ * The usage billed for an answer whose provider reported none (it broke, or hit the gateway's deadline, before
+ * its usage metadata): the request's input and the output relayed to the client, each bounded from its UTF-8
+ * size the way admission bounds input, so an estimate never undercuts what the provider bills.
+ */
+export function estimatedUsage(requestBytes: number, relayedBytes: number): TokenUsage {
+  return { input: estimateInputTokens(requestBytes), output: estimateInputTokens(relayedBytes), cache_read: 0, cache_write: 0, reasoning: 0 };
 }

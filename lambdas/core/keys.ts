@@ -98,6 +98,9 @@ export const KeyOptions = z.object({
   pii_mode: PiiMode.default('substitute'),
   /** Output tokens asked for when a request names none, instead of the model's default (still capped by its limit). */
   default_max_tokens: z.number().int().positive().nullable().default(null),
+  /** Requests per minute and requests in flight at once; null: the defaults (core/rate-limits). */
+  requests_per_minute: z.number().int().positive().nullable().default(null),
+  max_concurrent_requests: z.number().int().positive().nullable().default(null),
 }).refine((o) => !o.allowed_tiers || o.allowed_tiers.includes(o.tier), {
   message: 'the allowed tiers must include the key\'s default tier', path: ['allowed_tiers'],
 });
@@ -119,6 +122,9 @@ export const KeyRecord = z.object({
   pii_mode: PiiMode,
   /** null: the model's catalog default. Records written before the field existed read as null. */
   default_max_tokens: z.number().int().positive().nullable().default(null),
+  /** null: the defaults (core/rate-limits). Records written before the fields existed read as null. */
+  requests_per_minute: z.number().int().positive().nullable().default(null),
+  max_concurrent_requests: z.number().int().positive().nullable().default(null),
   /** Bring-your-own provider credentials: reserved for a later issue, always null for now. */
   byok: z.null(),
 });
@@ -142,6 +148,8 @@ export function newKeyRecord(opts: KeyOptions, meta: { id: string; prefix: strin
     timezone: o.timezone,
     pii_mode: o.pii_mode,
     default_max_tokens: o.default_max_tokens,
+    requests_per_minute: o.requests_per_minute,
+    max_concurrent_requests: o.max_concurrent_requests,
     byok: null,
   });
 }
@@ -156,5 +164,7 @@ export function keyToPrincipal(r: KeyRecord): Principal {
     timezone: r.timezone,
     piiMode: r.pii_mode,
     ...(r.default_max_tokens !== null && { defaultMaxTokens: r.default_max_tokens }),
+    ...(r.requests_per_minute !== null && { requestsPerMinute: r.requests_per_minute }),
+    ...(r.max_concurrent_requests !== null && { maxConcurrent: r.max_concurrent_requests }),
   };
 }

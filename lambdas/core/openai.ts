@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { GatewayError, badRequest } from './errors';
+import { assertCount, exceedsDepth, REQUEST_LIMITS, tooDeep } from './limits';
 import { IMAGE_MEDIA_TYPES, type ChatRequest, type ContentPart, type ImageMediaType, type Message, type ToolChoice, type ToolSpec } from './chat';
 
 /*
@@ -103,12 +104,14 @@ export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 
 /** Body text → validated internal request. Throws GatewayError(400) with OpenAI's `param` on bad input. */
 export function parseChatRequest(body: string): ChatRequest {
+  if (exceedsDepth(body, REQUEST_LIMITS.depth)) throw tooDeep();
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch {
     throw badRequest('We could not parse the JSON body of your request. The body must be valid JSON.', null, 'invalid_json');
   }
+  assertBounded(json);
   const parsed = ChatCompletionRequest.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -141,6 +144,27 @@ export function parseChatRequest(body: string): ChatRequest {
     stop: stop?.length ? stop : undefined,
     privacyTier: r.ni?.privacy_tier,
   };
+}
+
+const arrayLength = (v: unknown) => (Array.isArray(v) ? v.length : 0);
+
+/** The request's size limits, checked on the parsed JSON before validation, so validation is bounded too. */
+function assertBounded(json: unknown): void {
+  if (json === null || typeof json !== 'object') return;
+  const r = json as Record<string, unknown>;
+  const items = Array.isArray(r.messages) ? r.messages : Array.isArray(r.input) ? r.input : [];
+  assertCount('messages', items.length, Array.isArray(r.messages) ? 'messages' : 'input');
+  assertCount('tools', arrayLength(r.tools), 'tools');
+  let parts = arrayLength(r.system);
+  for (const m of items) {
+    if (m === null || typeof m !== 'object') continue;
+    const { content, tool_calls: calls, output } = m as Record<string, unknown>;
+    parts += Array.isArray(content) ? content.length : 1;
+    parts += arrayLength(calls) + arrayLength(output);
+    // A tool result's own parts (Anthropic-style blocks nest them) count too.
+    if (Array.isArray(content)) for (const p of content) if (p && typeof p === 'object') parts += arrayLength((p as Record<string, unknown>).content);
+  }
+  assertCount('contentParts', parts, null);
 }
 
 function mapChatMessages(input: z.infer<typeof ChatMessage>[], system: string[], out: Message[]): void {
@@ -284,6 +308,8 @@ const asObject = (value: unknown): Record<string, unknown> =>
 
 function parseArguments(args: string, param: string): Record<string, unknown> {
   if (args.trim() === '') return {};
+  // Arguments are JSON inside a JSON string: the body's depth check did not see into them.
+  if (exceedsDepth(args, REQUEST_LIMITS.depth)) throw tooDeep();
   try {
     return asObject(JSON.parse(args));
   } catch {

@@ -18,6 +18,9 @@ export interface TokenUsage {
   reasoning: number;
 }
 
+/** Where a request's billed usage comes from: the provider's own report, or an estimate where it sent none. */
+export type UsageBasis = 'reported' | 'estimated';
+
 export const ZERO_USAGE: TokenUsage = { input: 0, output: 0, cache_read: 0, cache_write: 0, reasoning: 0 };
 
 /** "4.14" CAD → 4_140_000 micro-CAD, exactly (no float arithmetic on money). */

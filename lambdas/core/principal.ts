@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { GatewayError } from './errors';
-import { DEFAULT_TIER, Tier, tierAndStricter } from './tiers';
+import { DEFAULT_TIER, strictness, Tier, tierAndStricter } from './tiers';
 
 export const PiiMode = z.enum(['substitute', 'block', 'off']);
 export type PiiMode = z.infer<typeof PiiMode>;
@@ -19,6 +19,9 @@ export const Principal = z.object({
   piiMode: PiiMode,
   /** Output tokens asked for when a request names none, instead of the model's default; absent: the model's. */
   defaultMaxTokens: z.number().int().positive().optional(),
+  /** The key's own request limits; absent: the defaults (core/rate-limits). */
+  requestsPerMinute: z.number().int().positive().optional(),
+  maxConcurrent: z.number().int().positive().optional(),
 });
 export type Principal = z.infer<typeof Principal>;
 
@@ -35,6 +38,8 @@ export function toAuthorizerContext(p: Principal): Record<string, string | numbe
     timezone: p.timezone,
     piiMode: p.piiMode,
     defaultMaxTokens: p.defaultMaxTokens ?? -1,
+    requestsPerMinute: p.requestsPerMinute ?? -1,
+    maxConcurrent: p.maxConcurrent ?? -1,
   };
 }
 
@@ -46,7 +51,7 @@ export function fromAuthorizerContext(ctx: Record<string, unknown> | null | unde
     throw new GatewayError(401, 'Invalid API key', 'invalid_request_error', 'invalid_api_key');
   }
   const cap = Number(ctx.maxSpendPerDay);
-  const outputDefault = Number(ctx.defaultMaxTokens);
+  const positive = (v: unknown) => (Number(v) > 0 ? Number(v) : undefined);
   return Principal.parse({
     keyId: ctx.keyId,
     tier: ctx.tier,
@@ -55,17 +60,27 @@ export function fromAuthorizerContext(ctx: Record<string, unknown> | null | unde
     maxSpendPerDay: cap >= 0 ? cap : null,
     timezone: ctx.timezone,
     piiMode: ctx.piiMode,
-    // Absent from the context of an authorizer deployed before the field existed (NaN): no override.
-    defaultMaxTokens: outputDefault > 0 ? outputDefault : undefined,
+    // Absent from the context of an authorizer deployed before a field existed (NaN): no override.
+    defaultMaxTokens: positive(ctx.defaultMaxTokens),
+    requestsPerMinute: positive(ctx.requestsPerMinute),
+    maxConcurrent: positive(ctx.maxConcurrent),
   });
 }
 
 /**
  * The tier a request runs under. A pinned key ignores what the client asks; an unpinned key may ask for any
- * tier in its allowed set; anything else is refused rather than silently replaced.
+ * tier in its allowed set; anything else is refused rather than silently replaced. A request may ask in more
+ * than one place (the body's `ni.privacy_tier` and the X-NI-Privacy-Tier header): each must be allowed, and the
+ * stricter wins, so a proxy that sets the header cannot be widened by the body it forwards.
  */
-export function resolveTier(p: Principal, requested: string | undefined): Tier {
-  if (p.tierPinned || requested === undefined || requested === '') return p.tier;
+export function resolveTier(p: Principal, ...requested: (string | undefined)[]): Tier {
+  if (p.tierPinned) return p.tier;
+  const asked = requested.filter((r): r is string => r !== undefined && r !== '').map((r) => allowedTier(p, r));
+  if (asked.length === 0) return p.tier;
+  return asked.reduce((a, b) => (strictness(b) < strictness(a) ? b : a));
+}
+
+function allowedTier(p: Principal, requested: string): Tier {
   const asked = Tier.safeParse(requested);
   if (!asked.success) {
     throw new GatewayError(403, `Unknown privacy tier '${requested}'. Tiers: ${Tier.options.join(', ')}`,

@@ -1,4 +1,4 @@
-import type { ChatRequest, ContentPart } from './chat';
+import { hasImages, type ChatRequest, type ContentPart, type ToolSpec } from './chat';
 import { GatewayError } from './errors';
 import { createPiiSession, type PiiCounts, type PiiSession, type StreamRestorer } from './pii';
 import type { PiiMode } from './principal';
@@ -17,27 +17,46 @@ export interface Protection {
   total: number;
 }
 
+/** Every string of a JSON value, object keys included (tool-call arguments and schemas carry data in keys too). */
+function jsonStrings(v: unknown, out: string[]): void {
+  if (typeof v === 'string') out.push(v);
+  else if (Array.isArray(v)) for (const x of v) jsonStrings(x, out);
+  else if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      out.push(k);
+      jsonStrings(x, out);
+    }
+  }
+}
+
+/** Every string of the request the provider will see, except tool names (see `toolNames`). */
 function requestStrings(req: ChatRequest): string[] {
-  const out = [...req.system];
-  const walk = (v: unknown): void => {
-    if (typeof v === 'string') out.push(v);
-    else if (Array.isArray(v)) v.forEach(walk);
-    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
-  };
+  const out = [...req.system, ...(req.stop ?? [])];
+  for (const t of req.tools) {
+    if (t.description) out.push(t.description);
+    jsonStrings(t.inputSchema, out);
+  }
   for (const m of req.messages) {
     for (const p of m.content) {
       if (p.type === 'text') out.push(p.text);
-      else if (p.type === 'tool_call') walk(p.input);
+      else if (p.type === 'tool_call') jsonStrings(p.input, out);
       else if (p.type === 'tool_result') out.push(...p.content);
     }
   }
   return out;
 }
 
+/** Tool names, offered and called: the provider restricts them to [a-zA-Z0-9_-], which no placeholder fits. */
+function toolNames(req: ChatRequest): string[] {
+  const names = req.tools.map((t) => t.name);
+  for (const m of req.messages) for (const p of m.content) if (p.type === 'tool_call') names.push(p.name);
+  return names;
+}
+
 function substituteDeep(v: unknown, s: PiiSession): unknown {
   if (typeof v === 'string') return s.substitute(v);
   if (Array.isArray(v)) return v.map((x) => substituteDeep(x, s));
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substituteDeep(x, s)]));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [s.substitute(k), substituteDeep(x, s)]));
   return v;
 }
 
@@ -54,16 +73,37 @@ function substitutePart(p: ContentPart, s: PiiSession): ContentPart {
   }
 }
 
+const substituteTool = (t: ToolSpec, s: PiiSession): ToolSpec => ({
+  ...t,
+  ...(t.description === undefined ? {} : { description: s.substitute(t.description) }),
+  inputSchema: substituteDeep(t.inputSchema, s) as Record<string, unknown>,
+});
+
+const refused = (message: string, code: string, param: string, types: string[]) =>
+  new GatewayError(400, message, 'invalid_request_error', code, param, { pii_types: types });
+
 export function protect(req: ChatRequest, mode: PiiMode): Protection {
   if (mode === 'off') return { request: req, session: null, counts: {}, total: 0 };
   try {
     const corpus = requestStrings(req);
-    const session = createPiiSession(corpus);
+    const names = toolNames(req);
+    const session = createPiiSession([...corpus, ...names]);
+    // A tool name cannot carry a placeholder, so personal data in one is refused in either mode.
+    const inNames = session.typesFound(names);
+    if (inNames.length) {
+      throw refused(`A tool name contains personal data (${inNames.join(', ')}), which cannot be replaced in a tool name. Nothing was sent to the model.`,
+        'pii_in_tool_name', 'tools', inNames);
+    }
     if (mode === 'block') {
       const types = session.typesFound(corpus);
       if (types.length) {
-        throw new GatewayError(400, `The request contains personal data (${types.join(', ')}) and this API key blocks personal data. Nothing was sent to the model.`,
-          'invalid_request_error', 'pii_detected', 'messages', { pii_types: types });
+        throw refused(`The request contains personal data (${types.join(', ')}) and this API key blocks personal data. Nothing was sent to the model.`,
+          'pii_detected', 'messages', types);
+      }
+      // Images cannot be screened: a key that blocks personal data cannot let one through unseen.
+      if (hasImages(req)) {
+        throw refused('This API key blocks personal data, and images cannot be screened for it. Nothing was sent to the model.',
+          'pii_unscreenable_image', 'messages', []);
       }
       return { request: req, session: null, counts: {}, total: 0 };
     }
@@ -71,6 +111,8 @@ export function protect(req: ChatRequest, mode: PiiMode): Protection {
       ...req,
       system: req.system.map((t) => session.substitute(t)),
       messages: req.messages.map((m) => ({ role: m.role, content: m.content.map((p) => substitutePart(p, session)) })),
+      tools: req.tools.map((t) => substituteTool(t, session)),
+      ...(req.stop ? { stop: req.stop.map((t) => session.substitute(t)) } : {}),
     };
     return { request, session: session.total ? session : null, counts: session.counts, total: session.total };
   } catch (err) {

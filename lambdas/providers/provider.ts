@@ -7,8 +7,10 @@ export interface Provider {
   /**
    * Resolves once the provider accepted the request (its response headers arrived); events then stream.
    * Throws an UpstreamError for a failure before that. `maxTokens` is already bounded by the model's limit.
+   * `signal` aborts when the gateway's deadline for the call passes: a provider that can, stops its HTTP call
+   * (the flow stops waiting for it either way).
    */
-  stream(route: Route, request: ChatRequest, maxTokens: number): Promise<ProviderStream>;
+  stream(route: Route, request: ChatRequest, maxTokens: number, signal?: AbortSignal): Promise<ProviderStream>;
   /** The hops after the gateway that hold the data on this route (X-NI-Custody-Path). */
   custodyHops(route: Route): string[];
 }

@@ -24,14 +24,15 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * backoff and full jitter. Retries rotate through `routes`, which the resolver has limited to one
  * jurisdiction, so a retry can land on another endpoint but never in a wider jurisdiction.
  */
-export async function callUpstream(providers: ProviderRegistry, routes: Route[], request: ChatRequest, maxTokens: number): Promise<Attempted> {
+export async function callUpstream(providers: ProviderRegistry, routes: Route[], request: ChatRequest, maxTokens: number, signal?: AbortSignal): Promise<Attempted> {
   let throttles = 0;
   for (let attempt = 0; ; attempt++) {
+    if (signal?.aborted) throw signal.reason;
     const route = routes[attempt % routes.length];
     const provider = providers.get(route.provider);
     if (!provider) throw new GatewayError(500, `No provider for route ${route.provider}`, 'server_error', 'provider_unavailable');
     try {
-      return { stream: await provider.stream(route, request, maxTokens), route, provider, throttles };
+      return { stream: await provider.stream(route, request, maxTokens, signal), route, provider, throttles };
     } catch (err) {
       if (!(err instanceof UpstreamError) || !err.retryable || attempt + 1 >= MAX_ATTEMPTS) {
         if (err instanceof UpstreamError && err.throttled) {

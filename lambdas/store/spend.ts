@@ -2,7 +2,7 @@ import { BatchWriteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-s
 import type { Reservation } from '../app/ports';
 import type { CustodyEvent } from '../core/custody';
 import { GatewayError } from '../core/errors';
-import { formatCad } from '../core/pricing';
+import { formatCad, type UsageBasis } from '../core/pricing';
 import type { Principal } from '../core/principal';
 import { spendDay } from '../core/spend-day';
 import type { Tier } from '../core/tiers';
@@ -30,7 +30,8 @@ import {
  * A reservation that is never settled (the invocation crashed or timed out) expires after
  * RESERVATION_TTL_SECONDS, longer than any Lambda can run; the next request that finds the key at its cap
  * releases expired reservations and retries once. Release and settle both require the reservation to still
- * exist, so exactly one of them removes it and the amount is never subtracted or counted twice.
+ * exist, so exactly one of them removes it and the amount is never subtracted or counted twice. A reservation
+ * marked `kept` (its request ended but could not be settled, see keep()) is never released.
  */
 export const RESERVATION_TTL_SECONDS = 20 * 60; // Lambda's 15-minute maximum + margin
 
@@ -70,8 +71,10 @@ async function tryReserve(r: Reservation, bound: number | null, now: Date): Prom
 async function releaseExpired(keyId: string, day: string, now: Date): Promise<number> {
   const TableName = tableName('usage');
   const { Item } = await ddb().send(new GetCommand({ TableName, Key: dayKey(keyId, day), ConsistentRead: true }));
-  const expired = Object.entries(Item ?? {}).filter(([name, v]) =>
-    name.startsWith(RESERVATION_PREFIX) && (v as { expires_at: number }).expires_at <= epochSeconds(now));
+  const expired = Object.entries(Item ?? {}).filter(([name, v]) => {
+    const r = v as { expires_at: number; kept?: boolean };
+    return name.startsWith(RESERVATION_PREFIX) && !r.kept && r.expires_at <= epochSeconds(now);
+  });
   const released = await Promise.all(expired.map(async ([name, v]) => {
     try {
       await ddb().send(new UpdateCommand({
@@ -127,7 +130,7 @@ const sumCounts = (counts: Record<string, number | undefined>) => Object.values(
 const ms = (from: string, to: string) => Date.parse(to) - Date.parse(from);
 
 /** The per-request usage record: counts, codes and timings only, never content. */
-function usageRecord(r: Reservation, e: CustodyEvent): RequestUsage {
+function usageRecord(r: Reservation, e: CustodyEvent, basis: UsageBasis): RequestUsage {
   return {
     request_id: r.requestId,
     key_id: r.keyId,
@@ -145,6 +148,7 @@ function usageRecord(r: Reservation, e: CustodyEvent): RequestUsage {
     cache_read_tokens: e.usage.cache_read_tokens,
     cache_write_tokens: e.usage.cache_write_tokens,
     cost_micro_cad: e.cost_micro_cad,
+    usage_basis: basis,
     ttft_ms: e.first_byte_at === null ? null : ms(e.started_at, e.first_byte_at),
     duration_ms: ms(e.started_at, e.ended_at),
     pii_substitutions: sumCounts(e.pii_substitutions),
@@ -329,9 +333,9 @@ async function drain(): Promise<void> {
  * per flush instead of three per request. Each flush starts after the group-commit window (group-commit.ts: at
  * once on Lambda), unless a full batch is already waiting.
  */
-export function settle(r: Reservation, e: CustodyEvent): Promise<void> {
+export function settle(r: Reservation, e: CustodyEvent, basis: UsageBasis = 'reported'): Promise<void> {
   return new Promise((resolve, reject) => {
-    const record = usageRecord(r, e);
+    const record = usageRecord(r, e, basis);
     const item = {
       pk: requestPk(r.keyId), sk: requestSk(record.ended_at, r.requestId), ...record,
       expires_at: retentionEnd(new Date(), REQUEST_RETENTION_DAYS),
@@ -341,4 +345,20 @@ export function settle(r: Reservation, e: CustodyEvent): Promise<void> {
     flushing = true;
     afterWindow(() => void drain());
   });
+}
+
+/**
+ * For a request whose settle kept failing: its reservation stays committed for the rest of the spend day
+ * instead of expiring, so a cost that could not be recorded is never released as if nothing was spent.
+ */
+export async function keep(r: Reservation): Promise<void> {
+  if (!r.reserved) return;
+  await applied(ddb().send(new UpdateCommand({
+    TableName: tableName('usage'),
+    Key: dayKey(r.keyId, r.day),
+    UpdateExpression: 'SET #r.kept = :kept',
+    ConditionExpression: 'attribute_exists(#r)',
+    ExpressionAttributeNames: { '#r': RESERVATION_PREFIX + r.requestId },
+    ExpressionAttributeValues: { ':kept': true },
+  })));
 }

@@ -1,5 +1,6 @@
 import { QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { GatewayError } from '../core/errors';
+import type { UsageBasis } from '../core/pricing';
 import { shiftDay } from '../core/spend-day';
 import { ddb } from './ddb';
 import { tableName } from './tables';
@@ -11,10 +12,11 @@ import { tableName } from './tables';
  *   pk = spend#<keyId>      sk = <day>                     the key's spend day (day in the key's time zone):
  *        committed (spent + outstanding reservations), spent (micro-CAD), requests, errors, input_tokens,
  *        output_tokens, cache_read_tokens, cache_write_tokens, and one top-level attribute per outstanding
- *        reservation `r#<requestId>` = { amount, expires_at } (see spend.ts for why not a nested map).
+ *        reservation `r#<requestId>` = { amount, expires_at, kept? } (see spend.ts for why not a nested map).
  *   pk = daymodel#<keyId>   sk = <day>#<model>             the same counters per model (cost_micro_cad),
  *        plus day and model; one query reads every model of a range of days.
  *   pk = req#<keyId>        sk = <ended_at ISO>#<requestId>  one record per admitted request (REQUEST_FIELDS).
+ *   pk = rate#<keyId>       sk = minute#<n> | inflight     per-key request limits (store/rate-limits.ts; never read here).
  *
  * Day items are kept DAY_RETENTION_DAYS, request records REQUEST_RETENTION_DAYS. DynamoDB's TTL deletes
  * expired items up to a few days late (and the embedded local store never does), so every read here drops
@@ -70,6 +72,8 @@ export interface RequestUsage extends Tokens {
   finish_reason: string | null;
   error_code: string | null;
   cost_micro_cad: number;
+  /** `reported`: the provider's usage; `estimated`: it reported none, so tokens were estimated (billing.ts); null in older records. */
+  usage_basis: UsageBasis | null;
   ttft_ms: number | null;
   duration_ms: number;
   /** Total placeholders substituted (counts per type live in the custody ledger). */
@@ -80,7 +84,7 @@ export interface RequestUsage extends Tokens {
 
 export const REQUEST_FIELDS: readonly (keyof RequestUsage)[] = [
   'request_id', 'key_id', 'day', 'model', 'tier', 'route', 'jurisdiction', 'status', 'http_status', 'finish_reason',
-  'error_code', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'cost_micro_cad',
+  'error_code', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'cost_micro_cad', 'usage_basis',
   'ttft_ms', 'duration_ms', 'pii_substitutions', 'started_at', 'ended_at',
 ];
 
@@ -115,11 +119,15 @@ function encodeCursor(g: Granularity, last: Item | undefined): string | null {
   return last ? Buffer.from(JSON.stringify({ g, sk: last.sk })).toString('base64url') : null;
 }
 
-function decodeCursor(g: Granularity, cursor: string | undefined): string | undefined {
+/**
+ * The sort key a cursor resumes after. It must lie within the query's own key range: DynamoDB refuses a start
+ * key outside it (a 500 if passed on), and a cursor is client text.
+ */
+function decodeCursor(g: Granularity, cursor: string | undefined, range: { lo: string; hi: string }): string | undefined {
   if (cursor === undefined) return undefined;
   try {
     const c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { g?: unknown; sk?: unknown };
-    if (c.g === g && typeof c.sk === 'string') return c.sk;
+    if (c.g === g && typeof c.sk === 'string' && c.sk >= range.lo && c.sk <= range.hi) return c.sk;
   } catch {
     // falls through to the error below
   }
@@ -135,7 +143,8 @@ const NOT_EXPIRED = '(attribute_not_exists(expires_at) OR expires_at > :now)';
  */
 async function collect(input: QueryCommandInput, pk: string, g: Granularity, limit: number, cursor: string | undefined) {
   const items: Item[] = [];
-  const sk = decodeCursor(g, cursor);
+  const values = input.ExpressionAttributeValues ?? {};
+  const sk = decodeCursor(g, cursor, { lo: String(values[g === 'day' ? ':from' : ':lo']), hi: String(values[g === 'day' ? ':to' : ':hi']) });
   let start: Item | undefined = sk === undefined ? undefined : { pk, sk };
   do {
     const page = await ddb().send(new QueryCommand({ ...input, Limit: limit - items.length, ExclusiveStartKey: start, ConsistentRead: true }));

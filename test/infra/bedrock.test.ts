@@ -1,4 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { catalog } from '../../lambdas/catalog';
+import builtIn from '../../lambdas/catalog.json';
 import { bedrockInvokeArns } from '../../lib/bedrock';
 
 const ACCOUNT = '111122223333';
@@ -42,5 +46,28 @@ describe('bedrockInvokeArns', () => {
     const arns = bedrockInvokeArns(routes, ACCOUNT);
     for (const r of routes.filter((x) => x.provider === 'bedrock')) expect(arns.some((a) => a.endsWith(`/${r.upstream_id}`))).toBe(true);
     expect(arns.every((a) => a.startsWith('arn:aws:bedrock:') && !a.endsWith('*'))).toBe(true);
+  });
+});
+
+describe('cdk synth with a catalog whose label contradicts its route', () => {
+  test('is refused, naming the entry', () => {
+    const data = structuredClone(builtIn) as { models: { id: string; routes: { jurisdiction: string }[] }[] };
+    data.models.find((m) => m.id === 'anthropic/claude-sonnet-4.5')!.routes[0].jurisdiction = 'CA';
+    const file = join(mkdtempSync(join(tmpdir(), 'ni-cat-')), 'catalog.json');
+    writeFileSync(file, JSON.stringify(data));
+    jest.isolateModules(() => {
+      process.env.NI_CATALOG_FILE = file;
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { reloadConfig } = require('../../lambdas/config') as typeof import('../../lambdas/config');
+      reloadConfig();
+      try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { testApp } = require('./fixture') as typeof import('./fixture');
+        expect(() => testApp()).toThrow(/model "anthropic\/claude-sonnet-4.5" route bedrock ca-central-1 us\.anthropic\.claude-sonnet-4-5-20250929-v1:0: prefix "us\." processes data in US, but the catalog says CA/);
+      } finally {
+        delete process.env.NI_CATALOG_FILE;
+        reloadConfig();
+      }
+    });
   });
 });

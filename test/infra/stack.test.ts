@@ -5,12 +5,11 @@ import { CORS_HEADERS, GATEWAY_ERRORS, MAX_REQUEST_BODY_BYTES } from '../../lamb
 import type { GatewayError } from '../../lambdas/core/errors';
 import { catalog } from '../../lambdas/catalog';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../../lambdas/core/custody';
-import { AUTHORIZER_CACHE_TTL_SECONDS } from '../../lambdas/core/keys';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../../lambdas/core/metrics';
 import { REDELIVERY_WINDOW_MS } from '../../lambdas/core/ledger';
 import { TABLES } from '../../lambdas/store/tables';
 import { ANCHOR_RETENTION, LEDGER_BATCH, WRITER_MAX_RECEIVES } from '../../lib/custody';
-import { BEDROCK_INVOKE_ACTIONS, bedrockInvokeArns } from '../../lib/bedrock';
+import { BEDROCK_INVOKE_ACTIONS, bedrockInvokeGrants } from '../../lib/bedrock';
 import { REGION, stackProps } from '../../lib/stack';
 import { asList, flatten, policyStatements, removeAssembly, resource, TEST_ACCOUNT, testApp } from './fixture';
 
@@ -144,11 +143,12 @@ describe('REST API', () => {
     expect(CORS_HEADERS['access-control-expose-headers']).toMatch(/\bx-request-id\b.*\bx-ni-request-id\b/);
   });
 
-  test('the authorizer is a REQUEST authorizer on the Authorization header, cached for AUTHORIZER_CACHE_TTL_SECONDS', () => {
+  test('the authorizer is a REQUEST authorizer on the Authorization header, cached for the documented 30 seconds', () => {
     template.hasResourceProperties('AWS::ApiGateway::Authorizer', {
       Type: 'REQUEST',
       IdentitySource: 'method.request.header.Authorization',
-      AuthorizerResultTtlInSeconds: AUTHORIZER_CACHE_TTL_SECONDS,
+      // README: a revoked key stops within 35 s = API Gateway's 30 s + the authorizer's own 5 s (authorizer test).
+      AuthorizerResultTtlInSeconds: 30,
       AuthorizerUri: Match.anyValue(),
     });
     expect(JSON.stringify(resource(template, 'AWS::ApiGateway::Authorizer', 'ApiKeyAuthorizer').props.AuthorizerUri)).toContain(fn('ApiAuthorizerFunction').id);
@@ -249,15 +249,26 @@ describe('least privilege', () => {
   const statements = policyStatements(template);
   const arnsOf = (s: { statement: { Resource: unknown } }) => asList(s.statement.Resource).map(flatten);
 
-  test('Bedrock: the two invoke actions on exactly the catalog ARNs, only for the gateway, never "*"', () => {
+  test('Bedrock: the two invoke actions on exactly the catalog ARNs, only for the gateway, never "*"; a profile\'s models only through the profile', () => {
     const bedrock = statements.filter((s) => asList(s.statement.Action).some((a) => a.startsWith('bedrock:')));
-    expect(bedrock).toHaveLength(1);
-    expect(bedrock[0].roles).toEqual([roleOf(GATEWAY)]);
-    expect(asList(bedrock[0].statement.Action).sort()).toEqual([...BEDROCK_INVOKE_ACTIONS].sort());
-    const arns = arnsOf(bedrock[0]);
-    expect(arns.sort()).toEqual(bedrockInvokeArns(catalog().models.flatMap((m) => m.served), TEST_ACCOUNT));
-    expect(arns).not.toContain('*');
-    for (const arn of arns) expect(arn).toMatch(/^arn:aws:bedrock:[a-z0-9*-]*:(\d{12})?:(foundation-model|inference-profile)\/[^*]+$/);
+    expect(bedrock).toHaveLength(2);
+    const grants = bedrockInvokeGrants(catalog().models.flatMap((m) => m.served), TEST_ACCOUNT);
+    for (const s of bedrock) {
+      expect(s.roles).toEqual([roleOf(GATEWAY)]);
+      expect(asList(s.statement.Action).sort()).toEqual([...BEDROCK_INVOKE_ACTIONS].sort());
+      const arns = arnsOf(s);
+      expect(arns).not.toContain('*');
+      for (const arn of arns) expect(arn).toMatch(/^arn:aws:bedrock:[a-z0-9*-]*:(\d{12})?:(foundation-model|inference-profile)\/[^*]+$/);
+    }
+    const [direct, viaProfile] = [...bedrock].sort((a, b) => Number('Condition' in a.statement) - Number('Condition' in b.statement));
+    expect(arnsOf(direct).sort()).toEqual(grants.direct);
+    expect('Condition' in direct.statement).toBe(false);
+    // Every wildcard-region foundation model is conditioned on the catalog's inference profiles.
+    expect(arnsOf(viaProfile).sort()).toEqual(grants.viaProfile);
+    expect(grants.viaProfile.length).toBeGreaterThan(0);
+    const condition = (viaProfile.statement as unknown as { Condition: { StringEquals: Record<string, unknown> } }).Condition;
+    expect(asList(condition.StringEquals['bedrock:InferenceProfileArn'] as string | string[]).map(flatten).sort()).toEqual(grants.profiles);
+    expect(grants.profiles.every((a) => a.includes(':inference-profile/'))).toBe(true);
   });
 
   test('the gateway may put events on the custody bus only, and send only to the fallback queue', () => {
@@ -320,6 +331,15 @@ describe('least privilege', () => {
     expect(managed[0].Properties.AssumeRolePolicyDocument.Statement).toEqual([expect.objectContaining({ Principal: { Service: 'apigateway.amazonaws.com' } })]);
     expect(managed[0].Properties.ManagedPolicyArns.map(flatten)).toEqual(['arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs']);
     expect(managed[0].DeletionPolicy).toBe('Retain');
+  });
+});
+
+describe('concurrency', () => {
+  test('the authorizer and the ledger writer have reserved concurrency, so long streams cannot starve them', () => {
+    expect(fn('ApiAuthorizerFunction').props.ReservedConcurrentExecutions).toBe(20);
+    expect(fn(WRITER).props.ReservedConcurrentExecutions).toBe(10);
+    // The gateway itself is not reserved: it may use what the account has left.
+    expect(fn(GATEWAY).props.ReservedConcurrentExecutions).toBeUndefined();
   });
 });
 

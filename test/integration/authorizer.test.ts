@@ -3,7 +3,7 @@ import { generateSecret, hashSecret } from '../../lambdas/core/keys';
 import { fromAuthorizerContext } from '../../lambdas/core/principal';
 import { createKey, revokeKey } from '../../lambdas/store/keys';
 import { useEmbeddedDynamo } from '../support/dynamo';
-import { reloadConfig } from '../../lambdas/config';
+import { parseConfig, reloadConfig } from '../../lambdas/config';
 
 type AuthorizerModule = typeof import('../../lambdas/handlers/authorizer');
 
@@ -71,6 +71,13 @@ describe('authorizer', () => {
     expect(fromAuthorizerContext(stringified)).toEqual(expected);
   });
 
+  it('passes the key\'s own request limits through the context, as strings too', async () => {
+    const { secret } = await createKey({ name: 'auth-limits', requests_per_minute: 42, max_concurrent_requests: 3 });
+    const result = await mod.handler(event({ Authorization: `Bearer ${secret}` }), LAMBDA_CONTEXT);
+    const stringified = Object.fromEntries(Object.entries(result.context ?? {}).map(([k, v]) => [k, String(v)]));
+    for (const ctx of [result.context, stringified]) expect(fromAuthorizerContext(ctx)).toMatchObject({ requestsPerMinute: 42, maxConcurrent: 3 });
+  });
+
   it('finds the header whatever its case and tolerates extra spaces', async () => {
     const { record, secret } = await createKey({ name: 'auth-b' });
     for (const headers of [{ authorization: `Bearer ${secret}` }, { AUTHORIZATION: `  bearer    ${secret} ` }] as Record<string, string>[]) {
@@ -103,6 +110,19 @@ describe('authorizer', () => {
     await expect(authorize(request)).rejects.toThrow('Unauthorized');
     // With NI_KEY_CACHE_TTL_MS=0 the module's handler reads the store every time.
     await expect(mod.handler(request, LAMBDA_CONTEXT)).rejects.toThrow('Unauthorized');
+  });
+
+  it('with the default settings, a revoked key is refused 5 seconds after its last lookup at the latest (README: 30 s + 5 s)', async () => {
+    let now = 2_000_000;
+    const authorize = mod.createAuthorizer({ ttlMs: parseConfig({}).keyCacheTtlMs, now: () => now });
+    const { record, secret } = await createKey({ name: 'auth-bound' });
+    const request = event({ Authorization: `Bearer ${secret}` });
+    expect((await authorize(request)).principalId).toBe(record.id);
+    await revokeKey(record.id);
+    now += 4_999;
+    expect((await authorize(request)).principalId).toBe(record.id);
+    now += 1;
+    await expect(authorize(request)).rejects.toThrow('Unauthorized');
   });
 
   it('lets a key work as soon as it is created (unknown keys are not cached)', async () => {

@@ -30,7 +30,7 @@ const SONNET = 'anthropic/claude-sonnet-4.5';
 const LLAMA = 'meta/llama-3-8b';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type UsagePage = { key_id: string; data: { request_id: string; status: string; output_tokens: number; cost_micro_cad: number }[] };
+type UsagePage = { key_id: string; data: { request_id: string; day: string; status: string; output_tokens: number; cost_micro_cad: number }[] };
 const usageOf = async (secret: string, query: string) =>
   (await (await fetch(`${gw.url}/api/usage?${query}`, { headers: { authorization: `Bearer ${secret}` } })).json()) as UsagePage;
 
@@ -96,7 +96,7 @@ describe('daily spend caps', () => {
     const body = { model: LLAMA, stream: true, max_tokens: 100, messages: [{ role: 'user', content: 'cap test ni-standin:words=20' }] };
     const perRequest = reservationAmount(catalog().byId.get(LLAMA)!, Buffer.byteLength(JSON.stringify(body)), 100);
     const cap = perRequest * 4 + Math.floor(perRequest / 2);
-    const { secret, keyId } = await gw.client({ max_spend_per_day: cap, timezone: 'America/Vancouver' });
+    const { secret, keyId } = await gw.client({ max_spend_per_day: cap, timezone: 'America/Vancouver', max_concurrent_requests: 64 });
     const before = gw.standIn!.requests.filter((r) => r.raw.includes('cap test')).length;
     const results = await Promise.all(Array.from({ length: 64 }, () => post(secret, body)));
     const ok = results.filter((r) => r.res.status === 200);
@@ -150,6 +150,57 @@ describe('daily spend caps', () => {
     expect(record!.cost_micro_cad).toBeGreaterThan(0);
   });
 
+  /** The request's usage record and its spend day's totals, once it has settled. */
+  async function settled(secret: string, requestId: string | null) {
+    let record: UsagePage['data'][number] | undefined;
+    for (let i = 0; i < 200 && !record; i++) {
+      record = (await usageOf(secret, 'granularity=request')).data.find((r) => r.request_id === requestId);
+      if (!record) await sleep(50);
+    }
+    expect(record).toBeDefined();
+    const days = (await (await fetch(`${gw.url}/api/usage?granularity=day&from=${record!.day}&to=${record!.day}`, { headers: { authorization: `Bearer ${secret}` } })).json()) as {
+      data: { cost_micro_cad: number; reserved_micro_cad: number }[];
+    };
+    return { record: record!, day: days.data[0] };
+  }
+
+  test('a capped key: a cancelled stream and a non-streamed request whose client left settle to the billed usage and release the rest', async () => {
+    const { secret } = await gw.client({ tier: 'global', max_spend_per_day: 50_000_000 });
+    const headers = { authorization: `Bearer ${secret}`, 'content-type': 'application/json' };
+
+    const streamed = new AbortController();
+    const res = await fetchOpenAI(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', signal: streamed.signal, headers,
+      body: JSON.stringify({ model: LLAMA, stream: true, max_tokens: 1000, messages: [{ role: 'user', content: 'capped cancel ni-standin:words=60 ni-standin:delay_between=5' }] }),
+    });
+    await res.body!.getReader().read();
+    streamed.abort();
+    const cancelled = await settled(secret, res.headers.get('x-request-id'));
+    expect(cancelled.record.status).toBe('cancelled');
+    expect(cancelled.record.output_tokens).toBeGreaterThan(60); // all the stand-in generated, as Bedrock bills it
+    expect(cancelled.day).toMatchObject({ cost_micro_cad: cancelled.record.cost_micro_cad, reserved_micro_cad: 0 });
+
+    // Non-streamed: the client leaves once the provider has the request, before any answer.
+    const left = new AbortController();
+    const before = gw.standIn!.requests.length;
+    const pending = fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', signal: left.signal, headers,
+      body: JSON.stringify({ model: LLAMA, max_tokens: 1000, messages: [{ role: 'user', content: 'capped leave ni-standin:words=60 ni-standin:delay_between=5' }] }),
+    }).catch((err: unknown) => err);
+    while (!gw.standIn!.requests.slice(before).some((r) => r.raw.includes('capped leave'))) await sleep(5);
+    left.abort();
+    expect(await pending).toMatchObject({ name: 'AbortError' });
+    let requestId: string | null = null;
+    for (let i = 0; i < 200 && !requestId; i++) {
+      const usage = await usageOf(secret, 'granularity=request');
+      requestId = usage.data.find((r) => r.request_id !== res.headers.get('x-request-id'))?.request_id ?? null;
+      if (!requestId) await sleep(50);
+    }
+    const abandoned = await settled(secret, requestId);
+    expect(abandoned.record.output_tokens).toBeGreaterThan(60);
+    expect(abandoned.day).toMatchObject({ cost_micro_cad: cancelled.record.cost_micro_cad + abandoned.record.cost_micro_cad, reserved_micro_cad: 0 });
+  });
+
   test('usage shows up in /api/usage and `ni usage` within 2 seconds of the response ending', async () => {
     const { openai, secret, keyId } = await gw.client();
     const { response } = await openai.chat.completions.create({ model: LLAMA, messages: [{ role: 'user', content: 'usage probe' }] }).withResponse();
@@ -164,6 +215,29 @@ describe('daily spend caps', () => {
     expect(seen).toBe(true);
     const { stdout } = await promisify(execFile)(process.execPath, ['bin/ni.js', 'usage', '--key', keyId, '--granularity', 'request', '--json'], { env: { ...process.env }, cwd: `${__dirname}/../..` });
     expect(stdout).toContain(id!);
+  });
+});
+
+describe('per-key request limits', () => {
+  test('a key with a stream in progress and a limit of one: the next request is a 429 in OpenAI\'s shape with retry-after, never reaching Bedrock', async () => {
+    const { secret } = await gw.client({ max_concurrent_requests: 1 });
+    const headers = { authorization: `Bearer ${secret}`, 'content-type': 'application/json' };
+    const first = await fetchOpenAI(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', headers,
+      body: JSON.stringify({ model: LLAMA, stream: true, messages: [{ role: 'user', content: 'limit holder ni-standin:words=40 ni-standin:delay_between=5' }] }),
+    });
+    const reader = first.body!.getReader();
+    await reader.read(); // the first request is in progress
+
+    const before = gw.standIn!.requests.filter((r) => r.raw.includes('limit second')).length;
+    const second = await fetchOpenAI(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', headers, body: JSON.stringify({ model: LLAMA, messages: [{ role: 'user', content: 'limit second' }] }),
+    });
+    expect(second.status).toBe(429);
+    expect(second.headers.get('retry-after')).toBe('1');
+    expect(((await second.json()) as { error: { type: string; code: string } }).error).toMatchObject({ type: 'rate_limit_error', code: 'too_many_concurrent_requests' });
+    expect(gw.standIn!.requests.filter((r) => r.raw.includes('limit second')).length).toBe(before);
+    while (!(await reader.read()).done);
   });
 });
 

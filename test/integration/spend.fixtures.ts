@@ -1,4 +1,5 @@
 import type { CustodyEvent } from '../../lambdas/core/custody';
+import { GatewayError } from '../../lambdas/core/errors';
 import type { Principal } from '../../lambdas/core/principal';
 import type { Reservation } from '../../lambdas/app/ports';
 import { custodyEvent as validCustodyEvent } from '../support/custody';
@@ -29,4 +30,15 @@ export function custodyEvent(r: Reservation, cost: number, over: Partial<Custody
     response_sha256: '0'.repeat(64),
     ...over,
   });
+}
+
+/** The GatewayError a promise rejects with (anything else fails the test). */
+export async function rejection(p: Promise<unknown>): Promise<GatewayError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof GatewayError) return err;
+    throw err;
+  }
+  throw new Error('expected a rejection');
 }

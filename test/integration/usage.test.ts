@@ -9,7 +9,7 @@ import { handler } from '../../lambdas/handlers/usage';
 import { createKey } from '../../lambdas/store/keys';
 import type { Reservation } from '../../lambdas/app/ports';
 import { reserve, settle, unreserved } from '../../lambdas/store/spend';
-import { type DayUsage, queryUsage, type RequestUsage, REQUEST_RETENTION_DAYS, DAY_RETENTION_DAYS } from '../../lambdas/store/usage';
+import { type DayUsage, queryUsage, type RequestUsage } from '../../lambdas/store/usage';
 import { useEmbeddedDynamo } from '../support/dynamo';
 import { custodyEvent, principal } from './spend.fixtures';
 import { reloadConfig } from '../../lambdas/config';
@@ -72,7 +72,7 @@ describe('usage store', () => {
       request_id: 'req_a1', key_id: KEY, day: D1, model: HAIKU, tier: 'global',
       route: { provider: 'bedrock', region: 'ca-central-1', upstream_id: 'us.anthropic.claude-haiku-4-5-20251001-v1:0' },
       jurisdiction: 'US', status: 'ok', http_status: 200, finish_reason: 'stop', error_code: null,
-      input_tokens: 1000, output_tokens: 100, cache_read_tokens: 1, cache_write_tokens: 2, cost_micro_cad: 100,
+      input_tokens: 1000, output_tokens: 100, cache_read_tokens: 1, cache_write_tokens: 2, cost_micro_cad: 100, usage_basis: 'reported',
       ttft_ms: 300, duration_ms: 1500, pii_substitutions: 0,
       started_at: `${D1}T14:59:58.500Z`, ended_at: `${D1}T15:00:00.000Z`,
     } satisfies RequestUsage);
@@ -128,6 +128,13 @@ describe('usage store', () => {
     await expect(queryUsage(KEY, { ...range, granularity: 'request', limit: 2, cursor: 'bogus' })).rejects.toMatchObject({ status: 400, code: 'invalid_cursor' });
   });
 
+  it('a crafted cursor (a sort key outside the query\'s range, empty, or longer than a key may be) is a 400, not a 500', async () => {
+    const crafted = (g: string, sk: string) => Buffer.from(JSON.stringify({ g, sk })).toString('base64url');
+    for (const [g, sk] of [['request', '1999-01-01'], ['request', ''], ['day', '2999-01-01'], ['day', 'x'.repeat(2000)]] as const) {
+      await expect(queryUsage(KEY, { ...range, granularity: g, limit: 2, cursor: crafted(g, sk) })).rejects.toMatchObject({ status: 400, code: 'invalid_cursor' });
+    }
+  });
+
   it('narrows to the requested days', async () => {
     const { data } = await queryUsage(KEY, { from: D2, to: D2, granularity: 'request', limit: 100 });
     expect(data.map((r) => r.request_id)).toEqual(['req_a4']);
@@ -143,12 +150,17 @@ describe('usage store', () => {
     expect(theirs.data.every((r) => r.key_id === OTHER)).toBe(true);
   });
 
-  it('drops expired items even before DynamoDB deletes them', async () => {
-    const later = new Date(Date.now() + (REQUEST_RETENTION_DAYS + 1) * 86_400_000);
-    expect((await queryUsage(KEY, { ...range, granularity: 'request', limit: 100, now: later })).data).toEqual([]);
-    expect((await queryUsage(KEY, { ...range, granularity: 'day', limit: 100, now: later })).data).toHaveLength(3);
-    const muchLater = new Date(Date.now() + (DAY_RETENTION_DAYS + 1) * 86_400_000);
-    expect((await queryUsage(KEY, { ...range, granularity: 'day', limit: 100, now: muchLater })).data).toEqual([]);
+  it('keeps request records the documented 90 days and daily totals 400 days, dropping them after even before DynamoDB does', async () => {
+    const days = (n: number) => new Date(Date.now() + n * 86_400_000);
+    const requests = async (now: Date) => (await queryUsage(KEY, { ...range, granularity: 'request', limit: 100, now })).data;
+    const totals = async (now: Date) => (await queryUsage(KEY, { ...range, granularity: 'day', limit: 100, now })).data;
+    expect(await requests(days(89))).toHaveLength(5);
+    expect(await requests(days(91))).toEqual([]);
+    expect(await totals(days(91))).toHaveLength(3);
+    // A day's totals count from their first write: D1's reservation (D1, some 19 days ago), the others' settles (now).
+    const firstWrite = Date.parse(`${D1}T15:00:00Z`);
+    expect(await totals(new Date(firstWrite + 399 * 86_400_000))).toHaveLength(3);
+    expect(await totals(days(401))).toEqual([]);
   });
 });
 

@@ -108,6 +108,39 @@ describe('catalog', () => {
     });
   });
 
+  test('a route whose label contradicts its inference profile or region stops start-up, naming the entry', () => {
+    const lying = (edit: (m: { id: string; routes: { region: string; upstream_id: string; jurisdiction: string; canadian_controlled?: boolean }[] }[]) => void) => {
+      const data = structuredClone(builtIn) as unknown as { models: { id: string; routes: { region: string; upstream_id: string; jurisdiction: string; canadian_controlled?: boolean }[] }[] };
+      edit(data.models);
+      const file = join(mkdtempSync(join(tmpdir(), 'ni-cat-')), 'catalog.json');
+      writeFileSync(file, JSON.stringify(data));
+      return file;
+    };
+    const cases: [string, RegExp][] = [
+      // The example: a US inference profile labelled Canadian would be served to Canadian tiers.
+      [lying((ms) => Object.assign(ms.find((m) => m.id === 'anthropic/claude-haiku-4.5')!.routes[0], { region: 'ca-central-1', jurisdiction: 'CA' })),
+        /model "anthropic\/claude-haiku-4.5" route bedrock ca-central-1 us\.anthropic\.claude-haiku-4-5-20251001-v1:0: prefix "us\." processes data in US, but the catalog says CA/],
+      [lying((ms) => Object.assign(ms.find((m) => m.id === 'meta/llama-3-70b')!.routes[0], { region: 'us-east-1' })),
+        /model "meta\/llama-3-70b" route bedrock us-east-1 .*: a plain model id in us-east-1 processes data in US, but the catalog says CA/],
+      [lying((ms) => Object.assign(ms.find((m) => m.id === 'meta/llama-3-8b')!.routes[0], { canadian_controlled: true })),
+        /model "meta\/llama-3-8b" .*canadian_controlled/],
+    ];
+    for (const [file, message] of cases) {
+      jest.isolateModules(() => {
+        process.env.NI_CATALOG_FILE = file;
+        reloadConfig();
+        try {
+          // eslint-disable-next-line @typescript-eslint/no-require-imports
+          const fresh = require('../../lambdas/catalog') as typeof import('../../lambdas/catalog');
+          expect(() => fresh.catalog()).toThrow(message);
+        } finally {
+          delete process.env.NI_CATALOG_FILE;
+          reloadConfig();
+        }
+      });
+    }
+  });
+
   test('NI_CATALOG_FILE replaces the built-in catalog', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ni-cat-'));
     const file = join(dir, 'catalog.json');

@@ -57,7 +57,7 @@ describe('key records', () => {
       id: 'key_test1', name: 'ci', project: null, prefix: 'ni_live_AbCd…', created_at: '2025-03-01T12:00:00.000Z',
       revoked_at: null, tier: 'managed_canadian_cloud', tier_pinned: false,
       allowed_tiers: ['canadian_sovereign', 'managed_canadian_cloud'], max_spend_per_day: null,
-      timezone: 'America/Toronto', pii_mode: 'substitute', default_max_tokens: null, byok: null,
+      timezone: 'America/Toronto', pii_mode: 'substitute', default_max_tokens: null, requests_per_minute: null, max_concurrent_requests: null, byok: null,
     });
   });
 

@@ -50,3 +50,46 @@ describe('protect', () => {
     expect(protect(request, 'off').request).toBe(request);
   });
 });
+
+describe('protect covers every part of the request the provider sees', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const load = () => require('../../lambdas/core/privacy') as typeof import('../../lambdas/core/privacy');
+  const EMAIL = 'jane.tremblay@northwind.ca';
+  const PHONE = '(613) 555-0142';
+  const base: ChatRequest = { model: 'm', stream: false, includeUsage: false, system: [], tools: [], messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }] };
+  const variants: Record<string, ChatRequest> = {
+    'a tool description': { ...base, tools: [{ name: 'send', description: `Sends mail as ${EMAIL}`, inputSchema: { type: 'object' } }] },
+    'a value in a tool schema': { ...base, tools: [{ name: 'send', inputSchema: { type: 'object', properties: { to: { type: 'string', enum: [EMAIL] } } } }] },
+    'a key in a tool schema': { ...base, tools: [{ name: 'send', inputSchema: { type: 'object', properties: { [EMAIL]: { type: 'string' } } } }] },
+    'a stop sequence': { ...base, stop: [`Call ${PHONE}`] },
+    'a key inside tool-call arguments': { ...base, messages: [{ role: 'assistant', content: [{ type: 'tool_call', id: 't1', name: 'send', input: { [EMAIL]: 'x' } }] }] },
+  };
+
+  test.each(Object.keys(variants))('substitute: personal data in %s does not reach the provider', (where) => {
+    const p = load().protect(variants[where], 'substitute');
+    const sent = JSON.stringify(p.request);
+    expect(sent).not.toContain(EMAIL);
+    expect(sent).not.toContain('555-0142');
+    expect(p.total).toBe(1);
+    // The model answers with the placeholder; the client gets the value back, in JSON as in text.
+    const placeholder = /\[[A-Z0-9_]+_1\]/.exec(sent)![0];
+    expect(p.session!.restoreJson(`{"${placeholder}":1}`)).toBe(`{"${where === 'a stop sequence' ? PHONE : EMAIL}":1}`);
+  });
+
+  test.each(Object.keys(variants))('block: personal data in %s is refused', (where) => {
+    expect(() => load().protect(variants[where], 'block')).toThrow(expect.objectContaining({ status: 400, code: 'pii_detected' }));
+  });
+
+  test('block: an image cannot be screened, so it is refused rather than sent', () => {
+    const withImage: ChatRequest = { ...base, messages: [{ role: 'user', content: [{ type: 'image', mediaType: 'image/png', data: new Uint8Array([1]) }] }] };
+    expect(() => load().protect(withImage, 'block')).toThrow(expect.objectContaining({ status: 400, code: 'pii_unscreenable_image' }));
+    expect(load().protect(withImage, 'substitute').request.messages[0].content[0].type).toBe('image');
+  });
+
+  test('a tool name with personal data is refused in either mode: no placeholder fits a tool name', () => {
+    const named: ChatRequest = { ...base, tools: [{ name: 'mail_jane.tremblay@northwind.ca', inputSchema: { type: 'object' } }] };
+    for (const mode of ['substitute', 'block'] as const) {
+      expect(() => load().protect(named, mode)).toThrow(expect.objectContaining({ status: 400, code: 'pii_in_tool_name' }));
+    }
+  });
+});
