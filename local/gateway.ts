@@ -96,7 +96,8 @@ async function startOpenAIStandIns(force: boolean, stateDir: string | undefined,
   }
   const endpoints = Object.entries(catalog().endpoints).filter(([name]) => force || !(name in cfg.openaiCompatibleBaseUrls));
   if (endpoints.length) {
-    const s = (started.openai_compatible = await startOpenAIStandIn({ flavor: 'openai' }));
+    // Endpoints with and without a credential share it: it records whether one came, and takes either.
+    const s = (started.openai_compatible = await startOpenAIStandIn({ flavor: 'openai', credentialRequired: false }));
     const urls = { ...cfg.openaiCompatibleBaseUrls };
     for (const [name, e] of endpoints) {
       urls[name] = `${s.url}/${name}/v1`; // one server, a base path per endpoint: its request log tells them apart

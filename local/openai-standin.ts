@@ -34,8 +34,8 @@ export interface RecordedChatRequest {
   /** Whether the request carried the flavor's credential header (its value is never recorded). */
   authenticated: boolean;
   body: any;
-  /** What the stand-in did with it: `answered` or the fault it played. */
-  outcome: 'answered' | Fault;
+  /** What the stand-in did with it: `answered`, the fault it played, or `unauthenticated` (401). */
+  outcome: 'answered' | 'unauthenticated' | Fault;
 }
 
 export interface OpenAIStandIn {
@@ -80,7 +80,8 @@ function answer(body: any, flavor: Flavor): { text: string[]; call?: { name: str
   return { text: ['Hello ', 'from the ', `${flavor} `, 'stand-in.'], finish: 'stop' };
 }
 
-export async function startOpenAIStandIn(opts: { flavor: Flavor; port?: number; host?: string }): Promise<OpenAIStandIn> {
+/** `credentialRequired: false`: a server started without an API key (vLLM's default), which takes any request. */
+export async function startOpenAIStandIn(opts: { flavor: Flavor; credentialRequired?: boolean; port?: number; host?: string }): Promise<OpenAIStandIn> {
   const { flavor } = opts;
   const requests: RecordedChatRequest[] = [];
   const faults: Fault[] = [];
@@ -107,10 +108,10 @@ export async function startOpenAIStandIn(opts: { flavor: Flavor; port?: number; 
         return json(400, errorBody(400, 'The request body is not valid JSON.', null));
       }
       const authenticated = flavor === 'azure' ? Boolean(req.headers['api-key']) : /^Bearer \S+/.test(req.headers.authorization ?? '');
-      const fault = faults.shift();
-      const record: RecordedChatRequest = { path: url.pathname, model: azure ? decodeURIComponent(azure[1]) : String(body.model), authenticated, body, outcome: fault ?? 'answered' };
-      requests.push(record);
-      if (!authenticated) return json(401, errorBody(401, 'Access denied due to invalid subscription key or wrong API endpoint.', '401'));
+      const refused = !authenticated && opts.credentialRequired !== false;
+      const fault = refused ? undefined : faults.shift();
+      requests.push({ path: url.pathname, model: azure ? decodeURIComponent(azure[1]) : String(body.model), authenticated, body, outcome: refused ? 'unauthenticated' : fault ?? 'answered' });
+      if (refused) return json(401, errorBody(401, 'Access denied due to invalid subscription key or wrong API endpoint.', '401'));
       if (body.stream !== true) return json(400, errorBody(400, 'This stand-in serves streamed chat completions only.', null));
       switch (fault) {
         case 'throttle':
@@ -148,7 +149,8 @@ export async function startOpenAIStandIn(opts: { flavor: Flavor; port?: number; 
     for (const t of text) {
       output += t;
       choice({ content: t });
-      if (fault === 'fail_mid_stream') return void res.destroy();
+      // Reset once the delta has left, so the client has the first byte before the failure.
+      if (fault === 'fail_mid_stream') return void res.write('', () => res.destroy());
     }
     if (a.call && !filtered) {
       const half = Math.ceil(a.call.args.length / 2);
