@@ -1,6 +1,6 @@
-import type { Endpoint } from '../core/catalog';
+import type { Catalog, Endpoint, Route } from '../core/catalog';
 import { createBedrockProvider } from './bedrock';
-import { createAzureOpenAIProvider, createOpenAICompatibleProvider, createOpenAIProvider } from './openai-compatible';
+import { createAzureOpenAIProvider, createOpenAICompatibleProvider, createOpenAIProvider, endpointSecretName } from './openai-compatible';
 import type { SecretSource } from '../secrets';
 import type { ProviderName } from './names';
 import type { Provider } from './provider';
@@ -24,4 +24,17 @@ export type ProviderRegistry = ReadonlyMap<string, Provider>;
 
 export function createProviders(settings: ProviderSettings): ProviderRegistry {
   return new Map(Object.entries(FACTORIES).map(([name, create]) => [name, create(settings)]));
+}
+
+/** The secret (as `secrets.get` names it) a route's calls need; Bedrock's calls are signed by the function's role. */
+const CREDENTIALS: Partial<Record<ProviderName, (route: Route, endpoints: Catalog['endpoints']) => string | undefined>> = {
+  azure_openai: () => 'azure_openai',
+  openai: () => 'openai',
+  openai_compatible: (route, endpoints) => (route.endpoint && endpoints[route.endpoint]?.secret ? endpointSecretName(route.endpoint) : undefined),
+};
+
+/** Every credential the catalog's served routes need, once each (the stack creates a secret for each). */
+export function credentialsNeeded(c: Catalog): string[] {
+  const names = c.models.flatMap((m) => m.served.map((r) => CREDENTIALS[r.provider as ProviderName]?.(r, c.endpoints)));
+  return [...new Set(names.filter((n): n is string => n !== undefined))].sort();
 }
