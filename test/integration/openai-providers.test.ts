@@ -16,10 +16,7 @@ let gw: TestGateway;
 beforeAll(async () => {
   gw = await startTestGateway();
 });
-afterAll(async () => {
-  await gw.flush();
-  await gw.close();
-});
+afterAll(() => gw.close());
 
 type Chunk = OpenAI.Chat.Completions.ChatCompletionChunk;
 const TOOLS: OpenAI.Chat.Completions.ChatCompletionTool[] = [

@@ -35,7 +35,6 @@ beforeAll(async () => {
   gw = await startTestGateway();
 });
 afterAll(async () => {
-  await gw.flush();
   await gw.close();
   delete process.env.NI_CATALOG_FILE;
   delete process.env.NI_UPSTREAM_FIRST_BYTE_TIMEOUT_MS;
