@@ -14,7 +14,7 @@ const THROTTLED_RETRY_AFTER_S = 2;
  * their headers come before any generation; past this the endpoint is unreachable or stuck, and the next route
  * of the same jurisdiction is tried.
  */
-export const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 20_000;
+export const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 30_000;
 
 export interface Attempted {
   stream: ProviderStream;
