@@ -16,7 +16,8 @@ const trimSlash = (url: string) => url.replace(/\/+$/, '');
 
 /** The credential a provider needs; without one the route is not enabled (nothing is sent anywhere). */
 async function credential(secrets: SecretSource, name: string): Promise<string> {
-  const value = await secrets.get(name);
+  // A key pasted with its line end would make an invalid header, which fetch refuses before sending.
+  const value = (await secrets.get(name))?.trim();
   if (!value) throw new UpstreamError('not_enabled');
   return value;
 }
