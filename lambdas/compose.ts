@@ -16,9 +16,15 @@ import { keep, reserve, settle, unreserved } from './store/spend';
  */
 export function composeGateway(): Gateway {
   const cfg = config();
+  const { endpoints } = catalog();
+  const openaiCompatible = Object.fromEntries(Object.entries(endpoints).map(([name, e]) => [name, { ...e, base_url: cfg.openaiCompatibleBaseUrls[name] ?? e.base_url }]));
   return createGateway({
     catalog: catalog(),
-    providers: createProviders({ endpoints: { bedrock: cfg.endpoints.bedrock }, secrets }),
+    providers: createProviders({
+      endpoints: { bedrock: cfg.endpoints.bedrock, azure_openai: cfg.endpoints.azure_openai, openai: cfg.endpoints.openai },
+      secrets,
+      openaiCompatible,
+    }),
     spend: { reserve: (p, id, amount, model, tier) => reserve(p, id, amount, model, tier), unreserved, settle, keep },
     limits: { admit: (p, requestId) => admitRequest(p, requestId), release: releaseRequest },
     custody: { emit: emitCustodyEvent, receipt: getReceipt },
@@ -38,5 +44,6 @@ export function composeGateway(): Gateway {
     deadlines: cfg.upstreamDeadlines,
     gatewayRegion: cfg.gatewayRegion,
     simulatedProviders: cfg.simulatedProviders,
+    upstreamFirstByteTimeoutMs: cfg.upstreamFirstByteTimeoutMs,
   });
 }

@@ -11,6 +11,16 @@ const NonNegative = z.coerce.number().int().nonnegative();
 const Positive = z.coerce.number().int().positive();
 const Url = z.url();
 
+/** A JSON object of names to values, in one variable. */
+const jsonRecord = (value: z.ZodType<string>, what: string) => z.string().transform((v, ctx) => {
+  try {
+    return z.record(z.string(), value).parse(JSON.parse(v));
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `a JSON object of ${what}` });
+    return z.NEVER;
+  }
+});
+
 const Env = z.object({
   AWS_REGION: z.string().min(1).default('ca-central-1'),
   /** The region the gateway itself runs in, as named in custody paths (the stack sets it; locally `local`). */
@@ -26,17 +36,16 @@ const Env = z.object({
   NI_EVENT_BUS_NAME: z.string().min(1).optional(),
   NI_CUSTODY_FALLBACK_QUEUE_URL: Url.optional(),
   NI_BEDROCK_ENDPOINT: Url.optional(),
+  /** The Azure OpenAI resource's endpoint, e.g. https://my-resource.openai.azure.com (or a stand-in). */
+  NI_AZURE_OPENAI_ENDPOINT: Url.optional(),
+  NI_OPENAI_BASE_URL: Url.optional(),
+  /** JSON `{endpoint name: base URL}`: replaces the base URLs of the catalog's OpenAI-compatible endpoints. */
+  NI_OPENAI_COMPATIBLE_BASE_URLS: jsonRecord(Url, 'catalog endpoint names to base URLs').optional(),
+  NI_UPSTREAM_FIRST_BYTE_TIMEOUT_MS: Positive.optional(),
   /** Providers (comma-separated) whose endpoints are the local stand-ins: their answers are marked SIMULATED. */
   NI_SIMULATED_PROVIDERS: z.string().default(''),
   /** JSON `{provider: secret ARN}`, set by the stack. */
-  NI_PROVIDER_SECRET_ARNS: z.string().transform((v, ctx) => {
-    try {
-      return z.record(z.string(), z.string().min(1)).parse(JSON.parse(v));
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'a JSON object of provider names to secret ARNs' });
-      return z.NEVER;
-    }
-  }).optional(),
+  NI_PROVIDER_SECRET_ARNS: jsonRecord(z.string().min(1), 'provider names to secret ARNs').optional(),
   NI_PROVIDER_SECRETS_FILE: z.string().min(1).optional(),
   NI_KEY_CACHE_TTL_MS: NonNegative.default(DEFAULT_KEY_CACHE_TTL_MS),
   NI_GROUP_COMMIT_MS: NonNegative.default(0),
@@ -73,7 +82,10 @@ export function parseConfig(env: Record<string, string | undefined>) {
     metrics: e.NI_METRICS === 'on',
     catalogFile: e.NI_CATALOG_FILE,
     tables: { keys: e.NI_KEYS_TABLE, usage: e.NI_USAGE_TABLE, ledger: e.NI_LEDGER_TABLE },
-    endpoints: { dynamodb: e.NI_DYNAMODB_ENDPOINT, eventbridge: e.NI_EVENTBRIDGE_ENDPOINT, bedrock: e.NI_BEDROCK_ENDPOINT, kms: e.NI_KMS_ENDPOINT },
+    endpoints: { dynamodb: e.NI_DYNAMODB_ENDPOINT, eventbridge: e.NI_EVENTBRIDGE_ENDPOINT, bedrock: e.NI_BEDROCK_ENDPOINT, kms: e.NI_KMS_ENDPOINT,
+      azure_openai: e.NI_AZURE_OPENAI_ENDPOINT, openai: e.NI_OPENAI_BASE_URL },
+    openaiCompatibleBaseUrls: e.NI_OPENAI_COMPATIBLE_BASE_URLS ?? {},
+    upstreamFirstByteTimeoutMs: e.NI_UPSTREAM_FIRST_BYTE_TIMEOUT_MS,
     providerSecretArns: e.NI_PROVIDER_SECRET_ARNS ?? {},
     providerSecretsFile: e.NI_PROVIDER_SECRETS_FILE,
     simulatedProviders: new Set(e.NI_SIMULATED_PROVIDERS.split(',').map((s) => s.trim()).filter(Boolean)),

@@ -12,12 +12,14 @@ import { TABLES, type TableName } from '../lambdas/store/tables';
 import { bedrockInvokeArns, bedrockInvokeStatements } from './bedrock';
 import type { Custody } from './custody';
 import { HandlerFunction, logRetention } from './function';
+import { ProviderSecrets } from './provider-secrets';
+import { credentialsNeeded } from '../lambdas/providers/registry';
 import type { Settings } from './settings';
 
 export interface ApiProps {
   readonly tables: Record<TableName, dynamodb.ITable>;
   readonly custody: Custody;
-  readonly settings: Pick<Settings, 'stage' | 'throttlingRateLimit' | 'throttlingBurstLimit' | 'gatewayMemoryMB' | 'provisionedConcurrency'>;
+  readonly settings: Pick<Settings, 'stage' | 'throttlingRateLimit' | 'throttlingBurstLimit' | 'gatewayMemoryMB' | 'provisionedConcurrency' | 'azureOpenAIEndpoint'>;
 }
 
 /** The alias API Gateway invokes when the gateway has provisioned concurrency (it applies to a version). */
@@ -146,6 +148,7 @@ export class Api extends Construct {
     super(scope, id);
     const stack = Stack.of(this);
     const { tables, custody, settings } = props;
+    const providerSecrets = new ProviderSecrets(this, 'ProviderSecrets', { stage: settings.stage, credentials: credentialsNeeded(catalog()) });
 
     const gateway = new HandlerFunction(this, 'Gateway', {
       name: 'gateway',
@@ -158,8 +161,11 @@ export class Api extends Construct {
         NI_EVENT_BUS_NAME: custody.bus.eventBusName,
         NI_CUSTODY_FALLBACK_QUEUE_URL: custody.fallbackQueue.queueUrl,
         NI_GATEWAY_REGION: stack.region,
+        ...providerSecrets.environment,
+        ...(settings.azureOpenAIEndpoint ? { NI_AZURE_OPENAI_ENDPOINT: settings.azureOpenAIEndpoint } : {}),
       },
     });
+    providerSecrets.grantRead(gateway.fn);
     tables.usage.grantReadWriteData(gateway.fn);
     tables.ledger.grantReadData(gateway.fn);
     custody.grantEmit(gateway.fn);

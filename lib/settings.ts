@@ -42,6 +42,8 @@ const ContextSchema = z.object({
   gatewayMemoryMB: Count(128, 10_240).default(DEFAULT_GATEWAY_MEMORY_MB),
   /** Pre-initialized gateway environments (billed while idle); 0 = none, cold starts included. */
   provisionedConcurrency: Count(0, 1_000).default(0),
+  /** The Azure OpenAI resource (in Canada East) whose Standard deployments serve the catalog's azure_openai routes. */
+  azureOpenAIEndpoint: z.url({ protocol: /^https$/ }).optional(),
   /** Retention of every log group of the stack, in days: one of CloudWatch Logs' allowed values. */
   logRetentionDays: z.coerce.number().refine((d) => RETENTION_DAYS.includes(d), `one of ${RETENTION_DAYS.join(', ')}`).default(90),
 }).superRefine((s, ctx) => {

@@ -1,11 +1,14 @@
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { catalog } from '../lambdas/catalog';
 import { reloadConfig } from '../lambdas/config';
+import { OPENAI_BASE_URL, endpointSecretName } from '../lambdas/providers/openai-compatible';
 import { useSdkClientFactory } from '../lambdas/sdk';
 import { startBedrockStandIn, type BedrockStandIn } from './bedrock-standin';
 import { custodyDeadLetterFile, startLocalEventBridge, type BusFaults, type LocalEventBridge } from './bus';
+import { startOpenAIStandIn, type OpenAIStandIn } from './openai-standin';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from './dynamo';
 import { loadStoreThread } from './store-thread';
 import { localClientSettings } from './loopback';
@@ -23,7 +26,7 @@ export interface LocalGatewayOptions {
   host?: string;
   /** Persist the store here (npm start); omitted: in memory (tests). */
   dataDir?: string;
-  /** Serve Bedrock from the stand-in even when AWS credentials are present (tests, bench). */
+  /** Serve every provider from its stand-in even when credentials or endpoints are given (tests, bench). */
   forceStandIn?: boolean;
   /** Fault injection for the custody bus (tests). */
   bus?: BusFaults;
@@ -35,6 +38,10 @@ export interface LocalGateway {
   url: string;
   dynamo: EmbeddedDynamo;
   standIn: BedrockStandIn | null;
+  /** The OpenAI-wire stand-ins started (null: that provider is real); `openai_compatible` serves every simulated catalog endpoint. */
+  openaiStandIns: Record<'azure_openai' | 'openai' | 'openai_compatible', OpenAIStandIn | null>;
+  /** Each provider (an OpenAI-compatible endpoint as `openai_compatible:<name>`): where it is reached and whether it is a stand-in. */
+  providers: { name: string; endpoint: string; simulated: boolean }[];
   bus: LocalEventBridge;
   /** `real` endpoints serve real data; the stand-in is a simulation. */
   bedrock: { endpoint: string; simulated: boolean };
@@ -60,6 +67,54 @@ const HEAP_GROWING_PERCENT = 50;
 
 const hasAwsCredentials = () => Boolean(process.env.AWS_ACCESS_KEY_ID || process.env.AWS_PROFILE || process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI);
 
+/** The credential every stand-in accepts (it checks that one is sent, as the real API does, never its value). */
+const STAND_IN_CREDENTIAL = 'stand-in';
+
+/**
+ * Starts a stand-in for each OpenAI-wire provider that has no real endpoint or credential: Azure OpenAI unless
+ * NI_AZURE_OPENAI_ENDPOINT is set, OpenAI unless NI_OPENAI_BASE_URL is set or the secrets file holds an `openai`
+ * key, and each catalog endpoint whose base URL NI_OPENAI_COMPATIBLE_BASE_URLS does not override. Points the
+ * environment at them, appends them to `simulated`, and gives them stand-in credentials (a secrets file in
+ * `stateDir` holding the given file's entries plus those).
+ */
+async function startOpenAIStandIns(force: boolean, stateDir: string | undefined, simulated: string[]): Promise<LocalGateway['openaiStandIns']> {
+  const cfg = reloadConfig();
+  const given = cfg.providerSecretsFile ? (JSON.parse(readFileSync(cfg.providerSecretsFile, 'utf8')) as Record<string, string>) : {};
+  const standInSecrets: Record<string, string> = {};
+  const started: LocalGateway['openaiStandIns'] = { azure_openai: null, openai: null, openai_compatible: null };
+  if (force || !cfg.endpoints.azure_openai) {
+    started.azure_openai = await startOpenAIStandIn({ flavor: 'azure' });
+    process.env.NI_AZURE_OPENAI_ENDPOINT = started.azure_openai.url;
+    standInSecrets.azure_openai = STAND_IN_CREDENTIAL;
+    simulated.push('azure_openai');
+  }
+  if (force || !(cfg.endpoints.openai || given.openai)) {
+    started.openai = await startOpenAIStandIn({ flavor: 'openai' });
+    process.env.NI_OPENAI_BASE_URL = `${started.openai.url}/v1`;
+    standInSecrets.openai = STAND_IN_CREDENTIAL;
+    simulated.push('openai');
+  }
+  const endpoints = Object.entries(catalog().endpoints).filter(([name]) => force || !(name in cfg.openaiCompatibleBaseUrls));
+  if (endpoints.length) {
+    // Endpoints with and without a credential share it: it records whether one came, and takes either.
+    const s = (started.openai_compatible = await startOpenAIStandIn({ flavor: 'openai', credentialRequired: false }));
+    const urls = { ...cfg.openaiCompatibleBaseUrls };
+    for (const [name, e] of endpoints) {
+      urls[name] = `${s.url}/${name}/v1`; // one server, a base path per endpoint: its request log tells them apart
+      if (e.secret) standInSecrets[endpointSecretName(name)] = STAND_IN_CREDENTIAL;
+      simulated.push(`openai_compatible:${name}`);
+    }
+    process.env.NI_OPENAI_COMPATIBLE_BASE_URLS = JSON.stringify(urls);
+  }
+  if (Object.keys(standInSecrets).length) {
+    const dir = stateDir ?? mkdtempSync(join(tmpdir(), 'ni-local-'));
+    const file = join(dir, 'provider-secrets.json');
+    writeFileSync(file, JSON.stringify({ ...given, ...standInSecrets }), { mode: 0o600 });
+    process.env.NI_PROVIDER_SECRETS_FILE = file;
+  }
+  return started;
+}
+
 export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise<LocalGateway> {
   catalog(); // a broken catalog stops start-up here, with the message naming the bad entry
   useSdkClientFactory(localClientSettings);
@@ -78,12 +133,15 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
   process.env.NI_GATEWAY_REGION ??= 'local';
 
   let standIn: BedrockStandIn | null = null;
+  const simulated: string[] = [];
   const useStandIn = opts.forceStandIn || (!process.env.NI_BEDROCK_ENDPOINT && !hasAwsCredentials());
   if (useStandIn) {
     standIn = await startBedrockStandIn({ quiet: true });
     process.env.NI_BEDROCK_ENDPOINT = standIn.url;
-    process.env.NI_SIMULATED_PROVIDERS = 'bedrock';
+    simulated.push('bedrock');
   }
+  const openaiStandIns = await startOpenAIStandIns(Boolean(opts.forceStandIn), stateDir, simulated);
+  process.env.NI_SIMULATED_PROVIDERS = simulated.join(',');
 
   // After-response writes of requests finishing within this window share store calls (group-commit.ts).
   process.env.NI_GROUP_COMMIT_MS ??= String(GROUP_COMMIT_MS);
@@ -106,6 +164,13 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
     standIn,
     bus,
     bedrock: { endpoint: cfg.endpoints.bedrock ?? 'AWS Bedrock Runtime (per route region)', simulated: cfg.simulatedProviders.has('bedrock') },
+    openaiStandIns,
+    providers: [
+      { name: 'bedrock', endpoint: cfg.endpoints.bedrock ?? 'AWS Bedrock Runtime (per route region)' },
+      { name: 'azure_openai', endpoint: cfg.endpoints.azure_openai ?? 'not configured (NI_AZURE_OPENAI_ENDPOINT)' },
+      { name: 'openai', endpoint: cfg.endpoints.openai ?? OPENAI_BASE_URL },
+      ...Object.entries(catalog().endpoints).map(([name, e]) => ({ name: `openai_compatible:${name}`, endpoint: cfg.openaiCompatibleBaseUrls[name] ?? e.base_url })),
+    ].map((p) => ({ ...p, simulated: cfg.simulatedProviders.has(p.name) })),
     devKey,
     async flush() {
       await server.idle();
@@ -116,6 +181,7 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
       await bus.flush();
       await bus.close();
       await standIn?.close();
+      for (const s of Object.values(openaiStandIns)) await s?.close();
       const { resetDdb } = await import('../lambdas/store/ddb');
       const { resetEventBridge } = await import('../lambdas/store/custody-events');
       resetDdb();

@@ -22,7 +22,8 @@ async function main(): Promise<void> {
     `  OpenAI base URL:   ${gw.url}/v1`,
     `  Health:            ${gw.url}/health`,
     `  Model catalog:     ${gw.url}/api/billing/models`,
-    `  Bedrock:           ${gw.bedrock.simulated ? `SIMULATED by the local stand-in at ${gw.bedrock.endpoint} (responses are not from a real model)` : `REAL: ${gw.bedrock.endpoint}`}`,
+    '  Providers:',
+    ...gw.providers.map((p) => `    ${p.name.padEnd(34)} ${p.simulated ? `SIMULATED by a local stand-in at ${p.endpoint} (responses are not from a real model)` : `REAL: ${p.endpoint}`}`),
     `  DynamoDB (local):  ${gw.dynamo.endpoint} (also in ${dataDir}/dynamodb-endpoint), data in ${dataDir}`,
     `  Custody events:    local EventBridge at ${gw.bus.endpoint} → ledger writer`,
   ];

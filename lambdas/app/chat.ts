@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { assertCapable, resolveModel, type Model, type Route } from '../core/catalog';
 import { hasImages, offersTools, type ChatRequest, type FinishReason, type StreamEvent } from '../core/chat';
 import { ChunkFormatter, CompletionAccumulator, SSE_DONE, sseError } from '../core/completions';
-import { custodyPath, formatCustodyPath, standInHop, type CustodyEvent, type ResolvedJurisdiction } from '../core/custody';
+import { custodyPath, formatCustodyPath, standInHop, type CustodyEvent, type ResolvedJurisdiction, type RouteAttempt } from '../core/custody';
 import { asGatewayError, GatewayError } from '../core/errors';
 import { parseChatRequest } from '../core/openai';
 import { outputBudget } from '../core/output-budget';
@@ -27,6 +27,7 @@ class Outcome {
   tier: Tier;
   route: Route | null = null;
   provider: Provider | null = null;
+  readonly attempts: RouteAttempt[] = [];
   reservation: Reservation | null = null;
   lease: Lease | null = null;
   protection: Protection | null = null;
@@ -51,7 +52,9 @@ class Outcome {
   }
 
   private get simulated(): boolean {
-    return this.route !== null && this.ports.simulatedProviders.has(this.route.provider);
+    const { route } = this;
+    // A provider's endpoints are simulated all together, or one by one (`openai_compatible:<endpoint>`).
+    return route !== null && (this.ports.simulatedProviders.has(route.provider) || this.ports.simulatedProviders.has(`${route.provider}:${route.endpoint}`));
   }
 
   get jurisdiction(): ResolvedJurisdiction | null {
@@ -97,6 +100,7 @@ class Outcome {
       jurisdiction: this.jurisdiction,
       route: this.route && { provider: this.route.provider, region: this.route.region, upstream_id: this.route.upstream_id },
       custody_path: this.path,
+      ...(this.attempts.length ? { attempts: this.attempts } : {}),
       usage: { input_tokens: this.usage.input, output_tokens: this.usage.output, cache_read_tokens: this.usage.cache_read, cache_write_tokens: this.usage.cache_write },
       cost_micro_cad: this.cost,
       status: this.status,
@@ -274,7 +278,7 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       const maxTokens = outputBudget(model, chat.maxTokens, principal.defaultMaxTokens);
       await admit(o, () => reservationAmount(model, bytes, maxTokens));
       deadline = deadlineFor(ports, o.startedAt);
-      const call = callUpstream(providers, routes, o.protection.request, maxTokens, deadline.signal);
+      const call = callUpstream(providers, routes, o.protection.request, maxTokens, { attempts: o.attempts, firstByteTimeoutMs: ports.upstreamFirstByteTimeoutMs, signal: deadline.signal });
       call.then((late) => deadline!.signal.aborted && abandon(late.stream.events[Symbol.asyncIterator]()), () => undefined);
       upstream = await Promise.race([call, deadline.aborted]);
       deadline.accepted();

@@ -87,4 +87,6 @@ export interface GatewayPorts {
   gatewayRegion: string;
   /** Providers whose endpoints are stand-ins: their answers are marked SIMULATED, never a real jurisdiction. */
   simulatedProviders: ReadonlySet<string>;
+  /** How long each upstream attempt may wait for the provider's response headers (default: providers/upstream.ts). */
+  upstreamFirstByteTimeoutMs?: number;
 }

@@ -5,12 +5,24 @@ import { Jurisdiction, TIERS, Tier, tierAllows } from './tiers';
 
 const Cad = z.string().regex(/^\d+(\.\d{1,6})?$/, 'a CAD amount like "4.14"');
 
+const EndpointName = z.string().regex(/^[a-z0-9_-]+$/, 'an endpoint name like "sovereign-vllm"');
+
+/** An OpenAI-compatible server the operator runs or contracts (vLLM, Ollama, TGI, Cohere's compatibility API). */
+const EndpointSchema = z.object({
+  base_url: z.url(),
+  /** true: calls carry a bearer credential, the secret `openai_compatible:<name>`. */
+  secret: z.boolean().default(false),
+});
+export type Endpoint = z.infer<typeof EndpointSchema>;
+
 const RouteSchema = z.object({
   provider: z.string().min(1),
   region: z.string().min(1),
   upstream_id: z.string().min(1),
   jurisdiction: Jurisdiction,
   canadian_controlled: z.boolean().default(false),
+  /** The catalog endpoint serving this route (provider `openai_compatible`). */
+  endpoint: EndpointName.optional(),
   /** false: the upstream id could not be confirmed offline; `ni catalog check` verifies it. */
   verified: z.boolean().default(false),
 });
@@ -39,7 +51,12 @@ const ModelSchema = z.object({
   message: 'default_max_tokens must not exceed max_output_tokens', path: ['default_max_tokens'],
 });
 
-const CatalogFileSchema = z.object({ version: z.literal(1), notes: z.string().optional(), models: z.array(ModelSchema).min(1) });
+const CatalogFileSchema = z.object({
+  version: z.literal(1),
+  notes: z.string().optional(),
+  endpoints: z.record(EndpointName, EndpointSchema).default({}),
+  models: z.array(ModelSchema).min(1),
+});
 
 /** A model's default output budget when its catalog entry names none. */
 export const FALLBACK_DEFAULT_MAX_TOKENS = 4096;
@@ -58,6 +75,8 @@ export interface Model extends z.infer<typeof ModelSchema> {
 export interface Catalog {
   models: Model[];
   byId: ReadonlyMap<string, Model>;
+  /** The OpenAI-compatible endpoints routes name, by name. */
+  endpoints: Readonly<Record<string, Endpoint>>;
 }
 
 export class CatalogError extends Error {}
@@ -80,6 +99,8 @@ export function buildCatalog(raw: unknown, served: ReadonlySet<string>): Catalog
   const byId = new Map<string, Model>();
   for (const m of parsed.data.models) {
     if (byId.has(m.id)) throw new CatalogError(`Invalid catalog: model "${m.id}" appears twice`);
+    const unknown = m.routes.find((r) => r.endpoint !== undefined && !(r.endpoint in parsed.data.endpoints));
+    if (unknown) throw new CatalogError(`Invalid catalog: model "${m.id}": route endpoint "${unknown.endpoint}" is not declared in endpoints`);
     const servedRoutes = m.routes.filter((r) => served.has(r.provider));
     const input = parseCad(m.pricing.input_per_mtok);
     const model: Model = {
@@ -98,7 +119,7 @@ export function buildCatalog(raw: unknown, served: ReadonlySet<string>): Catalog
     byId.set(m.id, model);
     if (servedRoutes.length > 0) models.push(model);
   }
-  return { models, byId };
+  return { models, byId, endpoints: parsed.data.endpoints };
 }
 
 export const modelsForTier = (c: Catalog, tier: Tier) => c.models.filter((m) => m.tiers.includes(tier));

@@ -14,6 +14,10 @@ export type ResolvedJurisdiction = z.infer<typeof ResolvedJurisdiction>;
 const Counts = z.partialRecord(z.enum(PII_TYPES), z.number().int().nonnegative());
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 
+/** One call to an upstream route, in the order made; `outcome` is `ok` or the failure that moved the request on. */
+export const RouteAttempt = z.object({ provider: z.string(), region: z.string(), upstream_id: z.string(), outcome: z.string() });
+export type RouteAttempt = z.infer<typeof RouteAttempt>;
+
 /**
  * One request's custody record (detail of the EventBridge event). Hashes and counts only: no prompt,
  * completion, key secret or personal data may ever be added here.
@@ -30,6 +34,8 @@ export const CustodyEvent = z.object({
   jurisdiction: ResolvedJurisdiction.nullable(),
   route: z.object({ provider: z.string(), region: z.string(), upstream_id: z.string() }).nullable(),
   custody_path: z.array(z.string()),
+  /** Every route called, the one that answered last; absent when nothing was sent upstream (and in older events). */
+  attempts: z.array(RouteAttempt).optional(),
   usage: z.object({
     input_tokens: z.number().int().nonnegative(),
     output_tokens: z.number().int().nonnegative(),

@@ -27,7 +27,7 @@ export type UpstreamFailure = 'throttled' | 'unavailable' | 'timeout' | 'rejecte
 const FAILURES: Record<UpstreamFailure, { status: number; type: GatewayError['type']; code: string; retryable: boolean; message: string }> = {
   throttled: { status: 429, type: 'rate_limit_error', code: 'upstream_throttled', retryable: true, message: 'The model provider is throttling requests; try again shortly.' },
   unavailable: { status: 503, type: 'api_error', code: 'upstream_unavailable', retryable: true, message: 'The model provider is temporarily unavailable.' },
-  timeout: { status: 504, type: 'api_error', code: 'upstream_timeout', retryable: false, message: 'The model provider timed out.' },
+  timeout: { status: 504, type: 'api_error', code: 'upstream_timeout', retryable: true, message: 'The model provider timed out.' },
   rejected: { status: 400, type: 'invalid_request_error', code: 'upstream_validation_error', retryable: false, message: 'The model provider rejected the request' },
   not_enabled: { status: 502, type: 'api_error', code: 'upstream_model_unavailable', retryable: false, message: 'The model is not enabled for this gateway at its provider.' },
   broken: { status: 502, type: 'api_error', code: 'upstream_stream_error', retryable: false, message: 'The model provider returned no stream.' },

@@ -1,5 +1,6 @@
 import type { Route } from '../core/catalog';
 import type { ChatRequest } from '../core/chat';
+import type { RouteAttempt } from '../core/custody';
 import { GatewayError } from '../core/errors';
 import { UpstreamError, type Provider, type ProviderStream } from './provider';
 import type { ProviderRegistry } from './registry';
@@ -8,6 +9,12 @@ export const MAX_ATTEMPTS = 3;
 const BASE_DELAY_MS = 100;
 const MAX_DELAY_MS = 800;
 const THROTTLED_RETRY_AFTER_S = 2;
+/**
+ * How long an attempt may take to connect and receive the provider's response headers. The providers stream, so
+ * their headers come before any generation; past this the endpoint is unreachable or stuck, and the next route
+ * of the same jurisdiction is tried.
+ */
+export const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 30_000;
 
 export interface Attempted {
   stream: ProviderStream;
@@ -17,24 +24,54 @@ export interface Attempted {
   throttles: number;
 }
 
+export interface UpstreamOptions {
+  /** Every attempted route is appended here, failed ones included (the custody event lists them). */
+  attempts: RouteAttempt[];
+  firstByteTimeoutMs?: number;
+  /** Aborts when the request's deadline passes: no further attempt starts, and the current one is aborted. */
+  signal?: AbortSignal;
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** One attempt, abandoned (and its request aborted) when the provider has not answered within `timeoutMs`. */
+async function attempt(provider: Provider, route: Route, request: ChatRequest, maxTokens: number, timeoutMs: number, deadline?: AbortSignal): Promise<ProviderStream> {
+  const abort = new AbortController();
+  const signal = deadline ? AbortSignal.any([abort.signal, deadline]) : abort.signal;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      abort.abort();
+      reject(new UpstreamError('timeout'));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([provider.stream(route, request, maxTokens, signal), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
- * Calls the first route, retrying retryable failures (throttling, transient 5xx) with bounded exponential
- * backoff and full jitter. Retries rotate through `routes`, which the resolver has limited to one
- * jurisdiction, so a retry can land on another endpoint but never in a wider jurisdiction.
+ * Calls the first route, retrying retryable failures (throttling, transient 5xx, no answer before the first byte)
+ * with bounded exponential backoff and full jitter. Retries rotate through `routes`, which the resolver has
+ * limited to one jurisdiction, so a retry can land on another endpoint but never in a wider jurisdiction. Nothing
+ * is retried once the provider has answered: after that, bytes may have reached the client.
  */
-export async function callUpstream(providers: ProviderRegistry, routes: Route[], request: ChatRequest, maxTokens: number, signal?: AbortSignal): Promise<Attempted> {
+export async function callUpstream(providers: ProviderRegistry, routes: Route[], request: ChatRequest, maxTokens: number, opts: UpstreamOptions): Promise<Attempted> {
   let throttles = 0;
-  for (let attempt = 0; ; attempt++) {
-    if (signal?.aborted) throw signal.reason;
-    const route = routes[attempt % routes.length];
+  for (let n = 0; ; n++) {
+    if (opts.signal?.aborted) throw opts.signal.reason;
+    const route = routes[n % routes.length];
     const provider = providers.get(route.provider);
     if (!provider) throw new GatewayError(500, `No provider for route ${route.provider}`, 'server_error', 'provider_unavailable');
+    const tried: RouteAttempt = { provider: route.provider, region: route.region, upstream_id: route.upstream_id, outcome: 'ok' };
+    opts.attempts.push(tried);
     try {
-      return { stream: await provider.stream(route, request, maxTokens, signal), route, provider, throttles };
+      return { stream: await attempt(provider, route, request, maxTokens, opts.firstByteTimeoutMs ?? DEFAULT_FIRST_BYTE_TIMEOUT_MS, opts.signal), route, provider, throttles };
     } catch (err) {
-      if (!(err instanceof UpstreamError) || !err.retryable || attempt + 1 >= MAX_ATTEMPTS) {
+      tried.outcome = err instanceof UpstreamError ? err.failure : 'error';
+      if (!(err instanceof UpstreamError) || !err.retryable || n + 1 >= MAX_ATTEMPTS) {
         if (err instanceof UpstreamError && err.throttled) {
           Object.assign(err.extra, { upstream_throttles: throttles + 1 });
           // Our retries are spent: a client that retries (the openai SDKs do, on 429) waits this long first.
@@ -43,7 +80,7 @@ export async function callUpstream(providers: ProviderRegistry, routes: Route[],
         throw err;
       }
       if (err.throttled) throttles++;
-      await sleep(Math.random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt));
+      await sleep(Math.random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** n));
     }
   }
 }

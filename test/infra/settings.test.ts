@@ -50,6 +50,7 @@ describe('custom domain in a Route 53 zone, alarm e-mail, stage and settings', (
   const { template, stackName, outputs } = synth({
     stage: 'staging', domainName: 'api.example.ca', hostedZoneName: 'example.ca', hostedZoneId: ZONE_ID, alarmEmail: 'ops@example.ca',
     throttlingRateLimit: '20', throttlingBurstLimit: '40', gatewayMemoryMB: '512', provisionedConcurrency: '2', logRetentionDays: '30',
+    azureOpenAIEndpoint: 'https://ni-canadaeast.openai.azure.com',
   });
   const restApi = resource(template, 'AWS::ApiGateway::RestApi', 'ApiRestApi').id;
   const domain = resource(template, 'AWS::ApiGateway::DomainName', 'CustomDomain');
@@ -107,6 +108,11 @@ describe('custom domain in a Route 53 zone, alarm e-mail, stage and settings', (
     expect(JSON.stringify(v1.Properties.Integration.Uri)).toContain(alias.id);
     for (const lg of Object.values(template.findResources('AWS::Logs::LogGroup'))) expect(lg.Properties.RetentionInDays).toBe(30);
   });
+
+  test("the Azure OpenAI resource's endpoint reaches the gateway; provider secrets are named by stage", () => {
+    expect((resource(template, 'AWS::Lambda::Function', 'ApiGatewayFunction').props.Environment as { Variables: object }).Variables).toHaveProperty('NI_AZURE_OPENAI_ENDPOINT', 'https://ni-canadaeast.openai.azure.com');
+    for (const s of Object.values(template.findResources('AWS::SecretsManager::Secret'))) expect(s.Properties.Name).toMatch(/^ni\/staging\/provider\//);
+  });
 });
 
 describe('an existing certificate, an existing alarm topic', () => {
@@ -138,6 +144,7 @@ describe('invalid context stops the synth, naming each value', () => {
     [{ alarmEmail: 'not-an-address' }, /alarmEmail/],
     [{ alarmEmail: 'ops@example.ca', alarmTopicArn: TOPIC }, /alarmEmail: give alarmEmail or alarmTopicArn, not both/],
     [{ gatewayMemoryMB: '64' }, /gatewayMemoryMB/],
+    [{ azureOpenAIEndpoint: 'http://ni.openai.azure.com' }, /azureOpenAIEndpoint/],
     [{ logRetentionDays: '45' }, /logRetentionDays: one of 1, 3, 5, 7, 14, 30, 60, 90/],
     [{ throttlingRateLimit: '200', throttlingBurstLimit: '100' }, /throttlingBurstLimit: must be at least throttlingRateLimit/],
   ])('%j', (context, message) => {

@@ -10,6 +10,7 @@ import { REDELIVERY_WINDOW_MS } from '../../lambdas/core/ledger';
 import { TABLES } from '../../lambdas/store/tables';
 import { ANCHOR_RETENTION, LEDGER_BATCH, WRITER_MAX_RECEIVES } from '../../lib/custody';
 import { BEDROCK_INVOKE_ACTIONS, bedrockInvokeGrants } from '../../lib/bedrock';
+import { credentialsNeeded } from '../../lambdas/providers/registry';
 import { REGION, stackProps } from '../../lib/stack';
 import { asList, flatten, policyStatements, removeAssembly, resource, TEST_ACCOUNT, testApp } from './fixture';
 
@@ -54,7 +55,7 @@ describe('environment and bundling', () => {
     expect(gateway).toMatchObject({ Timeout: 900, MemorySize: 256 });
     const env = (gateway.Environment as { Variables: Record<string, unknown> }).Variables;
     expect(Object.keys(env).sort()).toEqual(
-      [TABLES.usage.env, TABLES.ledger.env, 'NI_EVENT_BUS_NAME', 'NI_CUSTODY_FALLBACK_QUEUE_URL', 'NI_GATEWAY_REGION', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE'].sort(),
+      [TABLES.usage.env, TABLES.ledger.env, 'NI_EVENT_BUS_NAME', 'NI_CUSTODY_FALLBACK_QUEUE_URL', 'NI_GATEWAY_REGION', 'NI_PROVIDER_SECRET_ARNS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE'].sort(),
     );
     expect(env.NI_GATEWAY_REGION).toBe(REGION);
     expect(env.NI_EVENT_BUS_NAME).toEqual({ Ref: resource(template, 'AWS::Events::EventBus', 'CustodyBus').id });
@@ -269,6 +270,29 @@ describe('least privilege', () => {
     const condition = (viaProfile.statement as unknown as { Condition: { StringEquals: Record<string, unknown> } }).Condition;
     expect(asList(condition.StringEquals['bedrock:InferenceProfileArn'] as string | string[]).map(flatten).sort()).toEqual(grants.profiles);
     expect(grants.profiles.every((a) => a.includes(':inference-profile/'))).toBe(true);
+  });
+
+  test('provider credentials: one secret per credential the catalog needs, named by stage; only the gateway may GetSecretValue, on exactly those; it gets their ARNs, never values', () => {
+    expect(credentialsNeeded(catalog())).toEqual(['azure_openai', 'openai', 'openai_compatible:sovereign-vllm']);
+    const secrets = template.findResources('AWS::SecretsManager::Secret');
+    const byName = Object.fromEntries(Object.entries(secrets).map(([id, s]) => [s.Properties.Name as string, id]));
+    expect(Object.keys(byName).sort()).toEqual(['ni/prod/provider/azure_openai', 'ni/prod/provider/openai', 'ni/prod/provider/openai_compatible/sovereign-vllm']);
+    for (const s of Object.values(secrets)) {
+      expect(s.Properties.SecretString).toBeUndefined(); // a generated placeholder, never a value from the code
+      expect(s.DeletionPolicy).toBe('Retain');
+    }
+    const reads = statements.filter((s) => asList(s.statement.Action).some((a) => a.startsWith('secretsmanager:')));
+    expect(reads).toHaveLength(1);
+    expect(reads[0].roles).toEqual([roleOf(GATEWAY)]);
+    expect(asList(reads[0].statement.Action)).toEqual(['secretsmanager:GetSecretValue']);
+    expect(arnsOf(reads[0]).sort()).toEqual(Object.values(byName).map((id) => `\${${id}}`).sort());
+    const env = (fn(GATEWAY).props.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(JSON.parse(flatten(env.NI_PROVIDER_SECRET_ARNS))).toEqual({
+      azure_openai: `\${${byName['ni/prod/provider/azure_openai']}}`,
+      openai: `\${${byName['ni/prod/provider/openai']}}`,
+      'openai_compatible:sovereign-vllm': `\${${byName['ni/prod/provider/openai_compatible/sovereign-vllm']}}`,
+    });
+    expect(env.NI_AZURE_OPENAI_ENDPOINT).toBeUndefined(); // context azureOpenAIEndpoint sets it (settings.test.ts)
   });
 
   test('the gateway may put events on the custody bus only, and send only to the fallback queue', () => {

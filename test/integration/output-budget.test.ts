@@ -6,10 +6,7 @@ let gw: TestGateway;
 beforeAll(async () => {
   gw = await startTestGateway();
 });
-afterAll(async () => {
-  await gw.flush();
-  await gw.close();
-});
+afterAll(() => gw.close());
 
 const SONNET = 'anthropic/claude-sonnet-4.5';
 

@@ -46,7 +46,7 @@ test('the banner\'s base URL and key serve a streamed completion, recorded in th
   expect(existsSync(join(LOCAL_BUILD_ROOT, 'start', 'store-thread-entry.js'))).toBe(true);
   const baseURL = /OpenAI base URL:\s+(\S+)/.exec(banner)![1];
   const apiKey = /(ni_live_[A-Za-z0-9]+)/.exec(banner)![1];
-  expect(banner).toMatch(/Bedrock:\s+SIMULATED/);
+  for (const provider of ['bedrock', 'azure_openai', 'openai', 'openai_compatible:sovereign-vllm']) expect(banner).toMatch(new RegExp(`${provider}\\s+SIMULATED`));
 
   const openai = new OpenAI({ baseURL, apiKey, maxRetries: 0, fetch: fetchOpenAI });
   const { data: stream, response } = await openai.chat.completions.create({ model: 'meta/llama-3-70b', stream: true, messages: [{ role: 'user', content: 'Say hello.' }] }).withResponse();

@@ -28,7 +28,9 @@ export async function startTestGateway(opts: LocalGatewayOptions = {}): Promise<
       const { record, secret } = await createKey({ name: 'test', ...keyOpts });
       return { openai: new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: secret, maxRetries: 0, fetch: fetchOpenAI }), secret, keyId: record.id };
     },
+    /** Lets answered requests finish recording first, so none is cut off by the store closing under it. */
     async close() {
+      await gw.flush();
       await gw.close();
       rmSync(stateDir, { recursive: true, force: true });
     },

@@ -19,8 +19,9 @@ describe('publicCatalog', () => {
     expect(models.map((m) => m.model_id)).toEqual(c.models.map((m) => m.id));
     expect(models.length).toBeGreaterThan(0);
     const ids = models.map((m) => m.model_id);
-    for (const unserved of [...c.byId.keys()].filter((id) => /^(openai|vertex_ai)\//.test(id))) expect(ids).not.toContain(unserved);
-    expect(ids.some((id) => id.startsWith('openai/') || id.startsWith('vertex_ai/'))).toBe(false);
+    const unserved = [...c.byId.values()].filter((m) => m.served.length === 0).map((m) => m.id);
+    expect(unserved.length).toBeGreaterThan(0); // the data keeps models whose provider has no client yet
+    for (const id of unserved) expect(ids).not.toContain(id);
   });
 
   it('publishes the derived tiers and jurisdictions, exact CAD prices and limits', () => {

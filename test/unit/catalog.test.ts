@@ -14,12 +14,20 @@ const SERVED: ReadonlySet<string> = new Set(PROVIDER_NAMES);
 const c = catalog();
 
 describe('catalog', () => {
-  test('serves the recommended Bedrock models; providers that do not exist yet are neither served nor listed', () => {
+  test('serves the recommended Bedrock and OpenAI-wire models; providers that do not exist yet are neither served nor listed', () => {
     const ids = c.models.map((m) => m.id);
-    for (const id of ['anthropic/claude-sonnet-4.5', 'anthropic/claude-opus-4.6', 'anthropic/claude-haiku-4.5', 'meta/llama-3-70b', 'meta/llama-3-8b', 'mistral/mistral-large']) {
+    for (const id of ['anthropic/claude-sonnet-4.5', 'anthropic/claude-opus-4.6', 'anthropic/claude-haiku-4.5', 'meta/llama-3-70b', 'meta/llama-3-8b', 'mistral/mistral-large', 'openai/gpt-4o', 'openai/gpt-4.1', 'meta/llama-3.3-70b']) {
       expect(ids).toContain(id);
     }
-    for (const id of ['openai/gpt-4o', 'openai/gpt-4.1', 'vertex_ai/gemini-2-5-flash', 'vertex_ai/gemini-2-5-pro']) expect(ids).not.toContain(id);
+    for (const id of ['vertex_ai/gemini-2-5-flash', 'vertex_ai/gemini-2-5-pro']) expect(ids).not.toContain(id);
+  });
+
+  test("Azure OpenAI's facts: gpt-4o through the Canada East deployment first (CA), gpt-4.1 only direct (US); the self-hosted model is Canadian-controlled", () => {
+    expect(c.byId.get('openai/gpt-4o')!.served.map((r) => [r.provider, r.region, r.jurisdiction])).toEqual([['azure_openai', 'canadaeast', 'CA'], ['openai', 'us', 'US']]);
+    expect(c.byId.get('openai/gpt-4o')!.tiers).toEqual(['managed_canadian_cloud', 'global']);
+    expect(c.byId.get('openai/gpt-4.1')!.tiers).toEqual(['global']);
+    expect(c.byId.get('meta/llama-3.3-70b')!.tiers).toEqual([...TIERS]);
+    expect(c.byId.get('meta/llama-3.3-70b')!.served[0]).toMatchObject({ provider: 'openai_compatible', endpoint: 'sovereign-vllm', canadian_controlled: true });
   });
 
   test("today's facts: Claude 4.5 only through us./global. profiles, Llama 3 in ca-central-1", () => {
@@ -88,6 +96,9 @@ describe('catalog', () => {
     const dup = structuredClone(builtIn) as { models: unknown[] };
     dup.models.push(dup.models[0]);
     expect(() => buildCatalog(dup, SERVED)).toThrow(/appears twice/);
+    const undeclared = structuredClone(builtIn) as { models: { id: string; routes: { endpoint?: string }[] }[] };
+    undeclared.models.find((m) => m.id === 'meta/llama-3.3-70b')!.routes[0].endpoint = 'nowhere';
+    expect(() => buildCatalog(undeclared, SERVED)).toThrow(/model "meta\/llama-3.3-70b": route endpoint "nowhere" is not declared/);
   });
 
   test('a broken NI_CATALOG_FILE fails the gateway function at init, naming the entry', () => {

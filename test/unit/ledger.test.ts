@@ -3,6 +3,7 @@ import {
   canonicalJson, checkpointDue, checkpointPayload, entryHash, GENESIS_HASH, newEntry, verifyChain,
   type StoredCheckpoint, type StoredEntry, type StoredMarker,
 } from '../../lambdas/core/ledger';
+import { CustodyEvent } from '../../lambdas/core/custody';
 import { custodyEvent } from '../support/custody';
 
 describe('canonicalJson', () => {
@@ -30,6 +31,21 @@ describe('entry hash', () => {
     expect(GENESIS_HASH).toBe('0'.repeat(64));
     const other = newEntry(event, 1, 'f'.repeat(64), new Date('2025-01-15T12:00:02.000Z'));
     expect(other.hash).not.toBe(e.hash);
+  });
+});
+
+describe('custody event schema, version 1', () => {
+  it('reads events written before `attempts` existed, and keeps attempts (so they are hashed) when present', () => {
+    const before = custodyEvent();
+    expect(CustodyEvent.parse(before)).toEqual(before);
+    const attempts = [
+      { provider: 'azure_openai', region: 'canadaeast', upstream_id: 'gpt-4o', outcome: 'throttled' },
+      { provider: 'openai_compatible', region: 'canada', upstream_id: 'gpt-4o-2024-11-20', outcome: 'ok' },
+    ];
+    const after = CustodyEvent.parse({ ...before, attempts });
+    expect(after.attempts).toEqual(attempts);
+    expect(after.schema_version).toBe(1);
+    expect(newEntry(after, 1, GENESIS_HASH, new Date(0)).hash).not.toBe(newEntry(before, 1, GENESIS_HASH, new Date(0)).hash);
   });
 });
 

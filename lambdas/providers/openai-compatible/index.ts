@@ -1,0 +1,71 @@
+import type { Endpoint, Route } from '../../core/catalog';
+import type { SecretSource } from '../../secrets';
+import { UpstreamError, type Provider } from '../provider';
+import { createChatCompletionsProvider } from './client';
+
+/*
+ * The three providers that speak OpenAI chat completions. They differ only in where a route's request goes and
+ * how it is authenticated; the mapping and the client are shared.
+ */
+
+/** Azure OpenAI's generally available data-plane inference API version. */
+export const AZURE_API_VERSION = '2024-10-21';
+export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
+
+const trimSlash = (url: string) => url.replace(/\/+$/, '');
+
+/** The credential a provider needs; without one the route is not enabled (nothing is sent anywhere). */
+async function credential(secrets: SecretSource, name: string): Promise<string> {
+  // A key pasted with its line end would make an invalid header, which fetch refuses before sending.
+  const value = (await secrets.get(name))?.trim();
+  if (!value) throw new UpstreamError('not_enabled');
+  return value;
+}
+
+/**
+ * Azure OpenAI: the route's upstream id is the deployment's name, on the operator's resource `endpoint`
+ * (e.g. `https://my-resource.openai.azure.com`, a resource in the route's region), authenticated by `api-key`.
+ */
+export function createAzureOpenAIProvider(s: { endpoint?: string; secrets: SecretSource }): Provider {
+  return createChatCompletionsProvider({
+    maxTokensField: 'max_tokens',
+    async target(route) {
+      if (!s.endpoint) throw new UpstreamError('not_enabled');
+      const url = `${trimSlash(s.endpoint)}/openai/deployments/${encodeURIComponent(route.upstream_id)}/chat/completions?api-version=${AZURE_API_VERSION}`;
+      return { url, headers: { 'api-key': await credential(s.secrets, 'azure_openai') } };
+    },
+    custodyHops: (route) => [`azure-openai@${route.region}#${route.upstream_id}`],
+  });
+}
+
+/** OpenAI's own API (processing in OpenAI's infrastructure, in the US by default). */
+export function createOpenAIProvider(s: { baseUrl?: string; secrets: SecretSource }): Provider {
+  return createChatCompletionsProvider({
+    maxTokensField: 'max_completion_tokens',
+    async target() {
+      return { url: `${trimSlash(s.baseUrl ?? OPENAI_BASE_URL)}/chat/completions`, headers: { authorization: `Bearer ${await credential(s.secrets, 'openai')}` } };
+    },
+    custodyHops: (route) => [`openai@${route.region}#${route.upstream_id}`],
+  });
+}
+
+/** The secret name of an OpenAI-compatible endpoint's credential. */
+export const endpointSecretName = (endpoint: string) => `openai_compatible:${endpoint}`;
+
+/** OpenAI-compatible servers declared in the catalog's `endpoints`; each route names its endpoint. */
+export function createOpenAICompatibleProvider(s: { endpoints: Readonly<Record<string, Endpoint>>; secrets: SecretSource }): Provider {
+  const endpointOf = (route: Route) => {
+    const endpoint = route.endpoint === undefined ? undefined : s.endpoints[route.endpoint];
+    if (!endpoint) throw new UpstreamError('not_enabled');
+    return { name: route.endpoint!, ...endpoint };
+  };
+  return createChatCompletionsProvider({
+    maxTokensField: 'max_tokens',
+    async target(route) {
+      const endpoint = endpointOf(route);
+      const headers: Record<string, string> = endpoint.secret ? { authorization: `Bearer ${await credential(s.secrets, endpointSecretName(endpoint.name))}` } : {};
+      return { url: `${trimSlash(endpoint.base_url)}/chat/completions`, headers };
+    },
+    custodyHops: (route) => [`${route.endpoint ?? 'openai-compatible'}@${route.region}#${route.upstream_id}`],
+  });
+}

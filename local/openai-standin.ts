@@ -1,0 +1,187 @@
+/**
+ * Local stand-in for the upstreams that speak OpenAI chat completions: OpenAI's API, Azure OpenAI and
+ * OpenAI-compatible servers (vLLM and the like). A loopback HTTP server answering streamed chat completions in
+ * the provider's real wire format, so the gateway's real client works against it without the provider.
+ *
+ *   openai        POST {base}/chat/completions with `Authorization: Bearer …` (any prefix path is a base, so one
+ *                 server can stand in for several endpoints: `/sovereign-vllm/v1/chat/completions`)
+ *   azure         POST /openai/deployments/{deployment}/chat/completions?api-version=… with an `api-key` header;
+ *                 its quirks: a first chunk with `choices: []` and `prompt_filter_results`, `content_filter_results`
+ *                 on every choice, and prompts it filters refused with a 400 whose code is `content_filter`
+ *
+ * Answers are deterministic: with tools offered (and the last message not a tool result) one call of the first
+ * tool (or the one `tool_choice` names) with `{"text": <last user text>}`; after tool results "Tool results: " and
+ * their contents joined by " | "; otherwise "Hello from the <flavor> stand-in." Usage: ceil(chars / 4) of the
+ * messages' JSON and of the output, reported when `stream_options.include_usage` asks for it.
+ *
+ * Faults are injected by the caller (`inject`), one per coming request, in order: `throttle` (429), `unavailable`
+ * (503), `hang` (no answer at all until the server closes), `filter_prompt` (Azure's 400 content_filter),
+ * `filter_completion` (a partial answer ending with finish_reason content_filter), `fail_mid_stream` (the first
+ * delta, then the connection is reset).
+ * Every request is recorded (path, credential presence, parsed body) for tests to assert on.
+ */
+import { randomUUID } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type Flavor = 'openai' | 'azure';
+export type Fault = 'throttle' | 'unavailable' | 'hang' | 'filter_prompt' | 'filter_completion' | 'fail_mid_stream';
+
+export interface RecordedChatRequest {
+  path: string;
+  /** The deployment (Azure) or the body's `model`. */
+  model: string;
+  /** Whether the request carried the flavor's credential header (its value is never recorded). */
+  authenticated: boolean;
+  body: any;
+  /** What the stand-in did with it: `answered`, the fault it played, or `unauthenticated` (401). */
+  outcome: 'answered' | 'unauthenticated' | Fault;
+}
+
+export interface OpenAIStandIn {
+  url: string;
+  flavor: Flavor;
+  requests: RecordedChatRequest[];
+  /** The next requests (one each, in order) play these faults. */
+  inject(...faults: Fault[]): void;
+  close(): Promise<void>;
+}
+
+const AZURE_PATH = /^\/openai\/deployments\/([^/]+)\/chat\/completions$/;
+const SAFE = { hate: { filtered: false, severity: 'safe' }, self_harm: { filtered: false, severity: 'safe' }, sexual: { filtered: false, severity: 'safe' }, violence: { filtered: false, severity: 'safe' } };
+
+const tokens = (s: string) => Math.max(1, Math.ceil(s.length / 4));
+
+function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) return content.map((p: { type?: string; text?: string }) => (p.type === 'text' ? p.text ?? '' : '')).join('');
+  return '';
+}
+
+function errorBody(status: number, message: string, code: string | null, type = 'invalid_request_error'): string {
+  return JSON.stringify({ error: { message, type, param: null, code, ...(status === 400 && code === 'content_filter' ? { status } : {}) } });
+}
+
+/** The answer to a request: text deltas, or one tool call, and the finish reason. */
+function answer(body: any, flavor: Flavor): { text: string[]; call?: { name: string; args: string }; finish: string } {
+  const messages: any[] = Array.isArray(body.messages) ? body.messages : [];
+  const last = messages[messages.length - 1];
+  if (last?.role === 'tool') {
+    const results: string[] = [];
+    for (let i = messages.length - 1; i >= 0 && messages[i].role === 'tool'; i--) results.unshift(textOf(messages[i].content));
+    return { text: ['Tool results: ', results.join(' | ')], finish: 'stop' };
+  }
+  const tools: any[] = Array.isArray(body.tools) ? body.tools : [];
+  if (tools.length && body.tool_choice !== 'none') {
+    const name = body.tool_choice?.function?.name ?? tools[0].function?.name;
+    const user = [...messages].reverse().find((m) => m.role === 'user');
+    return { text: [], call: { name, args: JSON.stringify({ text: textOf(user?.content) }) }, finish: 'tool_calls' };
+  }
+  return { text: ['Hello ', 'from the ', `${flavor} `, 'stand-in.'], finish: 'stop' };
+}
+
+/** `credentialRequired: false`: a server started without an API key (vLLM's default), which takes any request. */
+export async function startOpenAIStandIn(opts: { flavor: Flavor; credentialRequired?: boolean; port?: number; host?: string }): Promise<OpenAIStandIn> {
+  const { flavor } = opts;
+  const requests: RecordedChatRequest[] = [];
+  const faults: Fault[] = [];
+  const hanging = new Set<http.ServerResponse>();
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://standin');
+      const json = (status: number, body: string) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(body);
+      };
+      const azure = flavor === 'azure' ? AZURE_PATH.exec(url.pathname) : null;
+      if (req.method !== 'POST' || (flavor === 'azure' ? !azure : !url.pathname.endsWith('/chat/completions'))) {
+        return json(404, errorBody(404, 'Resource not found', '404'));
+      }
+      if (azure && !url.searchParams.get('api-version')) return json(404, errorBody(404, 'Resource not found', '404'));
+      let body: any;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        return json(400, errorBody(400, 'The request body is not valid JSON.', null));
+      }
+      const authenticated = flavor === 'azure' ? Boolean(req.headers['api-key']) : /^Bearer \S+/.test(req.headers.authorization ?? '');
+      const refused = !authenticated && opts.credentialRequired !== false;
+      const fault = refused ? undefined : faults.shift();
+      requests.push({ path: url.pathname, model: azure ? decodeURIComponent(azure[1]) : String(body.model), authenticated, body, outcome: refused ? 'unauthenticated' : fault ?? 'answered' });
+      if (refused) return json(401, errorBody(401, 'Access denied due to invalid subscription key or wrong API endpoint.', '401'));
+      if (body.stream !== true) return json(400, errorBody(400, 'This stand-in serves streamed chat completions only.', null));
+      switch (fault) {
+        case 'throttle':
+          res.setHeader('retry-after', '1');
+          return json(429, errorBody(429, 'Rate limit reached for requests.', 'rate_limit_exceeded', 'requests'));
+        case 'unavailable':
+          return json(503, errorBody(503, 'The service is temporarily unable to process your request.', null, 'server_error'));
+        case 'hang':
+          hanging.add(res);
+          return;
+        case 'filter_prompt':
+          return json(400, errorBody(400, "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.", 'content_filter'));
+      }
+      stream(res, body, fault);
+    });
+  });
+
+  function stream(res: http.ServerResponse, body: any, fault: Fault | undefined): void {
+    const filtered = fault === 'filter_completion';
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const id = `chatcmpl-${randomUUID()}`;
+    const created = Math.floor(Date.now() / 1000);
+    const send = (chunk: object) => res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+    const choice = (delta: object, finish: string | null = null) => send({
+      id, object: 'chat.completion.chunk', created, model: body.model ?? 'deployment',
+      choices: [{ index: 0, delta, finish_reason: finish, logprobs: null, ...(flavor === 'azure' ? { content_filter_results: finish ? {} : SAFE } : {}) }],
+    });
+    if (flavor === 'azure') {
+      send({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: [{ prompt_index: 0, content_filter_results: SAFE }] });
+    }
+    const a = answer(body, flavor);
+    choice({ role: 'assistant', content: '' });
+    let output = '';
+    const text = filtered ? a.text.slice(0, 1) : a.text;
+    for (const t of text) {
+      output += t;
+      choice({ content: t });
+      // Reset once the delta has left, so the client has the first byte before the failure.
+      if (fault === 'fail_mid_stream') return void res.write('', () => res.destroy());
+    }
+    if (a.call && !filtered) {
+      const half = Math.ceil(a.call.args.length / 2);
+      choice({ tool_calls: [{ index: 0, id: `call_${randomUUID().slice(0, 8)}`, type: 'function', function: { name: a.call.name, arguments: '' } }] });
+      choice({ tool_calls: [{ index: 0, function: { arguments: a.call.args.slice(0, half) } }] });
+      choice({ tool_calls: [{ index: 0, function: { arguments: a.call.args.slice(half) } }] });
+      output += a.call.args;
+    }
+    choice({}, filtered ? 'content_filter' : a.finish);
+    if (body.stream_options?.include_usage) {
+      const prompt = tokens(JSON.stringify(body.messages ?? []));
+      const completion = tokens(output);
+      send({
+        id, object: 'chat.completion.chunk', created, model: body.model ?? 'deployment', choices: [],
+        usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } },
+      });
+    }
+    res.end('data: [DONE]\n\n');
+  }
+
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
+    flavor,
+    requests,
+    inject: (...f) => void faults.push(...f),
+    async close() {
+      for (const res of hanging) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
