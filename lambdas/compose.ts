@@ -18,7 +18,11 @@ export function composeGateway(): Gateway {
   const cfg = config();
   return createGateway({
     catalog: catalog(),
-    providers: createProviders({ endpoints: { bedrock: cfg.endpoints.bedrock }, secrets }),
+    providers: createProviders({
+      endpoints: { bedrock: cfg.endpoints.bedrock, vertex_ai: cfg.endpoints.vertex_ai, anthropic: cfg.endpoints.anthropic },
+      vertexProject: cfg.vertexProject,
+      secrets,
+    }),
     spend: { reserve: (p, id, amount, model, tier) => reserve(p, id, amount, model, tier), unreserved, settle },
     custody: { emit: emitCustodyEvent, receipt: getReceipt },
     metrics: {

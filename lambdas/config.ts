@@ -26,6 +26,9 @@ const Env = z.object({
   NI_EVENT_BUS_NAME: z.string().min(1).optional(),
   NI_CUSTODY_FALLBACK_QUEUE_URL: Url.optional(),
   NI_BEDROCK_ENDPOINT: Url.optional(),
+  NI_VERTEX_ENDPOINT: Url.optional(),
+  NI_VERTEX_PROJECT_ID: z.string().min(1).optional(),
+  NI_ANTHROPIC_BASE_URL: Url.optional(),
   /** Providers (comma-separated) whose endpoints are the local stand-ins: their answers are marked SIMULATED. */
   NI_SIMULATED_PROVIDERS: z.string().default(''),
   /** JSON `{provider: secret ARN}`, set by the stack. */
@@ -64,7 +67,9 @@ export function parseConfig(env: Record<string, string | undefined>) {
     metrics: e.NI_METRICS === 'on',
     catalogFile: e.NI_CATALOG_FILE,
     tables: { keys: e.NI_KEYS_TABLE, usage: e.NI_USAGE_TABLE, ledger: e.NI_LEDGER_TABLE },
-    endpoints: { dynamodb: e.NI_DYNAMODB_ENDPOINT, eventbridge: e.NI_EVENTBRIDGE_ENDPOINT, bedrock: e.NI_BEDROCK_ENDPOINT, kms: e.NI_KMS_ENDPOINT },
+    endpoints: { dynamodb: e.NI_DYNAMODB_ENDPOINT, eventbridge: e.NI_EVENTBRIDGE_ENDPOINT, bedrock: e.NI_BEDROCK_ENDPOINT, kms: e.NI_KMS_ENDPOINT,
+      vertex_ai: e.NI_VERTEX_ENDPOINT, anthropic: e.NI_ANTHROPIC_BASE_URL },
+    vertexProject: e.NI_VERTEX_PROJECT_ID,
     providerSecretArns: e.NI_PROVIDER_SECRET_ARNS ?? {},
     providerSecretsFile: e.NI_PROVIDER_SECRETS_FILE,
     simulatedProviders: new Set(e.NI_SIMULATED_PROVIDERS.split(',').map((s) => s.trim()).filter(Boolean)),

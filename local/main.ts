@@ -20,6 +20,11 @@ async function main(): Promise<void> {
     `  Health:            ${gw.url}/health`,
     `  Model catalog:     ${gw.url}/api/billing/models`,
     `  Bedrock:           ${gw.bedrock.simulated ? `SIMULATED by the local stand-in at ${gw.bedrock.endpoint} (responses are not from a real model)` : `REAL: ${gw.bedrock.endpoint}`}`,
+    ...(['vertex_ai', 'anthropic'] as const).map((name) => {
+      const u = gw.upstreams[name];
+      const label = `${name === 'vertex_ai' ? 'Vertex AI' : 'Anthropic'}:`.padEnd(19);
+      return `  ${label}${u.simulated ? `SIMULATED by the local stand-in at ${u.endpoint} (responses are not from a real model)` : `REAL: ${u.endpoint}`}`;
+    }),
     `  DynamoDB (local):  ${gw.dynamo.endpoint} (also in ${dataDir}/dynamodb-endpoint), data in ${dataDir}`,
     `  Custody events:    local EventBridge at ${gw.bus.endpoint} → ledger writer`,
   ];

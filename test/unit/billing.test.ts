@@ -19,8 +19,8 @@ describe('publicCatalog', () => {
     expect(models.map((m) => m.model_id)).toEqual(c.models.map((m) => m.id));
     expect(models.length).toBeGreaterThan(0);
     const ids = models.map((m) => m.model_id);
-    for (const unserved of [...c.byId.keys()].filter((id) => /^(openai|vertex_ai)\//.test(id))) expect(ids).not.toContain(unserved);
-    expect(ids.some((id) => id.startsWith('openai/') || id.startsWith('vertex_ai/'))).toBe(false);
+    for (const unserved of [...c.byId.keys()].filter((id) => /^openai\//.test(id))) expect(ids).not.toContain(unserved);
+    expect(ids.some((id) => id.startsWith('openai/'))).toBe(false);
   });
 
   it('publishes the derived tiers and jurisdictions, exact CAD prices and limits', () => {

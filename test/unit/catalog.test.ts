@@ -19,12 +19,23 @@ describe('catalog', () => {
     for (const id of ['anthropic/claude-sonnet-4.5', 'anthropic/claude-opus-4.6', 'anthropic/claude-haiku-4.5', 'meta/llama-3-70b', 'meta/llama-3-8b', 'mistral/mistral-large']) {
       expect(ids).toContain(id);
     }
-    for (const id of ['openai/gpt-4o', 'openai/gpt-4.1', 'vertex_ai/gemini-2-5-flash', 'vertex_ai/gemini-2-5-pro']) expect(ids).not.toContain(id);
+    for (const id of ['vertex_ai/gemini-2-5-flash', 'vertex_ai/gemini-2-5-pro']) expect(ids).toContain(id);
+    for (const id of ['openai/gpt-4o', 'openai/gpt-4.1']) expect(ids).not.toContain(id);
   });
 
-  test("today's facts: Claude 4.5 only through us./global. profiles, Llama 3 in ca-central-1", () => {
-    for (const r of c.byId.get('anthropic/claude-sonnet-4.5')!.served) expect(r.upstream_id).toMatch(/^(us|global)\./);
+  test("today's facts: Claude 4.5 through Bedrock's us./global. profiles, then direct Anthropic; Llama 3 in ca-central-1; Gemini in Montréal", () => {
+    for (const r of c.byId.get('anthropic/claude-sonnet-4.5')!.served.filter((x) => x.provider === 'bedrock')) expect(r.upstream_id).toMatch(/^(us|global)\./);
     expect(c.byId.get('anthropic/claude-sonnet-4.5')!.jurisdictions).toEqual(['US', 'GLOBAL']);
+    // Anthropic's API runs inference in any geography by default; only Opus 4.6 and later take inference_geo "us".
+    for (const id of ['anthropic/claude-sonnet-4.5', 'anthropic/claude-haiku-4.5', 'anthropic/claude-opus-4.6']) {
+      const routes = c.byId.get(id)!.served;
+      expect(routes.map((r) => r.provider)).toEqual(['bedrock', 'bedrock', 'anthropic']);
+      expect(routes[2]).toMatchObject(id.endsWith('opus-4.6') ? { region: 'us', jurisdiction: 'US' } : { region: 'global', jurisdiction: 'GLOBAL' });
+    }
+    // Only the regional endpoint keeps Gemini's ML processing in Montréal; the global endpoint promises no place.
+    for (const id of ['vertex_ai/gemini-2-5-flash', 'vertex_ai/gemini-2-5-pro']) {
+      expect(c.byId.get(id)!.served).toEqual([expect.objectContaining({ provider: 'vertex_ai', region: 'northamerica-northeast1', jurisdiction: 'CA' })]);
+    }
     expect(c.byId.get('meta/llama-3-70b')!.served).toEqual([expect.objectContaining({ region: 'ca-central-1', jurisdiction: 'CA' })]);
   });
 
