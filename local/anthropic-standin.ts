@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type * as http from 'node:http';
-import { answer, DirectiveError, listen, parseScript, readBody, SSE_HEADERS, type Turn } from './standin-script';
+import { listen, readBody, type RecordingStandIn, scriptedAnswer, sendJson, SSE_HEADERS, type Turn } from './standin-script';
 
 export interface AnthropicRecordedRequest {
   path: string;
@@ -18,13 +18,9 @@ export interface AnthropicRecordedRequest {
   body: any;
 }
 
-export interface AnthropicStandIn {
-  url: string;
+export interface AnthropicStandIn extends RecordingStandIn<AnthropicRecordedRequest> {
   /** The API key it accepts. */
   apiKey: string;
-  requests: AnthropicRecordedRequest[];
-  reset(): void;
-  close(): Promise<void>;
 }
 
 const ERROR_TYPES: Record<number, string> = {
@@ -33,8 +29,7 @@ const ERROR_TYPES: Record<number, string> = {
 };
 
 function sendError(res: http.ServerResponse, status: number, message: string): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ type: 'error', error: { type: ERROR_TYPES[status] ?? 'api_error', message } }));
+  sendJson(res, status, { type: 'error', error: { type: ERROR_TYPES[status] ?? 'api_error', message } });
 }
 
 type Block = { type?: string; text?: unknown; input?: unknown; content?: unknown };
@@ -78,16 +73,7 @@ export async function startAnthropicStandIn(opts: { port?: number; apiKey?: stri
     if (!header('anthropic-version')) return sendError(res, 400, 'anthropic-version: header is required');
     if (body.stream !== true) return sendError(res, 400, 'this stand-in serves streamed requests only');
     if (!(Number(body.max_tokens) >= 1)) return sendError(res, 400, 'max_tokens: Field required');
-    const turn = turnOf(body);
-    let script;
-    try {
-      script = parseScript(turn.scriptTexts);
-    } catch (err) {
-      if (err instanceof DirectiveError) return sendError(res, 400, err.message);
-      throw err;
-    }
-    if (script.status) return sendError(res, script.status, `scripted status ${script.status}`);
-    const a = answer(turn, script, 'Anthropic');
+    const { script, answer: a } = scriptedAnswer(turnOf(body), 'Anthropic');
 
     res.writeHead(200, SSE_HEADERS);
     const send = (type: string, data: object) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
@@ -124,7 +110,7 @@ export async function startAnthropicStandIn(opts: { port?: number; apiKey?: stri
     res.end();
   }
 
-  const server = await listen(handle, opts.port);
+  const server = await listen(handle, sendError, opts.port);
   return {
     url: server.url,
     apiKey,

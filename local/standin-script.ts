@@ -38,7 +38,6 @@ export interface Script {
   thoughts: number;
 }
 
-export class DirectiveError extends Error {}
 
 const DIRECTIVE_RE = /ni-standin:([a-z_]+)(?:=([0-9]+))?/g;
 const NUMERIC: Record<string, keyof Script> = { tool_calls: 'toolCalls', status: 'status', cache_read: 'cacheRead', cache_write: 'cacheWrite', thoughts: 'thoughts' };
@@ -49,10 +48,24 @@ export function parseScript(texts: string[]): Script {
     for (const [, name, value] of text.matchAll(DIRECTIVE_RE)) {
       if (name === 'fail_mid_stream') script.failMidStream = true;
       else if (NUMERIC[name] && value !== undefined) Object.assign(script, { [NUMERIC[name]]: Number(value) });
-      else throw new DirectiveError(`unknown or incomplete directive ni-standin:${name}`);
+      else throw new Refusal(400, `unknown or incomplete directive ni-standin:${name}`);
     }
   }
   return script;
+}
+
+/** An HTTP error a stand-in answers with, in its provider's error shape. */
+export class Refusal extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/** The turn's script and answer; a bad directive or a scripted status is thrown as a Refusal. */
+export function scriptedAnswer(turn: Turn, provider: string): { script: Script; answer: Answer } {
+  const script = parseScript(turn.scriptTexts);
+  if (script.status) throw new Refusal(script.status, `scripted status ${script.status}`);
+  return { script, answer: answer(turn, script, provider) };
 }
 
 export interface ToolCall {
@@ -97,12 +110,33 @@ export interface HttpStandIn {
   close(): Promise<void>;
 }
 
-/** A loopback HTTP/1.1 server on an OS-assigned port (unless `port` is given). */
-export async function listen(handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>, port = 0, host = '127.0.0.1'): Promise<HttpStandIn> {
+/** A stand-in as tests use it: where it listens and what it received. */
+export interface RecordingStandIn<R> extends HttpStandIn {
+  requests: R[];
+  /** Forgets what was received. */
+  reset(): void;
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+/**
+ * A loopback HTTP/1.1 server on an OS-assigned port (unless `port` is given). A Refusal thrown by the handler is
+ * answered with `refuse`, in the provider's error shape.
+ */
+export async function listen(
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>,
+  refuse: (res: http.ServerResponse, status: number, message: string) => void,
+  port = 0,
+  host = '127.0.0.1',
+): Promise<HttpStandIn> {
   const server = http.createServer((req, res) => {
     handler(req, res).catch((err: unknown) => {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { message: String(err) } }));
+      if (res.headersSent) res.end();
+      else if (err instanceof Refusal) refuse(res, err.status, err.message);
+      else refuse(res, 500, String(err));
     });
   });
   await new Promise<void>((resolve) => server.listen(port, host, resolve));

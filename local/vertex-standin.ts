@@ -12,7 +12,7 @@
  */
 import { createPublicKey, createVerify, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import type * as http from 'node:http';
-import { answer, DirectiveError, listen, parseScript, readBody, SSE_HEADERS, type Turn } from './standin-script';
+import { listen, readBody, type RecordingStandIn, scriptedAnswer, sendJson, SSE_HEADERS, type Turn } from './standin-script';
 
 export interface VertexRecordedRequest {
   path: string;
@@ -30,14 +30,10 @@ export interface TokenRequest {
   scope: string;
 }
 
-export interface VertexStandIn {
-  url: string;
+export interface VertexStandIn extends RecordingStandIn<VertexRecordedRequest> {
   /** A service-account key (as Google issues them) whose token_uri is this stand-in. */
   serviceAccountKey: { type: 'service_account'; project_id: string; private_key: string; client_email: string; token_uri: string };
-  requests: VertexRecordedRequest[];
   tokenRequests: TokenRequest[];
-  reset(): void;
-  close(): Promise<void>;
 }
 
 const STATUS_NAMES: Record<number, string> = {
@@ -46,8 +42,7 @@ const STATUS_NAMES: Record<number, string> = {
 };
 
 function sendError(res: http.ServerResponse, code: number, message: string): void {
-  res.writeHead(code, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ error: { code, message, status: STATUS_NAMES[code] ?? 'UNKNOWN' } }));
+  sendJson(res, code, { error: { code, message, status: STATUS_NAMES[code] ?? 'UNKNOWN' } });
 }
 
 /** The parameter-schema keywords Gemini accepts; anything else is an "Unknown name" 400. */
@@ -135,23 +130,16 @@ export async function startVertexStandIn(opts: VertexStandInOptions = {}): Promi
 
   function token(res: http.ServerResponse, raw: string): void {
     const form = new URLSearchParams(raw);
-    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
-      res.writeHead(400, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: 'unsupported_grant_type' }));
-      return;
-    }
+    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') return sendJson(res, 400, { error: 'unsupported_grant_type' });
     const claims = verifyAssertion(form.get('assertion') ?? '', publicKey);
     const nowS = Math.floor(now() / 1000);
     if (claims) tokenRequests.push({ iss: claims.iss, aud: claims.aud, scope: claims.scope });
     if (!claims || claims.iss !== clientEmail || claims.aud !== tokenUri || !String(claims.scope).includes('cloud-platform') || !(claims.exp > nowS && claims.iat <= nowS + 60)) {
-      res.writeHead(400, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: 'invalid_grant', error_description: 'Invalid JWT Signature.' }));
-      return;
+      return sendJson(res, 400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
     }
     const accessToken = `ya29.standin-${randomUUID()}`;
     issued.set(accessToken, now() + 3599_000);
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ access_token: accessToken, expires_in: 3599, token_type: 'Bearer' }));
+    sendJson(res, 200, { access_token: accessToken, expires_in: 3599, token_type: 'Bearer' });
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -171,16 +159,7 @@ export async function startVertexStandIn(opts: VertexStandInOptions = {}): Promi
     if (!authorized) return sendError(res, 401, 'Request had invalid authentication credentials.');
     const problem = requestProblem(body);
     if (problem) return sendError(res, 400, problem);
-    const turn = turnOf(body);
-    let script;
-    try {
-      script = parseScript(turn.scriptTexts);
-    } catch (err) {
-      if (err instanceof DirectiveError) return sendError(res, 400, err.message);
-      throw err;
-    }
-    if (script.status) return sendError(res, script.status, `scripted status ${script.status}`);
-    const a = answer(turn, script, 'Vertex AI');
+    const { script, answer: a } = scriptedAnswer(turnOf(body), 'Vertex AI');
 
     res.writeHead(200, SSE_HEADERS);
     // Google ends each event with CRLF CRLF.
@@ -205,7 +184,7 @@ export async function startVertexStandIn(opts: VertexStandInOptions = {}): Promi
     res.end();
   }
 
-  const server = await listen(handle, opts.port);
+  const server = await listen(handle, sendError, opts.port);
   tokenUri = `${server.url}/token`;
   return {
     url: server.url,

@@ -17,19 +17,25 @@ let proc: ChildProcess;
 let dataDir: string;
 let banner = '';
 
+/** `npm start` in `env`, once its banner is printed: the process and what it printed. */
+async function npmStart(env: NodeJS.ProcessEnv): Promise<{ proc: ChildProcess; banner: string }> {
+  const child = spawn(process.execPath, [...START_FLAGS, join(ROOT, 'local', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stderr!.on('data', (c: Buffer) => { out += c.toString('utf8'); });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString('utf8');
+      if (/Development API key/.test(out)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${out}`)));
+  });
+  return { proc: child, banner: out };
+}
+
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'ni-start-'));
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', NI_DATA_DIR: dataDir, NI_LOG_LEVEL: 'ERROR' };
-  // No AWS credentials and no NI_BEDROCK_ENDPOINT: the stand-in serves Bedrock, as on a fresh machine.
-  proc = spawn(process.execPath, [...START_FLAGS, join(ROOT, 'local', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stderr!.on('data', (c: Buffer) => { banner += c.toString('utf8'); });
-  await new Promise<void>((resolve, reject) => {
-    proc.stdout!.on('data', (c: Buffer) => {
-      banner += c.toString('utf8');
-      if (/Development API key/.test(banner)) resolve();
-    });
-    proc.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${banner}`)));
-  });
+  // No AWS credentials, no provider secrets, no endpoint overrides: the stand-ins serve, as on a fresh machine.
+  ({ proc, banner } = await npmStart({ PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', NI_DATA_DIR: dataDir, NI_LOG_LEVEL: 'ERROR' }));
 }, 60_000);
 
 afterAll(async () => {
@@ -100,16 +106,8 @@ test('with an Anthropic credential in the secrets file, the banner says Anthropi
   const dir = mkdtempSync(join(tmpdir(), 'ni-start-secrets-'));
   try {
     writeFileSync(join(dir, 'secrets.json'), JSON.stringify({ anthropic: 'sk-ant-not-a-real-key' }), { mode: 0o600 });
-    const env = { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', NI_DATA_DIR: join(dir, 'data'), NI_LOG_LEVEL: 'ERROR', NI_PROVIDER_SECRETS_FILE: join(dir, 'secrets.json') };
-    const child = spawn(process.execPath, [...START_FLAGS, join(ROOT, 'local', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stderr!.on('data', (c: Buffer) => { out += c.toString('utf8'); });
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (c: Buffer) => {
-        out += c.toString('utf8');
-        if (/Development API key/.test(out)) resolve();
-      });
-      child.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${out}`)));
+    const { proc: child, banner: out } = await npmStart({
+      PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', NI_DATA_DIR: join(dir, 'data'), NI_LOG_LEVEL: 'ERROR', NI_PROVIDER_SECRETS_FILE: join(dir, 'secrets.json'),
     });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');

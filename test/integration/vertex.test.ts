@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { parseCustodyPath } from '../../lambdas/core/custody';
+import { ANSWER_TO_UPSTREAM_STATUS, collectChunks as collect, finishReasonOf, refusal, streamedText, streamedToolCalls, streamToolResults } from '../support/chat-streams';
 import { startTestGateway, type TestGateway } from '../support/gateway';
 
 /*
@@ -33,12 +34,6 @@ const WEATHER: OpenAI.Chat.Completions.ChatCompletionTool = {
 };
 const TIME: OpenAI.Chat.Completions.ChatCompletionTool = { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: {} } } };
 
-async function collect(stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>) {
-  const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
-  for await (const c of stream) chunks.push(c);
-  return chunks;
-}
-
 describe.each([
   ['managed_canadian_cloud', FLASH],
   ['managed_canadian_cloud', PRO],
@@ -54,19 +49,13 @@ describe.each([
     expect(response.headers.get('x-ni-privacy-tier')).toBe(tier);
     expect(parseCustodyPath(response.headers.get('x-ni-custody-path')!).map((h) => h.party)).toEqual(['ni-gateway', 'vertex_ai-standin']);
     const chunks = await collect(stream);
-    const calls = new Map<number, { id: string; name: string; args: string }>();
-    for (const c of chunks) {
-      for (const d of c.choices[0]?.delta.tool_calls ?? []) {
-        const call = calls.get(d.index) ?? { id: '', name: '', args: '' };
-        calls.set(d.index, { id: d.id ?? call.id, name: d.function?.name ?? call.name, args: call.args + (d.function?.arguments ?? '') });
-      }
-    }
+    const calls = streamedToolCalls(chunks);
     expect([...calls.keys()]).toEqual([0, 1]);
     expect([...calls.values()].map((c) => c.name)).toEqual(['get_weather', 'get_time']);
     for (const c of calls.values()) expect(JSON.parse(c.args)).toEqual({ text: question });
     const ids = [...calls.values()].map((c) => c.id);
     expect(new Set(ids).size).toBe(2);
-    expect(chunks.find((c) => c.choices[0]?.finish_reason)!.choices[0].finish_reason).toBe('tool_calls');
+    expect(finishReasonOf(chunks)).toBe('tool_calls');
     expect(chunks[chunks.length - 1].usage!.completion_tokens).toBeGreaterThan(0);
 
     const first = lastSent();
@@ -77,17 +66,9 @@ describe.each([
       parameters: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string', nullable: true, enum: ['C'] } }, required: ['city'] },
     });
 
-    const answer = await collect(await openai.chat.completions.create({
-      model, stream: true, tools: [WEATHER, TIME],
-      messages: [
-        { role: 'user', content: question },
-        { role: 'assistant', content: null, tool_calls: [...calls.values()].map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.args } })) },
-        { role: 'tool', tool_call_id: ids[1], content: 'noon' },
-        { role: 'tool', tool_call_id: ids[0], content: '-5C, snow' },
-      ],
-    }));
-    expect(answer.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('Tool results: noon | -5C, snow');
-    expect(answer.find((c) => c.choices[0]?.finish_reason)!.choices[0].finish_reason).toBe('stop');
+    const answer = await streamToolResults(openai, { model, tools: [WEATHER, TIME], question }, calls, [[ids[1], 'noon'], [ids[0], '-5C, snow']]);
+    expect(streamedText(answer)).toBe('Tool results: noon | -5C, snow');
+    expect(finishReasonOf(answer)).toBe('stop');
     const second = lastSent();
     expect(second.location).toBe(MONTREAL);
     expect(second.body.contents[1]).toEqual({ role: 'model', parts: [{ functionCall: { name: 'get_weather', args: { text: question } } }, { functionCall: { name: 'get_time', args: { text: question } } }] });
@@ -123,18 +104,11 @@ test('MAX_TOKENS finishes with length', async () => {
 });
 
 describe('errors are classified as for every provider', () => {
-  test.each([
-    [429, 429, 'upstream_throttled'],
-    [503, 503, 'upstream_unavailable'],
-    [400, 400, 'upstream_validation_error'],
-    [403, 502, 'upstream_model_unavailable'],
-  ])('Vertex %i → %i %s', async (status, gatewayStatus, code) => {
+  test.each([400, 403, 429, 503])('Vertex AI %i', async (status) => {
     const { openai } = await gw.client({ tier: 'managed_canadian_cloud' });
-    const err = await openai.chat.completions.create({ model: FLASH, messages: [{ role: 'user', content: `ni-standin:status=${status}` }] }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(OpenAI.APIError);
-    expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(gatewayStatus);
-    expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe(code);
-    if (status === 400) expect((err as Error).message).toContain('scripted status 400');
+    const answer = await refusal(openai, FLASH, `ni-standin:status=${status}`);
+    expect(answer).toMatchObject(ANSWER_TO_UPSTREAM_STATUS[status]);
+    if (status === 400) expect(answer.message).toContain('scripted status 400'); // Vertex AI's own words
   });
 
   test('an error event mid-stream ends the stream with an error', async () => {
@@ -156,10 +130,7 @@ test('one access token serves many requests: the JWT exchange is cached', async 
 
 test('canadian_sovereign refuses Gemini: no Vertex route is Canadian-controlled', async () => {
   const { openai } = await gw.client({ tier: 'canadian_sovereign' });
-  for (const model of [FLASH, PRO]) {
-    const err = await openai.chat.completions.create({ model, messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e);
-    expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('model_not_available_in_tier');
-  }
+  for (const model of [FLASH, PRO]) expect((await refusal(openai, model, 'Hi')).code).toBe('model_not_available_in_tier');
   expect(requests()).toEqual([]);
 });
 
