@@ -93,7 +93,7 @@ test('thinking tokens are billed as output, cached tokens as cache reads; max_to
   const data = await openai.chat.completions.create({ model: PRO, max_tokens: 300, temperature: 0.3, stop: ['END'], messages: [{ role: 'user', content: prompt }] });
   expect(lastSent().body.generationConfig).toEqual({ maxOutputTokens: 300, temperature: 0.3, stopSequences: ['END'] });
   const visible = Math.ceil('Hello from the Vertex AI stand-in.'.length / 4);
-  expect(data.usage).toMatchObject({ prompt_tokens: Math.ceil(prompt.length / 4) + 100, completion_tokens: visible + 40, prompt_tokens_details: { cached_tokens: 100 } });
+  expect(data.usage).toMatchObject({ prompt_tokens: Math.ceil(prompt.length / 4) + 100, completion_tokens: visible + 40, prompt_tokens_details: { cached_tokens: 100 }, completion_tokens_details: { reasoning_tokens: 40 } });
   expect(data.choices[0].message.content).toBe('Hello from the Vertex AI stand-in.');
 });
 

@@ -83,11 +83,11 @@ describe('fromGenerateContentStream', () => {
   test('text deltas, finish, usage with thoughts as output and reasoning, cached tokens as cache reads', async () => {
     expect(await events(sse(
       { candidates: [{ content: { role: 'model', parts: [{ text: 'thinking…', thought: true }] } }] },
-      { candidates: [{ content: { role: 'model', parts: [{ text: 'Bon' }] } }], usageMetadata: { promptTokenCount: 50 } },
-      { candidates: [{ content: { role: 'model', parts: [{ text: 'jour' }] }, finishReason: 'STOP' }], usageMetadata: { promptTokenCount: 50, candidatesTokenCount: 2, thoughtsTokenCount: 30, cachedContentTokenCount: 20, totalTokenCount: 82 } },
+      { candidates: [{ content: { role: 'model', parts: [{ text: 'Sal' }] } }], usageMetadata: { promptTokenCount: 50 } },
+      { candidates: [{ content: { role: 'model', parts: [{ text: 'ut' }] }, finishReason: 'STOP' }], usageMetadata: { promptTokenCount: 50, candidatesTokenCount: 2, thoughtsTokenCount: 30, cachedContentTokenCount: 20, totalTokenCount: 82 } },
     ))).toEqual([
-      { type: 'text', delta: 'Bon' },
-      { type: 'text', delta: 'jour' },
+      { type: 'text', delta: 'Sal' },
+      { type: 'text', delta: 'ut' },
       { type: 'finish', reason: 'stop' },
       { type: 'usage', usage: { input: 30, output: 32, cache_read: 20, cache_write: 0, reasoning: 30 } },
     ]);
