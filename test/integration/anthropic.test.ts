@@ -30,6 +30,7 @@ beforeAll(async () => {
   gw = await startTestGateway();
 });
 afterAll(async () => {
+  await gw.flush(); // the last requests' usage and custody records are written before the store closes
   await gw.close();
   delete process.env.NI_CATALOG_FILE;
   rmSync(catalogDir, { recursive: true, force: true });

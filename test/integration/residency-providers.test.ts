@@ -13,7 +13,11 @@ let gw: TestGateway;
 beforeAll(async () => {
   gw = await startTestGateway();
 });
-afterAll(() => gw.close());
+// The last requests' usage and custody records are written before the store closes.
+afterAll(async () => {
+  await gw.flush();
+  await gw.close();
+});
 beforeEach(() => {
   gw.standIn!.reset();
   gw.vertexStandIn!.reset();

@@ -17,7 +17,11 @@ const MONTREAL = 'northamerica-northeast1';
 beforeAll(async () => {
   gw = await startTestGateway();
 });
-afterAll(() => gw.close());
+// The last requests' usage and custody records are written before the store closes.
+afterAll(async () => {
+  await gw.flush();
+  await gw.close();
+});
 beforeEach(() => gw.vertexStandIn!.reset());
 
 const requests = () => gw.vertexStandIn!.requests;
