@@ -8,10 +8,10 @@ import { parseSse, type SseEvent } from './sse';
 export function failureOfStatus(status: number): UpstreamFailure {
   if (status === 429) return 'throttled';
   if (status === 408) return 'timeout';
-  if (status === 400 || status === 413 || status === 422) return 'rejected';
   if (status === 401 || status === 403 || status === 404) return 'not_enabled';
   if (status >= 500) return 'unavailable';
-  return 'broken';
+  // 400, 413, 422 and any other refusal: the provider's message says what it did not take.
+  return status >= 400 ? 'rejected' : 'broken';
 }
 
 /** undici's codes for a server that accepted the connection but sent no headers (or no body) in time. */
