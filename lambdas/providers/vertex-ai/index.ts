@@ -41,6 +41,8 @@ export function createVertexProvider({ endpoint, project, secrets, now }: Vertex
 
   return {
     async stream(route, request, maxTokens) {
+      // Fails closed on a catalog that would let a residency tier reach the endpoint that promises no location.
+      if (route.region === 'global' && route.jurisdiction !== 'GLOBAL') throw new UpstreamError('not_enabled');
       const secret = await secrets.get('vertex_ai');
       const key = secret ? serviceAccount(secret) : null;
       const projectId = project ?? key?.project_id;
