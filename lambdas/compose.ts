@@ -21,7 +21,11 @@ export function composeGateway(): Gateway {
   return createGateway({
     catalog: catalog(),
     providers: createProviders({
-      endpoints: { bedrock: cfg.endpoints.bedrock, azure_openai: cfg.endpoints.azure_openai, openai: cfg.endpoints.openai },
+      endpoints: {
+        bedrock: cfg.endpoints.bedrock, azure_openai: cfg.endpoints.azure_openai, openai: cfg.endpoints.openai,
+        vertex_ai: cfg.endpoints.vertex_ai, anthropic: cfg.endpoints.anthropic,
+      },
+      vertexProject: cfg.vertexProject,
       secrets,
       openaiCompatible,
     }),

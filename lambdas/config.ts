@@ -42,6 +42,9 @@ const Env = z.object({
   /** JSON `{endpoint name: base URL}`: replaces the base URLs of the catalog's OpenAI-compatible endpoints. */
   NI_OPENAI_COMPATIBLE_BASE_URLS: jsonRecord(Url, 'catalog endpoint names to base URLs').optional(),
   NI_UPSTREAM_FIRST_BYTE_TIMEOUT_MS: Positive.optional(),
+  NI_VERTEX_ENDPOINT: Url.optional(),
+  NI_VERTEX_PROJECT_ID: z.string().min(1).optional(),
+  NI_ANTHROPIC_BASE_URL: Url.optional(),
   /** Providers (comma-separated) whose endpoints are the local stand-ins: their answers are marked SIMULATED. */
   NI_SIMULATED_PROVIDERS: z.string().default(''),
   /** JSON `{provider: secret ARN}`, set by the stack. */
@@ -83,9 +86,10 @@ export function parseConfig(env: Record<string, string | undefined>) {
     catalogFile: e.NI_CATALOG_FILE,
     tables: { keys: e.NI_KEYS_TABLE, usage: e.NI_USAGE_TABLE, ledger: e.NI_LEDGER_TABLE },
     endpoints: { dynamodb: e.NI_DYNAMODB_ENDPOINT, eventbridge: e.NI_EVENTBRIDGE_ENDPOINT, bedrock: e.NI_BEDROCK_ENDPOINT, kms: e.NI_KMS_ENDPOINT,
-      azure_openai: e.NI_AZURE_OPENAI_ENDPOINT, openai: e.NI_OPENAI_BASE_URL },
+      azure_openai: e.NI_AZURE_OPENAI_ENDPOINT, openai: e.NI_OPENAI_BASE_URL, vertex_ai: e.NI_VERTEX_ENDPOINT, anthropic: e.NI_ANTHROPIC_BASE_URL },
     openaiCompatibleBaseUrls: e.NI_OPENAI_COMPATIBLE_BASE_URLS ?? {},
     upstreamFirstByteTimeoutMs: e.NI_UPSTREAM_FIRST_BYTE_TIMEOUT_MS,
+    vertexProject: e.NI_VERTEX_PROJECT_ID,
     providerSecretArns: e.NI_PROVIDER_SECRET_ARNS ?? {},
     providerSecretsFile: e.NI_PROVIDER_SECRETS_FILE,
     simulatedProviders: new Set(e.NI_SIMULATED_PROVIDERS.split(',').map((s) => s.trim()).filter(Boolean)),

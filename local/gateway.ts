@@ -2,10 +2,12 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
+import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { catalog } from '../lambdas/catalog';
 import { reloadConfig } from '../lambdas/config';
 import { OPENAI_BASE_URL, endpointSecretName } from '../lambdas/providers/openai-compatible';
 import { useSdkClientFactory } from '../lambdas/sdk';
+import { startAnthropicStandIn, type AnthropicStandIn } from './anthropic-standin';
 import { startBedrockStandIn, type BedrockStandIn } from './bedrock-standin';
 import { custodyDeadLetterFile, startLocalEventBridge, type BusFaults, type LocalEventBridge } from './bus';
 import { startOpenAIStandIn, type OpenAIStandIn } from './openai-standin';
@@ -13,6 +15,7 @@ import { startEmbeddedDynamo, type EmbeddedDynamo } from './dynamo';
 import { loadStoreThread } from './store-thread';
 import { localClientSettings } from './loopback';
 import type { LocalServer } from './server';
+import { startVertexStandIn, type VertexStandIn } from './vertex-standin';
 
 /*
  * The whole gateway on one machine: embedded DynamoDB, the Bedrock stand-in (unless real Bedrock is reachable),
@@ -43,8 +46,9 @@ export interface LocalGateway {
   /** Each provider (an OpenAI-compatible endpoint as `openai_compatible:<name>`): where it is reached and whether it is a stand-in. */
   providers: { name: string; endpoint: string; simulated: boolean }[];
   bus: LocalEventBridge;
-  /** `real` endpoints serve real data; the stand-in is a simulation. */
-  bedrock: { endpoint: string; simulated: boolean };
+  /** The Vertex AI and Anthropic stand-ins, when they serve those providers. */
+  vertexStandIn: VertexStandIn | null;
+  anthropicStandIn: AnthropicStandIn | null;
   devKey: { keyId: string; secret?: string; source: string } | null;
   /** Resolves once every answered request is settled and its custody event is in the ledger (or dead-lettered). */
   flush(): Promise<void>;
@@ -65,6 +69,34 @@ const GROUP_COMMIT_MS = 100;
  */
 const HEAP_GROWING_PERCENT = 50;
 
+/**
+ * A credential for `provider` the gateway would use: a secret ARN, or an entry of the secrets file. Read here only
+ * to decide between the real provider and its stand-in; the value is not kept.
+ */
+function hasCredential(provider: string): boolean {
+  if ((JSON.parse(process.env.NI_PROVIDER_SECRET_ARNS || '{}') as Record<string, unknown>)[provider]) return true;
+  const file = process.env.NI_PROVIDER_SECRETS_FILE;
+  return Boolean(file && (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)[provider]);
+}
+
+/**
+ * Gives the gateway the stand-ins' credentials through a secrets file of its own (mode 0600, in the state
+ * directory): the configured file's entries for the real providers, plus the stand-ins'.
+ */
+function useStandInSecrets(dir: string | undefined, standIns: Record<string, string>): void {
+  const current = process.env.NI_PROVIDER_SECRETS_FILE;
+  const values = { ...(current ? (JSON.parse(readFileSync(current, 'utf8')) as Record<string, unknown>) : {}), ...standIns };
+  const file = join(dir ?? mkdtempSync(join(tmpdir(), 'ni-secrets-')), 'standin-secrets.json');
+  writeFileSync(file, JSON.stringify(values), { mode: 0o600 });
+  process.env.NI_PROVIDER_SECRETS_FILE = file;
+}
+
+/**
+ * The stand-ins' credentials, made once per process: the gateway's secret source caches each provider's
+ * credential for the life of the process, as it does in Lambda, so a runtime started again keeps them.
+ */
+let standInCredentials: { anthropicKey: string; vertexKey: KeyObject } | undefined;
+
 const hasAwsCredentials = () => Boolean(process.env.AWS_ACCESS_KEY_ID || process.env.AWS_PROFILE || process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI);
 
 /** The credential every stand-in accepts (it checks that one is sent, as the real API does, never its value). */
@@ -77,10 +109,8 @@ const STAND_IN_CREDENTIAL = 'stand-in';
  * environment at them, appends them to `simulated`, and gives them stand-in credentials (a secrets file in
  * `stateDir` holding the given file's entries plus those).
  */
-async function startOpenAIStandIns(force: boolean, stateDir: string | undefined, simulated: string[]): Promise<LocalGateway['openaiStandIns']> {
+async function startOpenAIStandIns(force: boolean, simulated: string[], standInSecrets: Record<string, string>): Promise<LocalGateway['openaiStandIns']> {
   const cfg = reloadConfig();
-  const given = cfg.providerSecretsFile ? (JSON.parse(readFileSync(cfg.providerSecretsFile, 'utf8')) as Record<string, string>) : {};
-  const standInSecrets: Record<string, string> = {};
   const started: LocalGateway['openaiStandIns'] = { azure_openai: null, openai: null, openai_compatible: null };
   if (force || !cfg.endpoints.azure_openai) {
     started.azure_openai = await startOpenAIStandIn({ flavor: 'azure' });
@@ -88,7 +118,7 @@ async function startOpenAIStandIns(force: boolean, stateDir: string | undefined,
     standInSecrets.azure_openai = STAND_IN_CREDENTIAL;
     simulated.push('azure_openai');
   }
-  if (force || !(cfg.endpoints.openai || given.openai)) {
+  if (force || !(cfg.endpoints.openai || hasCredential('openai'))) {
     started.openai = await startOpenAIStandIn({ flavor: 'openai' });
     process.env.NI_OPENAI_BASE_URL = `${started.openai.url}/v1`;
     standInSecrets.openai = STAND_IN_CREDENTIAL;
@@ -105,12 +135,6 @@ async function startOpenAIStandIns(force: boolean, stateDir: string | undefined,
       simulated.push(`openai_compatible:${name}`);
     }
     process.env.NI_OPENAI_COMPATIBLE_BASE_URLS = JSON.stringify(urls);
-  }
-  if (Object.keys(standInSecrets).length) {
-    const dir = stateDir ?? mkdtempSync(join(tmpdir(), 'ni-local-'));
-    const file = join(dir, 'provider-secrets.json');
-    writeFileSync(file, JSON.stringify({ ...given, ...standInSecrets }), { mode: 0o600 });
-    process.env.NI_PROVIDER_SECRETS_FILE = file;
   }
   return started;
 }
@@ -140,7 +164,25 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
     process.env.NI_BEDROCK_ENDPOINT = standIn.url;
     simulated.push('bedrock');
   }
-  const openaiStandIns = await startOpenAIStandIns(Boolean(opts.forceStandIn), stateDir, simulated);
+  const standInSecrets: Record<string, string> = {};
+  const openaiStandIns = await startOpenAIStandIns(Boolean(opts.forceStandIn), simulated, standInSecrets);
+  // Vertex AI and Anthropic: their stand-ins unless a credential or an endpoint override is given.
+  standInCredentials ??= { anthropicKey: `sk-ant-standin-${randomUUID()}`, vertexKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey };
+  let vertexStandIn: VertexStandIn | null = null;
+  if (opts.forceStandIn || (!process.env.NI_VERTEX_ENDPOINT && !hasCredential('vertex_ai'))) {
+    vertexStandIn = await startVertexStandIn({ privateKey: standInCredentials.vertexKey });
+    process.env.NI_VERTEX_ENDPOINT = vertexStandIn.url;
+    standInSecrets.vertex_ai = JSON.stringify(vertexStandIn.serviceAccountKey);
+    simulated.push('vertex_ai');
+  }
+  let anthropicStandIn: AnthropicStandIn | null = null;
+  if (opts.forceStandIn || (!process.env.NI_ANTHROPIC_BASE_URL && !hasCredential('anthropic'))) {
+    anthropicStandIn = await startAnthropicStandIn({ apiKey: standInCredentials.anthropicKey });
+    process.env.NI_ANTHROPIC_BASE_URL = anthropicStandIn.url;
+    standInSecrets.anthropic = anthropicStandIn.apiKey;
+    simulated.push('anthropic');
+  }
+  if (Object.keys(standInSecrets).length) useStandInSecrets(stateDir, standInSecrets);
   process.env.NI_SIMULATED_PROVIDERS = simulated.join(',');
 
   // After-response writes of requests finishing within this window share store calls (group-commit.ts).
@@ -163,14 +205,17 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
     dynamo,
     standIn,
     bus,
-    bedrock: { endpoint: cfg.endpoints.bedrock ?? 'AWS Bedrock Runtime (per route region)', simulated: cfg.simulatedProviders.has('bedrock') },
     openaiStandIns,
     providers: [
       { name: 'bedrock', endpoint: cfg.endpoints.bedrock ?? 'AWS Bedrock Runtime (per route region)' },
       { name: 'azure_openai', endpoint: cfg.endpoints.azure_openai ?? 'not configured (NI_AZURE_OPENAI_ENDPOINT)' },
       { name: 'openai', endpoint: cfg.endpoints.openai ?? OPENAI_BASE_URL },
+      { name: 'vertex_ai', endpoint: cfg.endpoints.vertex_ai ?? 'Vertex AI (each route region\'s endpoint)' },
+      { name: 'anthropic', endpoint: cfg.endpoints.anthropic ?? 'https://api.anthropic.com' },
       ...Object.entries(catalog().endpoints).map(([name, e]) => ({ name: `openai_compatible:${name}`, endpoint: cfg.openaiCompatibleBaseUrls[name] ?? e.base_url })),
     ].map((p) => ({ ...p, simulated: cfg.simulatedProviders.has(p.name) })),
+    vertexStandIn,
+    anthropicStandIn,
     devKey,
     async flush() {
       await server.idle();
@@ -182,6 +227,8 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
       await bus.close();
       await standIn?.close();
       for (const s of Object.values(openaiStandIns)) await s?.close();
+      await vertexStandIn?.close();
+      await anthropicStandIn?.close();
       const { resetDdb } = await import('../lambdas/store/ddb');
       const { resetEventBridge } = await import('../lambdas/store/custody-events');
       resetDdb();

@@ -52,6 +52,14 @@ export interface ChatRequest {
 /** Whether the model is offered tools (with tool_choice "none" none are sent). */
 export const offersTools = (req: ChatRequest) => req.tools.length > 0 && req.toolChoice !== 'none';
 
+/**
+ * A tool call or result as plain text, for an upstream that takes tool blocks in history only alongside tool
+ * definitions: with tool_choice "none" (or no tools) the history is kept, so the conversation stays valid.
+ */
+export function toolPartAsText(p: Extract<ContentPart, { type: 'tool_call' | 'tool_result' }>): string {
+  return p.type === 'tool_call' ? `[called tool ${p.name} with ${JSON.stringify(p.input)}]` : `[tool result: ${p.content.join('\n')}]`;
+}
+
 export const hasImages = (req: ChatRequest) => req.messages.some((m) => m.content.some((p) => p.type === 'image'));
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';

@@ -13,12 +13,14 @@ export interface OpenAIUsage {
   completion_tokens: number;
   total_tokens: number;
   prompt_tokens_details: { cached_tokens: number };
+  /** The part of completion_tokens that was reasoning (Gemini's thoughts), as OpenAI reports its own. */
+  completion_tokens_details: { reasoning_tokens: number };
 }
 
 /** Converse's inputTokens excludes cache reads and writes; OpenAI's prompt_tokens includes them. */
 export function openAIUsage(u: TokenUsage): OpenAIUsage {
   const prompt = u.input + u.cache_read + u.cache_write;
-  return { prompt_tokens: prompt, completion_tokens: u.output, total_tokens: prompt + u.output, prompt_tokens_details: { cached_tokens: u.cache_read } };
+  return { prompt_tokens: prompt, completion_tokens: u.output, total_tokens: prompt + u.output, prompt_tokens_details: { cached_tokens: u.cache_read }, completion_tokens_details: { reasoning_tokens: u.reasoning } };
 }
 
 export interface CompletionIdentity {

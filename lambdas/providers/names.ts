@@ -2,7 +2,7 @@ import type { Route } from '../core/catalog';
 import { checkBedrockRoute } from './bedrock/profiles';
 
 /** The upstream APIs the gateway has a client for (each a folder beside this file, created in registry.ts). */
-export const PROVIDER_NAMES = ['bedrock', 'azure_openai', 'openai', 'openai_compatible'] as const;
+export const PROVIDER_NAMES = ['bedrock', 'azure_openai', 'openai', 'openai_compatible', 'vertex_ai', 'anthropic'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
 /**

@@ -17,19 +17,25 @@ let proc: ChildProcess;
 let dataDir: string;
 let banner = '';
 
+/** `npm start` in `env`, once its banner is printed: the process and what it printed. */
+async function npmStart(env: NodeJS.ProcessEnv): Promise<{ proc: ChildProcess; banner: string }> {
+  const child = spawn(process.execPath, [...START_FLAGS, join(ROOT, 'local', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stderr!.on('data', (c: Buffer) => { out += c.toString('utf8'); });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString('utf8');
+      if (/Development API key/.test(out)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${out}`)));
+  });
+  return { proc: child, banner: out };
+}
+
 beforeAll(async () => {
   dataDir = join(mkdtempSync(join(tmpdir(), 'ni-start-')), 'data'); // created by npm start
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', NI_DATA_DIR: dataDir, NI_LOG_LEVEL: 'ERROR' };
-  // No AWS credentials and no NI_BEDROCK_ENDPOINT: the stand-in serves Bedrock, as on a fresh machine.
-  proc = spawn(process.execPath, [...START_FLAGS, join(ROOT, 'local', 'start.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stderr!.on('data', (c: Buffer) => { banner += c.toString('utf8'); });
-  await new Promise<void>((resolve, reject) => {
-    proc.stdout!.on('data', (c: Buffer) => {
-      banner += c.toString('utf8');
-      if (/Development API key/.test(banner)) resolve();
-    });
-    proc.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${banner}`)));
-  });
+  // No AWS credentials, no provider secrets, no endpoint overrides: the stand-ins serve, as on a fresh machine.
+  ({ proc, banner } = await npmStart({ PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', NI_DATA_DIR: dataDir, NI_LOG_LEVEL: 'ERROR' }));
 }, 60_000);
 
 afterAll(async () => {
@@ -93,6 +99,35 @@ test('a broken NI_CATALOG_FILE stops npm start with a message naming the bad ent
     expect(code).toBe(1);
     expect(out).toMatch(/Failed to start: Invalid catalog: model "meta\/llama-3-70b": models\.\d+\.routes\.0\.jurisdiction/);
     expect(out).not.toMatch(/listening on/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+test('the banner says Vertex AI and Anthropic are simulated, and the development key (default tier) gets Gemini from the Vertex stand-in', async () => {
+  expect(banner).toMatch(/Vertex AI:\s+SIMULATED by the local stand-in at http:\/\/127\.0\.0\.1:\d+/);
+  expect(banner).toMatch(/Anthropic:\s+SIMULATED by the local stand-in at http:\/\/127\.0\.0\.1:\d+/);
+  const baseURL = /OpenAI base URL:\s+(\S+)/.exec(banner)![1];
+  const apiKey = /(ni_live_[A-Za-z0-9]+)/.exec(banner)![1];
+  const openai = new OpenAI({ baseURL, apiKey, maxRetries: 0, fetch: fetchOpenAI });
+  const { data, response } = await openai.chat.completions.create({ model: 'vertex_ai/gemini-2-5-flash', messages: [{ role: 'user', content: 'Say hello.' }] }).withResponse();
+  expect(data.choices[0].message.content).toBe('Hello from the Vertex AI stand-in.');
+  expect(response.headers.get('x-ni-resolved-jurisdiction')).toBe('SIMULATED');
+});
+
+test('with an Anthropic credential in the secrets file, the banner says Anthropic is real and Vertex AI still simulated', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ni-start-secrets-'));
+  try {
+    writeFileSync(join(dir, 'secrets.json'), JSON.stringify({ anthropic: 'sk-ant-not-a-real-key' }), { mode: 0o600 });
+    const { proc: child, banner: out } = await npmStart({
+      PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', NI_DATA_DIR: join(dir, 'data'), NI_LOG_LEVEL: 'ERROR', NI_PROVIDER_SECRETS_FILE: join(dir, 'secrets.json'),
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    expect(out).toMatch(/Anthropic:\s+REAL: https:\/\/api\.anthropic\.com/);
+    expect(out).toMatch(/Vertex AI:\s+SIMULATED/);
+    expect(out).not.toContain('sk-ant-not-a-real-key');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

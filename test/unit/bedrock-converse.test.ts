@@ -183,9 +183,9 @@ describe('ConverseStream → completion deltas', () => {
 });
 
 describe('OpenAI output', () => {
-  test('usage counts cache tokens into prompt_tokens', () => {
-    expect(openAIUsage({ input: 10, output: 4, cache_read: 100, cache_write: 20, reasoning: 0 })).toEqual({
-      prompt_tokens: 130, completion_tokens: 4, total_tokens: 134, prompt_tokens_details: { cached_tokens: 100 },
+  test('usage counts cache tokens into prompt_tokens, and reports the reasoning part of completion_tokens', () => {
+    expect(openAIUsage({ input: 10, output: 4, cache_read: 100, cache_write: 20, reasoning: 3 })).toEqual({
+      prompt_tokens: 130, completion_tokens: 4, total_tokens: 134, prompt_tokens_details: { cached_tokens: 100 }, completion_tokens_details: { reasoning_tokens: 3 },
     });
   });
 

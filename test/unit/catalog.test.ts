@@ -14,12 +14,14 @@ const SERVED: ReadonlySet<string> = new Set(PROVIDER_NAMES);
 const c = catalog();
 
 describe('catalog', () => {
-  test('serves the recommended Bedrock and OpenAI-wire models; providers that do not exist yet are neither served nor listed', () => {
+  test('serves every seed model: Bedrock, OpenAI-wire, Vertex AI and the sovereign host', () => {
     const ids = c.models.map((m) => m.id);
-    for (const id of ['anthropic/claude-sonnet-4.5', 'anthropic/claude-opus-4.6', 'anthropic/claude-haiku-4.5', 'meta/llama-3-70b', 'meta/llama-3-8b', 'mistral/mistral-large', 'openai/gpt-4o', 'openai/gpt-4.1', 'meta/llama-3.3-70b']) {
+    for (const id of [
+      'anthropic/claude-sonnet-4.5', 'anthropic/claude-opus-4.6', 'anthropic/claude-haiku-4.5', 'meta/llama-3-70b', 'meta/llama-3-8b',
+      'mistral/mistral-large', 'openai/gpt-4o', 'openai/gpt-4.1', 'meta/llama-3.3-70b', 'vertex_ai/gemini-2-5-flash', 'vertex_ai/gemini-2-5-pro',
+    ]) {
       expect(ids).toContain(id);
     }
-    for (const id of ['vertex_ai/gemini-2-5-flash', 'vertex_ai/gemini-2-5-pro']) expect(ids).not.toContain(id);
   });
 
   test("Azure OpenAI's facts: gpt-4o through the Canada East deployment first (CA), gpt-4.1 only direct (US); the self-hosted model is Canadian-controlled", () => {
@@ -30,9 +32,19 @@ describe('catalog', () => {
     expect(c.byId.get('meta/llama-3.3-70b')!.served[0]).toMatchObject({ provider: 'openai_compatible', endpoint: 'sovereign-vllm', canadian_controlled: true });
   });
 
-  test("today's facts: Claude 4.5 only through us./global. profiles, Llama 3 in ca-central-1", () => {
-    for (const r of c.byId.get('anthropic/claude-sonnet-4.5')!.served) expect(r.upstream_id).toMatch(/^(us|global)\./);
+  test("today's facts: Claude 4.5 through Bedrock's us./global. profiles, then direct Anthropic; Llama 3 in ca-central-1; Gemini in Montréal", () => {
+    for (const r of c.byId.get('anthropic/claude-sonnet-4.5')!.served.filter((x) => x.provider === 'bedrock')) expect(r.upstream_id).toMatch(/^(us|global)\./);
     expect(c.byId.get('anthropic/claude-sonnet-4.5')!.jurisdictions).toEqual(['US', 'GLOBAL']);
+    // Anthropic's API runs inference in any geography by default; only Opus 4.6 and later take inference_geo "us".
+    for (const id of ['anthropic/claude-sonnet-4.5', 'anthropic/claude-haiku-4.5', 'anthropic/claude-opus-4.6']) {
+      const routes = c.byId.get(id)!.served;
+      expect(routes.map((r) => r.provider)).toEqual(['bedrock', 'bedrock', 'anthropic']);
+      expect(routes[2]).toMatchObject(id.endsWith('opus-4.6') ? { region: 'us', jurisdiction: 'US' } : { region: 'global', jurisdiction: 'GLOBAL' });
+    }
+    // Only the regional endpoint keeps Gemini's ML processing in Montréal; the global endpoint promises no place.
+    for (const id of ['vertex_ai/gemini-2-5-flash', 'vertex_ai/gemini-2-5-pro']) {
+      expect(c.byId.get(id)!.served).toEqual([expect.objectContaining({ provider: 'vertex_ai', region: 'northamerica-northeast1', jurisdiction: 'CA' })]);
+    }
     expect(c.byId.get('meta/llama-3-70b')!.served).toEqual([expect.objectContaining({ region: 'ca-central-1', jurisdiction: 'CA' })]);
   });
 

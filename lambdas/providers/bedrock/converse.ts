@@ -1,5 +1,5 @@
 import type { ChatRequest, ContentPart, FinishReason, Message, StreamEvent } from '../../core/chat';
-import { offersTools } from '../../core/chat';
+import { offersTools, toolPartAsText } from '../../core/chat';
 import { upstreamStreamError } from '../../core/stream';
 
 /*
@@ -31,10 +31,10 @@ function block(p: ContentPart, toolsAsText: boolean): ConverseBlock {
     case 'image':
       return { image: { format: p.mediaType.slice('image/'.length), source: { bytes: p.data } } };
     case 'tool_call':
-      return toolsAsText ? { text: `[called tool ${p.name} with ${JSON.stringify(p.input)}]` } : { toolUse: { toolUseId: p.id, name: p.name, input: p.input } };
+      return toolsAsText ? { text: toolPartAsText(p) } : { toolUse: { toolUseId: p.id, name: p.name, input: p.input } };
     case 'tool_result':
       return toolsAsText
-        ? { text: `[tool result: ${p.content.join('\n')}]` }
+        ? { text: toolPartAsText(p) }
         : { toolResult: { toolUseId: p.callId, content: p.content.map((text) => ({ text })), ...(p.isError ? { status: 'error' as const } : {}) } };
   }
 }
