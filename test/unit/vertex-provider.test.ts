@@ -1,4 +1,5 @@
 import type { Route } from '../../lambdas/core/catalog';
+import { ROUTE_CHECKS } from '../../lambdas/providers/names';
 import { UpstreamError } from '../../lambdas/providers/provider';
 import { createVertexProvider, regionalEndpoint } from '../../lambdas/providers/vertex-ai';
 
@@ -10,12 +11,18 @@ test('a route is served by its regional endpoint; only a route named global reac
   expect(regionalEndpoint('global')).toBe('https://aiplatform.googleapis.com');
 });
 
-test('a route in the global location that claims a jurisdiction is refused before any credential is read or call made', async () => {
+test('the catalog refuses a Vertex AI route in the global location labelled anything but GLOBAL, and Canadian labels outside Canada', () => {
+  const check = ROUTE_CHECKS.vertex_ai!;
+  expect(check(route('global', 'CA'))).toMatch(/global endpoint promises no location/);
+  expect(check(route('global', 'GLOBAL'))).toBeNull();
+  expect(check(route('northamerica-northeast1', 'CA'))).toBeNull();
+  expect(check(route('us-central1', 'CA'))).toMatch(/not in Canada/);
+  expect(check({ ...route('northamerica-northeast1', 'CA'), canadian_controlled: true })).toMatch(/not Canadian-controlled/);
+});
+
+test('without a credential a served route is not enabled, after asking for it', async () => {
   const asked: string[] = [];
   const provider = createVertexProvider({ secrets: { get: async (p) => (asked.push(p), undefined) } });
-  await expect(provider.stream(route('global', 'CA'), request, 10)).rejects.toEqual(new UpstreamError('not_enabled'));
-  expect(asked).toEqual([]);
-  // Without a credential a served route is not enabled either, but only after asking for it.
   await expect(provider.stream(route('northamerica-northeast1', 'CA'), request, 10)).rejects.toEqual(new UpstreamError('not_enabled'));
   expect(asked).toEqual(['vertex_ai']);
 });

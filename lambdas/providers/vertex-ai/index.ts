@@ -16,8 +16,8 @@ export interface VertexOptions {
 
 /**
  * The regional endpoint of a route's location. Only a regional endpoint keeps ML processing in its region; the
- * `global` endpoint (aiplatform.googleapis.com) promises no location, which is why no route that a Canadian tier
- * may take names it.
+ * `global` endpoint (aiplatform.googleapis.com) promises no location: the catalog refuses a route there labelled
+ * anything but GLOBAL (ROUTE_CHECKS in providers/names.ts).
  */
 export const regionalEndpoint = (region: string) => (region === 'global' ? 'https://aiplatform.googleapis.com' : `https://${region}-aiplatform.googleapis.com`);
 
@@ -41,8 +41,6 @@ export function createVertexProvider({ endpoint, project, secrets, now }: Vertex
 
   return {
     async stream(route, request, maxTokens) {
-      // Fails closed on a catalog that would let a residency tier reach the endpoint that promises no location.
-      if (route.region === 'global' && route.jurisdiction !== 'GLOBAL') throw new UpstreamError('not_enabled');
       const secret = await secrets.get('vertex_ai');
       const key = secret ? serviceAccount(secret) : null;
       const projectId = project ?? key?.project_id;
