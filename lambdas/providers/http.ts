@@ -1,8 +1,19 @@
 import { createHash } from 'node:crypto';
+import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { GatewayError } from '../core/errors';
 import { upstreamStreamError } from '../core/stream';
 import { UpstreamError, type UpstreamFailure } from './provider';
-import { parseSse, type SseEvent } from './sse';
+
+/*
+ * The one HTTP client of the providers that speak JSON over HTTPS with server-sent events (OpenAI, Azure OpenAI,
+ * OpenAI-compatible hosts, Anthropic, Vertex AI): fetch (undici keeps connections alive) and eventsource-parser.
+ */
+
+/** One server-sent event: its `event:` name (if any) and its data. */
+export interface SseEvent {
+  event?: string;
+  data: string;
+}
 
 /** An HTTP status from a provider's API, in the one classification every provider shares. */
 export function failureOfStatus(status: number): UpstreamFailure {
@@ -17,19 +28,25 @@ export function failureOfStatus(status: number): UpstreamFailure {
 /** undici's codes for a server that accepted the connection but sent no headers (or no body) in time. */
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 
-/** A fetch that failed without a response: a timeout, else a connection the provider refused or reset. */
-function failureOfNetworkError(err: unknown): UpstreamError {
-  const cause = (err as { cause?: { code?: string } })?.cause;
-  return new UpstreamError(cause?.code && TIMEOUT_CODES.has(cause.code) ? 'timeout' : 'unavailable');
+/** A fetch that failed without a response: our own abort or a timeout, else a connection refused or reset. */
+function failureOfNetworkError(err: unknown, signal: AbortSignal | undefined): UpstreamError {
+  const code = (err as { cause?: { code?: string } } | null)?.cause?.code;
+  return new UpstreamError(signal?.aborted || (code !== undefined && TIMEOUT_CODES.has(code)) ? 'timeout' : 'unavailable');
 }
 
-/** The provider's own message from an error body (`{"error":{"message"}}`, Anthropic's and Google's shape). */
-function providerMessage(text: string): string | undefined {
+/** What an error body (`{"error":{"message","code"}}`: OpenAI's, Anthropic's and Google's shape) says, if anything. */
+export interface ProviderRefusal {
+  status: number;
+  message?: string;
+  code?: string;
+}
+
+function refusalOf(status: number, text: string): ProviderRefusal {
   try {
-    const message = (JSON.parse(text) as { error?: { message?: unknown } }).error?.message;
-    return typeof message === 'string' ? message : undefined;
+    const { message, code } = (JSON.parse(text) as { error?: { message?: unknown; code?: unknown } }).error ?? {};
+    return { status, message: typeof message === 'string' ? message : undefined, code: typeof code === 'string' ? code : undefined };
   } catch {
-    return undefined;
+    return { status };
   }
 }
 
@@ -40,31 +57,41 @@ export interface StreamingPost {
   requestSha256: string;
 }
 
+export interface PostOptions {
+  signal?: AbortSignal;
+  /** A provider's own reading of a refusal (Azure's content filter), before the shared classification. */
+  refusal?: (r: ProviderRefusal) => GatewayError | undefined;
+}
+
 /**
  * POSTs a JSON body to a streaming (SSE) API and resolves once the response headers are in. A non-2xx answer is
- * thrown as an UpstreamError classified from its status (a rejected request carries the provider's message);
- * the response body of an error is read only for that message.
+ * thrown classified from its status (a rejected request carries the provider's message); the body of an error is
+ * always read, for that message and so that the connection is free again.
  */
-export async function postForEvents(url: string, headers: Record<string, string>, body: string): Promise<StreamingPost> {
+export async function postForEvents(url: string, headers: Record<string, string>, body: string, opts: PostOptions = {}): Promise<StreamingPost> {
   const bytes = Buffer.from(body, 'utf8');
   let res: Response;
   try {
-    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers }, body: bytes });
+    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers }, body: bytes, signal: opts.signal });
   } catch (err) {
-    throw failureOfNetworkError(err);
+    throw failureOfNetworkError(err, opts.signal);
   }
   if (!res.ok) {
+    const refusal = refusalOf(res.status, await res.text().catch(() => ''));
+    const own = opts.refusal?.(refusal);
+    if (own) throw own;
     const failure = failureOfStatus(res.status);
-    const text = await res.text().catch(() => '');
-    throw new UpstreamError(failure, failure === 'rejected' ? providerMessage(text) : undefined);
+    throw new UpstreamError(failure, failure === 'rejected' ? (refusal.message ?? `HTTP ${res.status}`) : undefined);
   }
   if (!res.body) throw new UpstreamError('broken');
   return { events: readEvents(res.body), requestSha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
-async function* readEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
+async function* readEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
   try {
-    yield* parseSse(body);
+    for await (const e of body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream())) {
+      yield e.event === undefined ? { data: e.data } : { event: e.event, data: e.data };
+    }
   } catch (err) {
     if (err instanceof GatewayError) throw err;
     throw upstreamStreamError('The connection to the model provider broke during the response.');

@@ -1,6 +1,6 @@
 import type { ChatRequest, StreamEvent } from '../../lambdas/core/chat';
 import { fromMessagesStream, toMessagesRequest } from '../../lambdas/providers/anthropic/messages';
-import type { SseEvent } from '../../lambdas/providers/sse';
+import type { SseEvent } from '../../lambdas/providers/http';
 
 const base: ChatRequest = { model: 'anthropic/claude-sonnet-4.5', stream: true, includeUsage: false, system: [], messages: [], tools: [] };
 

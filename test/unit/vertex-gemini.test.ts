@@ -1,5 +1,5 @@
 import type { ChatRequest, StreamEvent } from '../../lambdas/core/chat';
-import type { SseEvent } from '../../lambdas/providers/sse';
+import type { SseEvent } from '../../lambdas/providers/http';
 import { fromGenerateContentStream, geminiSchema, toGenerateContentRequest } from '../../lambdas/providers/vertex-ai/gemini';
 
 const base: ChatRequest = { model: 'vertex_ai/gemini-2-5-flash', stream: true, includeUsage: false, system: [], messages: [], tools: [] };

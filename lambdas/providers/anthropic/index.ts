@@ -19,11 +19,11 @@ const PINNED_GEOS = new Set(['us']);
 export function createAnthropicProvider({ baseUrl = ANTHROPIC_API, secrets }: AnthropicOptions): Provider {
   const url = `${baseUrl.replace(/\/+$/, '')}/v1/messages`;
   return {
-    async stream(route, request, maxTokens) {
+    async stream(route, request, maxTokens, signal) {
       const apiKey = await secrets.get('anthropic');
       if (!apiKey) throw new UpstreamError('not_enabled');
       const body = toMessagesRequest(request, route.upstream_id, maxTokens, PINNED_GEOS.has(route.region) ? route.region : undefined);
-      const post = await postForEvents(url, { 'x-api-key': apiKey, 'anthropic-version': ANTHROPIC_VERSION }, JSON.stringify(body));
+      const post = await postForEvents(url, { 'x-api-key': apiKey, 'anthropic-version': ANTHROPIC_VERSION }, JSON.stringify(body), { signal });
       return { events: fromMessagesStream(post.events), requestSha256: post.requestSha256 };
     },
     custodyHops(route: Route) {

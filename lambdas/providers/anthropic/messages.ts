@@ -2,8 +2,7 @@ import type { ChatRequest, ContentPart, FinishReason, StreamEvent } from '../../
 import { toolPartAsText } from '../../core/chat';
 import type { TokenUsage } from '../../core/pricing';
 import { upstreamStreamError } from '../../core/stream';
-import { eventJson } from '../http';
-import type { SseEvent } from '../sse';
+import { eventJson, type SseEvent } from '../http';
 import { ToolCalls } from '../tool-calls';
 
 /*

@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ChatRequest, ContentPart, FinishReason, Message, StreamEvent } from '../../core/chat';
 import { offersTools, toolPartAsText } from '../../core/chat';
 import { upstreamStreamError } from '../../core/stream';
-import { eventJson } from '../http';
-import type { SseEvent } from '../sse';
+import { eventJson, type SseEvent } from '../http';
 import { ToolCalls } from '../tool-calls';
 
 /*

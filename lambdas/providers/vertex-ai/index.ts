@@ -40,7 +40,7 @@ export function createVertexProvider({ endpoint, project, secrets, now }: Vertex
   }
 
   return {
-    async stream(route, request, maxTokens) {
+    async stream(route, request, maxTokens, signal) {
       const secret = await secrets.get('vertex_ai');
       const key = secret ? serviceAccount(secret) : null;
       const projectId = project ?? key?.project_id;
@@ -48,7 +48,7 @@ export function createVertexProvider({ endpoint, project, secrets, now }: Vertex
       const base = (endpoint ?? regionalEndpoint(route.region)).replace(/\/+$/, '');
       const model = `projects/${encodeURIComponent(projectId)}/locations/${encodeURIComponent(route.region)}/publishers/google/models/${encodeURIComponent(route.upstream_id)}`;
       const body = JSON.stringify(toGenerateContentRequest(request, maxTokens));
-      const post = await postForEvents(`${base}/v1/${model}:streamGenerateContent?alt=sse`, { authorization: `Bearer ${await tokens.token(key)}` }, body);
+      const post = await postForEvents(`${base}/v1/${model}:streamGenerateContent?alt=sse`, { authorization: `Bearer ${await tokens.token(key)}` }, body, { signal });
       return { events: fromGenerateContentStream(post.events, post.requestSha256), requestSha256: post.requestSha256 };
     },
     custodyHops(route: Route) {
