@@ -273,10 +273,10 @@ describe('least privilege', () => {
   });
 
   test('provider credentials: one secret per credential the catalog needs, named by stage; only the gateway may GetSecretValue, on exactly those; it gets their ARNs, never values', () => {
-    expect(credentialsNeeded(catalog())).toEqual(['azure_openai', 'openai', 'openai_compatible:sovereign-vllm']);
+    expect(credentialsNeeded(catalog())).toEqual(['anthropic', 'azure_openai', 'openai', 'openai_compatible:sovereign-vllm', 'vertex_ai']);
     const secrets = template.findResources('AWS::SecretsManager::Secret');
     const byName = Object.fromEntries(Object.entries(secrets).map(([id, s]) => [s.Properties.Name as string, id]));
-    expect(Object.keys(byName).sort()).toEqual(['ni/prod/provider/azure_openai', 'ni/prod/provider/openai', 'ni/prod/provider/openai_compatible/sovereign-vllm']);
+    expect(Object.keys(byName).sort()).toEqual(['ni/prod/provider/anthropic', 'ni/prod/provider/azure_openai', 'ni/prod/provider/openai', 'ni/prod/provider/openai_compatible/sovereign-vllm', 'ni/prod/provider/vertex_ai']);
     for (const s of Object.values(secrets)) {
       expect(s.Properties.SecretString).toBeUndefined(); // a generated placeholder, never a value from the code
       expect(s.DeletionPolicy).toBe('Retain');
@@ -288,6 +288,8 @@ describe('least privilege', () => {
     expect(arnsOf(reads[0]).sort()).toEqual(Object.values(byName).map((id) => `\${${id}}`).sort());
     const env = (fn(GATEWAY).props.Environment as { Variables: Record<string, unknown> }).Variables;
     expect(JSON.parse(flatten(env.NI_PROVIDER_SECRET_ARNS))).toEqual({
+      anthropic: `\${${byName['ni/prod/provider/anthropic']}}`,
+      vertex_ai: `\${${byName['ni/prod/provider/vertex_ai']}}`,
       azure_openai: `\${${byName['ni/prod/provider/azure_openai']}}`,
       openai: `\${${byName['ni/prod/provider/openai']}}`,
       'openai_compatible:sovereign-vllm': `\${${byName['ni/prod/provider/openai_compatible/sovereign-vllm']}}`,

@@ -105,8 +105,8 @@ test('a broken NI_CATALOG_FILE stops npm start with a message naming the bad ent
 }, 60_000);
 
 test('the banner says Vertex AI and Anthropic are simulated, and the development key (default tier) gets Gemini from the Vertex stand-in', async () => {
-  expect(banner).toMatch(/Vertex AI:\s+SIMULATED by the local stand-in at http:\/\/127\.0\.0\.1:\d+/);
-  expect(banner).toMatch(/Anthropic:\s+SIMULATED by the local stand-in at http:\/\/127\.0\.0\.1:\d+/);
+  expect(banner).toMatch(/vertex_ai\s+SIMULATED by a local stand-in at http:\/\/127\.0\.0\.1:\d+/);
+  expect(banner).toMatch(/anthropic\s+SIMULATED by a local stand-in at http:\/\/127\.0\.0\.1:\d+/);
   const baseURL = /OpenAI base URL:\s+(\S+)/.exec(banner)![1];
   const apiKey = /(ni_live_[A-Za-z0-9]+)/.exec(banner)![1];
   const openai = new OpenAI({ baseURL, apiKey, maxRetries: 0, fetch: fetchOpenAI });
@@ -125,8 +125,8 @@ test('with an Anthropic credential in the secrets file, the banner says Anthropi
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;
-    expect(out).toMatch(/Anthropic:\s+REAL: https:\/\/api\.anthropic\.com/);
-    expect(out).toMatch(/Vertex AI:\s+SIMULATED/);
+    expect(out).toMatch(/anthropic\s+REAL: https:\/\/api\.anthropic\.com/);
+    expect(out).toMatch(/vertex_ai\s+SIMULATED/);
     expect(out).not.toContain('sk-ant-not-a-real-key');
   } finally {
     rmSync(dir, { recursive: true, force: true });
