@@ -1,7 +1,6 @@
 import { AUTHORIZER_CACHE_TTL_SECONDS, DEFAULT_KEY_CACHE_TTL_MS, KeyOptions, type KeyRecord } from '../../lambdas/core/keys';
 import { formatCad, parseCad } from '../../lambdas/core/pricing';
 import { DEFAULT_TIMEZONE, PiiMode } from '../../lambdas/core/principal';
-import { DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_REQUESTS_PER_MINUTE } from '../../lambdas/core/rate-limits';
 import { DEFAULT_TIER, Tier } from '../../lambdas/core/tiers';
 import { createKey, getById, listKeys, revokeKey } from '../../lambdas/store/keys';
 import { resolveCliEnv, runCommand, UsageError } from '../cli-env';
@@ -23,8 +22,8 @@ export const USAGE = `usage: ni keys <create|list|show|revoke> [options]
         --pii-mode           ${PiiMode.options.join(' | ')} (default substitute)
         --default-max-tokens output tokens asked for when a request names no max_tokens
                              (default: each model's default_max_tokens; never above its limit)
-        --requests-per-minute chat completions per clock minute (default ${DEFAULT_REQUESTS_PER_MINUTE})
-        --max-concurrent     chat completions in progress at once (default ${DEFAULT_MAX_CONCURRENT_REQUESTS})
+        --requests-per-minute chat completions per clock minute (default: no limit)
+        --max-concurrent     chat completions in progress at once (default: no limit)
   ni keys list [--json]        every key (never the secrets)
   ni keys show ID [--json]     one key
   ni keys revoke ID            revokes a key; it stops working within ${REVOCATION_BOUND_S} seconds
@@ -174,8 +173,8 @@ function details(r: KeyRecord): string {
     ['timezone', r.timezone],
     ['PII mode', r.pii_mode],
     ['max tokens', r.default_max_tokens === null ? "model's default" : String(r.default_max_tokens)],
-    ['requests/min', String(r.requests_per_minute ?? DEFAULT_REQUESTS_PER_MINUTE)],
-    ['concurrent', String(r.max_concurrent_requests ?? DEFAULT_MAX_CONCURRENT_REQUESTS)],
+    ['requests/min', r.requests_per_minute === null ? 'unlimited' : String(r.requests_per_minute)],
+    ['concurrent', r.max_concurrent_requests === null ? 'unlimited' : String(r.max_concurrent_requests)],
     ['created', time(r.created_at)],
     ['revoked', time(r.revoked_at)],
   ];

@@ -16,6 +16,7 @@ import { UpstreamError, type Provider } from '../providers/provider';
 import { callUpstream, type Attempted } from '../providers/upstream';
 import { GATEWAY_ERRORS, MAX_REQUEST_BODY_BYTES, requestHeaders, sendJson, type HttpRequest, type ResponseSink } from './http';
 import type { GatewayPorts, Lease, Reservation } from './ports';
+import { hasRateLimits } from '../core/rate-limits';
 
 /** What one request did, gathered as it runs and recorded after the client has its answer. */
 class Outcome {
@@ -266,7 +267,8 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       const bytes = (o.requestBytes = Buffer.byteLength(req.body));
       if (bytes > MAX_REQUEST_BODY_BYTES) throw GATEWAY_ERRORS.requestTooLarge();
       // Before anything else is done for it: a key past its limits costs one refusal.
-      o.lease = await ports.limits.admit(principal, o.requestId);
+      // A key without request limits writes nothing here: the upstream call waits for no store.
+      if (hasRateLimits(principal)) o.lease = await ports.limits.admit(principal, o.requestId);
       chat = parseChatRequest(req.body);
       o.tier = resolveTier(principal, chat.privacyTier, req.headers['x-ni-privacy-tier']);
       const { model, routes } = resolveModel(catalog, chat.model, o.tier);

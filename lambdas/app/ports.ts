@@ -40,8 +40,11 @@ export interface Lease {
 }
 
 export interface RequestLimits {
-  /** Counts the request against its key's limits; throws 429 (in OpenAI's shape, with retry-after) past one. */
-  admit(p: Principal, requestId: string): Promise<Lease>;
+  /**
+   * Counts the request against its key's limits; throws 429 (in OpenAI's shape, with retry-after) past one. A
+   * lease when the key limits requests in progress (to be released), else null.
+   */
+  admit(p: Principal, requestId: string): Promise<Lease | null>;
   /** After the response: the request no longer counts as in progress. */
   release(lease: Lease): Promise<void>;
 }

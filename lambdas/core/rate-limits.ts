@@ -3,21 +3,18 @@ import type { Principal } from './principal';
 
 /*
  * Per-key request limits, so that one key cannot take the whole stage's throughput or the account's Lambda
- * concurrency: requests per clock minute, and chat completions in flight at once. A key may set its own; these
- * apply otherwise (README: Limits).
+ * concurrency: requests per clock minute, and chat completions in flight at once. Each is a key setting; a key
+ * without it has no such limit, and its requests write nothing before the upstream call (README: Limits).
  */
-export const DEFAULT_REQUESTS_PER_MINUTE = 300;
-export const DEFAULT_MAX_CONCURRENT_REQUESTS = 10;
-
 export interface RateLimits {
-  requestsPerMinute: number;
-  maxConcurrent: number;
+  requestsPerMinute: number | null;
+  maxConcurrent: number | null;
 }
 
-export const rateLimitsOf = (p: Principal): RateLimits => ({
-  requestsPerMinute: p.requestsPerMinute ?? DEFAULT_REQUESTS_PER_MINUTE,
-  maxConcurrent: p.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_REQUESTS,
-});
+export const rateLimitsOf = (p: Principal): RateLimits => ({ requestsPerMinute: p.requestsPerMinute ?? null, maxConcurrent: p.maxConcurrent ?? null });
+
+/** Whether a request of this key is counted at all (a store write before the upstream call). */
+export const hasRateLimits = (p: Principal) => p.requestsPerMinute != null || p.maxConcurrent != null;
 
 export const requestsPerMinuteExceeded = (limit: number, retryAfterS: number) => new GatewayError(429,
   `This API key's limit of ${limit} requests per minute is reached; retry after ${retryAfterS} s.`,

@@ -80,16 +80,19 @@ async function freeExpiredSlots(keyId: string, now: Date): Promise<void> {
  * next minute, `too_many_concurrent_requests`). The two writes go out together; a request refused by one gives
  * back what the other took.
  */
-export async function admitRequest(p: Principal, requestId: string, now = new Date()): Promise<Lease> {
-  const limits = rateLimitsOf(p);
+export async function admitRequest(p: Principal, requestId: string, now = new Date()): Promise<Lease | null> {
+  const { requestsPerMinute, maxConcurrent } = rateLimitsOf(p);
   const lease: Lease = { keyId: p.keyId, requestId };
-  const slot = async () => (await takeSlot(lease, limits.maxConcurrent, now))
-    || (await freeExpiredSlots(p.keyId, now), takeSlot(lease, limits.maxConcurrent, now));
-  const [inMinute, inFlight] = await Promise.all([countMinute(p.keyId, limits.requestsPerMinute, now), slot()]);
-  if (inMinute && inFlight) return lease;
-  if (inFlight) await releaseRequest(lease);
-  if (!inMinute) throw requestsPerMinuteExceeded(limits.requestsPerMinute, 60 - (epochSeconds(now) % 60));
-  throw concurrencyExceeded(limits.maxConcurrent);
+  const slot = async (limit: number) => (await takeSlot(lease, limit, now))
+    || (await freeExpiredSlots(p.keyId, now), takeSlot(lease, limit, now));
+  const [inMinute, inFlight] = await Promise.all([
+    requestsPerMinute === null || countMinute(p.keyId, requestsPerMinute, now),
+    maxConcurrent === null || slot(maxConcurrent),
+  ]);
+  if (inMinute && inFlight) return maxConcurrent === null ? null : lease;
+  if (inFlight && maxConcurrent !== null) await releaseRequest(lease);
+  if (!inMinute) throw requestsPerMinuteExceeded(requestsPerMinute!, 60 - (epochSeconds(now) % 60));
+  throw concurrencyExceeded(maxConcurrent!);
 }
 
 /** The request has ended: its slot is free for the key's next one. */

@@ -1,5 +1,4 @@
 import { reloadConfig } from '../../lambdas/config';
-import { DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_REQUESTS_PER_MINUTE } from '../../lambdas/core/rate-limits';
 import type { GatewayError } from '../../lambdas/core/errors';
 import type { Principal } from '../../lambdas/core/principal';
 import { admitRequest, releaseRequest } from '../../lambdas/store/rate-limits';
@@ -36,7 +35,7 @@ describe('per-key request limits', () => {
 
   test('requests in progress: at most the limit; a released slot is free again, and a refused request holds none', async () => {
     const p = key({ requestsPerMinute: 1000, maxConcurrent: 2 });
-    const a = await admitRequest(p, 'a', at(0));
+    const a = (await admitRequest(p, 'a', at(0)))!;
     await admitRequest(p, 'b', at(0));
     const err = await rejection(admitRequest(p, 'c', at(1)));
     expect(err).toMatchObject({ status: 429, code: 'too_many_concurrent_requests', headers: { 'retry-after': '1' } });
@@ -48,7 +47,7 @@ describe('per-key request limits', () => {
 
   test('a request refused per minute gives back the slot it took', async () => {
     const p = key({ requestsPerMinute: 1, maxConcurrent: 1 });
-    const first = await admitRequest(p, 'first', at(0));
+    const first = (await admitRequest(p, 'first', at(0)))!;
     await releaseRequest(first);
     expect(await rejection(admitRequest(p, 'second', at(1)))).toMatchObject({ code: 'rate_limit_exceeded' });
     await expect(admitRequest(p, 'next-minute', at(60))).resolves.toBeDefined();
@@ -61,10 +60,10 @@ describe('per-key request limits', () => {
     await expect(admitRequest(p, 'after', at(RESERVATION_TTL_SECONDS + 60))).resolves.toBeDefined();
   });
 
-  test('a key without its own limits gets the defaults', async () => {
-    expect([DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_MAX_CONCURRENT_REQUESTS]).toEqual([300, 10]);
-    const p = key();
-    const admitted = await Promise.allSettled(Array.from({ length: DEFAULT_MAX_CONCURRENT_REQUESTS + 1 }, (_, i) => admitRequest(p, `d${i}`, at(0))));
-    expect(admitted.filter((r) => r.status === 'fulfilled')).toHaveLength(DEFAULT_MAX_CONCURRENT_REQUESTS);
+  test('a key with only a per-minute limit is counted but holds no slot to release', async () => {
+    const p = key({ requestsPerMinute: 2 });
+    expect(await admitRequest(p, 'm1', at(0))).toBeNull();
+    expect(await admitRequest(p, 'm2', at(0))).toBeNull();
+    expect(await rejection(admitRequest(p, 'm3', at(1)))).toMatchObject({ code: 'rate_limit_exceeded' });
   });
 });

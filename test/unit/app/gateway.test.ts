@@ -110,7 +110,9 @@ function setup(opts: { events?: (route: Route) => Answer; simulated?: boolean; s
     },
     limits: {
       async admit(p, requestId) {
-        if (inFlight.size >= rateLimitsOf(p).maxConcurrent) throw concurrencyExceeded(rateLimitsOf(p).maxConcurrent);
+        order.push('admit');
+        const { maxConcurrent } = rateLimitsOf(p);
+        if (maxConcurrent !== null && inFlight.size >= maxConcurrent) throw concurrencyExceeded(maxConcurrent);
         inFlight.add(requestId);
         return { keyId: p.keyId, requestId };
       },
@@ -362,6 +364,15 @@ describe('deadlines, broken streams and failed settles: what was generated is al
 });
 
 describe('per-key request limits in the flow', () => {
+  test('a key without request limits is not counted: nothing waits for the store before the upstream call', async () => {
+    const t = setup();
+    await t.gateway.handleV1(request({ model: SONNET, messages: [{ role: 'user', content: 'Hi' }] }), recorder().sink);
+    expect(t.order).toEqual(['upstream']);
+    const limited = setup();
+    await limited.gateway.handleV1(request({ model: SONNET, messages: [{ role: 'user', content: 'Hi' }] }, principal({ requestsPerMinute: 60 })), recorder().sink);
+    expect(limited.order).toEqual(['admit', 'upstream']);
+  });
+
   test('a key at its limit gets a 429 in OpenAI\'s shape with retry-after before anything is reserved or called; its slot frees when the response ends', async () => {
     const held = heldAnswer([{ type: 'text', delta: 'working' }]);
     const t = setup({ events: () => held.events });
