@@ -1,8 +1,8 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Lease } from '../app/ports';
 import { concurrencyExceeded, rateLimitsOf, requestsPerMinuteExceeded } from '../core/rate-limits';
 import type { Principal } from '../core/principal';
+import { applied } from './conditional';
 import { ddb } from './ddb';
 import { RESERVATION_TTL_SECONDS } from './spend';
 import { tableName } from './tables';
@@ -24,49 +24,38 @@ const MINUTE_ITEM_TTL_SECONDS = 3600;
 const rateKey = (keyId: string, sk: string) => ({ pk: `rate#${keyId}`, sk });
 const epochSeconds = (d: Date) => Math.floor(d.getTime() / 1000);
 
-/** Runs a conditional write: false when its condition failed. */
-async function applied(command: UpdateCommand): Promise<boolean> {
-  try {
-    await ddb().send(command);
-    return true;
-  } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) return false;
-    throw err;
-  }
-}
-
 function countMinute(keyId: string, limit: number, now: Date): Promise<boolean> {
   const minute = Math.floor(epochSeconds(now) / 60);
-  return applied(new UpdateCommand({
+  return applied(ddb().send(new UpdateCommand({
     TableName: tableName('usage'),
     Key: rateKey(keyId, `minute#${minute}`),
     UpdateExpression: 'SET expires_at = if_not_exists(expires_at, :ttl) ADD n :one',
     ConditionExpression: 'attribute_not_exists(n) OR n < :limit',
     ExpressionAttributeValues: { ':ttl': (minute + 1) * 60 + MINUTE_ITEM_TTL_SECONDS, ':one': 1, ':limit': limit },
-  }));
+  })));
 }
 
 function takeSlot(lease: Lease, limit: number, now: Date): Promise<boolean> {
-  return applied(new UpdateCommand({
+  return applied(ddb().send(new UpdateCommand({
     TableName: tableName('usage'),
     Key: rateKey(lease.keyId, 'inflight'),
     UpdateExpression: 'SET #s = :expires ADD active :one',
     ConditionExpression: 'attribute_not_exists(active) OR active < :limit',
     ExpressionAttributeNames: { '#s': SLOT_PREFIX + lease.requestId },
     ExpressionAttributeValues: { ':expires': epochSeconds(now) + RESERVATION_TTL_SECONDS, ':one': 1, ':limit': limit },
-  }));
+  })));
 }
 
 /** Gives a slot back; only its first release (or its expiry) counts. */
 function freeSlot(keyId: string, slot: string): Promise<boolean> {
-  return applied(new UpdateCommand({
+  return applied(ddb().send(new UpdateCommand({
     TableName: tableName('usage'),
     Key: rateKey(keyId, 'inflight'),
     UpdateExpression: 'REMOVE #s ADD active :minus',
     ConditionExpression: 'attribute_exists(#s)',
     ExpressionAttributeNames: { '#s': slot },
     ExpressionAttributeValues: { ':minus': -1 },
-  }));
+  })));
 }
 
 async function freeExpiredSlots(keyId: string, now: Date): Promise<void> {
