@@ -80,10 +80,8 @@ async function gateway(): Promise<void> {
   // On disk, as `npm start` runs it (NI_DATA_DIR is a temporary folder here).
   const gw = await startLocalGateway({ forceStandIn: false, dataDir: process.env.NI_DATA_DIR });
   const { createKey } = await import('../lambdas/store/keys');
-  // Limits far above the load (still enforced, so their writes are measured): the bench sends thousands a minute.
-  const limits = { requests_per_minute: 1_000_000, max_concurrent_requests: 1_000 };
-  const { record, secret } = await createKey({ name: 'bench', tier: 'global', pii_mode: 'substitute', max_spend_per_day: null, ...limits });
-  const capped = await createKey({ name: 'bench-capped', tier: 'global', pii_mode: 'substitute', max_spend_per_day: 1_000_000 * 1_000_000, ...limits });
+  const { record, secret } = await createKey({ name: 'bench', tier: 'global', pii_mode: 'substitute', max_spend_per_day: null });
+  const capped = await createKey({ name: 'bench-capped', tier: 'global', pii_mode: 'substitute', max_spend_per_day: 1_000_000 * 1_000_000 });
   process.on('message', (m: { cmd: string }) => {
     if (m.cmd === 'stats') {
       stats(gw, [record.id, capped.record.id]).then((s) => process.send!({ stats: s }), (err) => process.send!({ error: String(err) }));
