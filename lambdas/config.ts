@@ -58,7 +58,7 @@ const Env = z.object({
    */
   NI_UPSTREAM_DEADLINE_S: Positive.max(840).default(780),
   /** Until the provider accepts the call (its response headers): connecting and its first byte. */
-  NI_UPSTREAM_FIRST_BYTE_TIMEOUT_S: Positive.max(300).default(60),
+  NI_UPSTREAM_ACCEPT_TIMEOUT_S: Positive.max(300).default(60),
   NI_DATA_DIR: z.string().min(1).default('.ni-data'),
   NI_CUSTODY_OUTBOX: z.string().min(1).optional(),
   NI_LEDGER_SIGNING_KEY_ID: z.string().min(1).optional(),
@@ -95,7 +95,7 @@ export function parseConfig(env: Record<string, string | undefined>) {
     simulatedProviders: new Set(e.NI_SIMULATED_PROVIDERS.split(',').map((s) => s.trim()).filter(Boolean)),
     keyCacheTtlMs: e.NI_KEY_CACHE_TTL_MS,
     groupCommitMs: e.NI_GROUP_COMMIT_MS,
-    upstreamDeadlines: { firstByteMs: e.NI_UPSTREAM_FIRST_BYTE_TIMEOUT_S * 1000, totalMs: e.NI_UPSTREAM_DEADLINE_S * 1000 },
+    upstreamDeadlines: { acceptMs: e.NI_UPSTREAM_ACCEPT_TIMEOUT_S * 1000, totalMs: e.NI_UPSTREAM_DEADLINE_S * 1000 },
     custody: {
       eventBusName: e.NI_EVENT_BUS_NAME,
       fallbackQueueUrl: e.NI_CUSTODY_FALLBACK_QUEUE_URL,

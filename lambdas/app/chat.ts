@@ -132,7 +132,7 @@ interface Deadline {
 }
 
 function deadlineFor(ports: GatewayPorts, startedAt: number): Deadline {
-  const { firstByteMs, totalMs } = ports.deadlines;
+  const { acceptMs, totalMs } = ports.deadlines;
   const controller = new AbortController();
   const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
   aborted.catch(() => undefined); // observed by whoever races it; nobody may be racing it when it fires
@@ -140,13 +140,13 @@ function deadlineFor(ports: GatewayPorts, startedAt: number): Deadline {
   const cancelTotal = ports.schedule(startedAt + totalMs - ports.now(), () => controller.abort(new GatewayError(504,
     `The answer did not complete within the gateway's limit of ${seconds} seconds per request; it ends here and what was generated is billed.`,
     'api_error', 'upstream_deadline_exceeded')));
-  const cancelFirstByte = ports.schedule(firstByteMs, () => controller.abort(new UpstreamError('timeout')));
+  const cancelAccept = ports.schedule(acceptMs, () => controller.abort(new UpstreamError('timeout')));
   return {
     signal: controller.signal,
     aborted,
-    accepted: cancelFirstByte,
+    accepted: cancelAccept,
     clear() {
-      cancelFirstByte();
+      cancelAccept();
       cancelTotal();
     },
   };

@@ -85,7 +85,7 @@ export interface GatewayPorts {
   /** Calls `fire` after `ms` milliseconds unless the returned function is called first. */
   schedule: (ms: number, fire: () => void) => () => void;
   /** How long an upstream call may take: until the provider accepts it, and in all, from the request's start. */
-  deadlines: { firstByteMs: number; totalMs: number };
+  deadlines: { acceptMs: number; totalMs: number };
   /** Where the gateway runs, as its custody hop names it. */
   gatewayRegion: string;
   /** Providers whose endpoints are stand-ins: their answers are marked SIMULATED, never a real jurisdiction. */

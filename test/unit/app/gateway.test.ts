@@ -136,7 +136,7 @@ function setup(opts: { events?: (route: Route) => Answer; simulated?: boolean; s
       else timers.push(timer);
       return () => (timer.cancelled = true);
     },
-    deadlines: { firstByteMs: 60_000, totalMs: 780_000 },
+    deadlines: { acceptMs: 60_000, totalMs: 780_000 },
     gatewayRegion: 'ca-central-1',
     simulatedProviders: new Set(opts.simulated ? ['bedrock'] : []),
   };
