@@ -120,11 +120,15 @@ const SETTLE_BACKOFF_MS = 200;
 
 /**
  * The deadlines of one upstream call: until the provider accepts it (connect and first byte), and for the whole
- * answer from the request's start. `signal` aborts with the error to answer; `aborted` rejects with it.
+ * answer from the request's start. `signal` aborts with the error to answer.
  */
 interface Deadline {
   signal: AbortSignal;
-  aborted: Promise<never>;
+  /**
+   * `pending`, or the deadline's error if it passes first. One waits at a time (the call, then each event):
+   * a single abort listener serves them all, so a long stream adds nothing per event.
+   */
+  race<T>(pending: Promise<T>): Promise<T>;
   /** The provider accepted the call: only the whole-answer deadline remains. */
   accepted(): void;
   /** The answer is over: no deadline remains. */
@@ -134,8 +138,8 @@ interface Deadline {
 function deadlineFor(ports: GatewayPorts, startedAt: number): Deadline {
   const { acceptMs, totalMs } = ports.deadlines;
   const controller = new AbortController();
-  const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
-  aborted.catch(() => undefined); // observed by whoever races it; nobody may be racing it when it fires
+  let rejectWaiting: ((reason: unknown) => void) | null = null;
+  controller.signal.addEventListener('abort', () => rejectWaiting?.(controller.signal.reason), { once: true });
   const seconds = Math.round(totalMs / 1000);
   const cancelTotal = ports.schedule(startedAt + totalMs - ports.now(), () => controller.abort(new GatewayError(504,
     `The answer did not complete within the gateway's limit of ${seconds} seconds per request; it ends here and what was generated is billed.`,
@@ -143,7 +147,13 @@ function deadlineFor(ports: GatewayPorts, startedAt: number): Deadline {
   const cancelAccept = ports.schedule(acceptMs, () => controller.abort(new UpstreamError('timeout')));
   return {
     signal: controller.signal,
-    aborted,
+    race<T>(pending: Promise<T>): Promise<T> {
+      if (controller.signal.aborted) return Promise.reject(controller.signal.reason);
+      return new Promise<T>((resolve, reject) => {
+        rejectWaiting = reject;
+        pending.then(resolve, reject);
+      });
+    },
     accepted: cancelAccept,
     clear() {
       cancelAccept();
@@ -201,7 +211,7 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
     try {
       for (;;) {
         next = iterator.next();
-        const result = await Promise.race([next, deadline.aborted]);
+        const result = await deadline.race(next);
         if (result.done) break;
         reader.handle(result.value);
       }
@@ -282,7 +292,7 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       deadline = deadlineFor(ports, o.startedAt);
       const call = callUpstream(providers, routes, o.protection.request, maxTokens, { attempts: o.attempts, firstByteTimeoutMs: ports.upstreamFirstByteTimeoutMs, signal: deadline.signal });
       call.then((late) => deadline!.signal.aborted && abandon(late.stream.events[Symbol.asyncIterator]()), () => undefined);
-      upstream = await Promise.race([call, deadline.aborted]);
+      upstream = await deadline.race(call);
       deadline.accepted();
       o.route = upstream.route;
       o.provider = upstream.provider;
