@@ -8,7 +8,7 @@ import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../../lambdas/core/cu
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../../lambdas/core/metrics';
 import { REDELIVERY_WINDOW_MS } from '../../lambdas/core/ledger';
 import { TABLES } from '../../lambdas/store/tables';
-import { ANCHOR_RETENTION, LEDGER_BATCH, WRITER_MAX_RECEIVES } from '../../lib/custody';
+import { LEDGER_BATCH, WRITER_MAX_RECEIVES } from '../../lib/custody';
 import { BEDROCK_INVOKE_ACTIONS, bedrockInvokeGrants } from '../../lib/bedrock';
 import { credentialsNeeded } from '../../lambdas/providers/registry';
 import { REGION, stackProps } from '../../lib/stack';
@@ -429,11 +429,11 @@ describe('custody pipeline', () => {
     }
   });
 
-  test('checkpoints are anchored in a private bucket with Object Lock in compliance mode, retained', () => {
+  test('checkpoints are anchored in a private bucket with Object Lock in compliance mode for the documented 10 years, retained', () => {
     const bucket = resource(template, 'AWS::S3::Bucket', 'CustodyCheckpointAnchor');
     expect(bucket.props).toMatchObject({
       ObjectLockEnabled: true,
-      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: ANCHOR_RETENTION.toDays() } } },
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 3650 } } },
       VersioningConfiguration: { Status: 'Enabled' },
       PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
     });
