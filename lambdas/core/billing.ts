@@ -1,5 +1,5 @@
 import type { Catalog, Model } from './catalog';
-import { estimateInputTokens, formatCad, worstCaseCost, type TokenUsage } from './pricing';
+import { estimateInputTokens, formatCad, worstCaseCost, type Prices, type TokenUsage } from './pricing';
 import type { Jurisdiction, Tier } from './tiers';
 
 /**
@@ -52,11 +52,12 @@ export function publicCatalog(c: Catalog): { models: PublicModel[] } {
 
 /**
  * What admission reserves against the daily cap (micro-CAD): the request's input bounded from its size, and
- * the most output it may produce (its max_tokens, never more than the model's own limit).
+ * the most output it may produce (its max_tokens, never more than the model's own limit), at the prices the
+ * gateway will bill (the list price, or the BYOK routing-only fee).
  */
-export function reservationAmount(model: Model, bodyBytes: number, maxTokens: number | undefined): number {
+export function reservationAmount(model: Model, bodyBytes: number, maxTokens: number | undefined, prices: Prices = model.prices): number {
   const output = Math.min(maxTokens ?? model.max_output_tokens, model.max_output_tokens);
-  return worstCaseCost(estimateInputTokens(bodyBytes), output, model.prices);
+  return worstCaseCost(estimateInputTokens(bodyBytes), output, prices);
 }
 
 /**
