@@ -57,8 +57,9 @@ const FLAG_OF: Record<string, string> = {
 
 const CREATE_ONLY = Object.keys(FLAGS).filter((f) => f !== 'json');
 
-export async function run(argv: string[]): Promise<number> {
-  if (argv[0] === 'byok') return (await import('./keys-byok')).run(argv.slice(1));
+export function run(argv: string[]): Promise<number> {
+  // Required lazily (tsx's CommonJS hook loads it), as bin/ni.ts loads the commands.
+  if (argv[0] === 'byok') return (require('./keys-byok') as typeof import('./keys-byok')).run(argv.slice(1));
   return runCommand({ usage: USAGE, flags: FLAGS, helpSubcommand: true }, argv, async ({ values: flags, positionals }) => {
     const [sub, ...args] = positionals;
     if (!sub || !['create', 'list', 'show', 'revoke'].includes(sub)) {
