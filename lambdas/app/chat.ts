@@ -274,7 +274,7 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
     const { reservation, lease, credential } = o;
     const customerCalled = credential && o.attempts.some((a) => a.credential === 'customer');
     return Promise.all([
-      customerCalled ? ports.byok.used(o.principal.keyId, credential.provider as ByokPlan['provider'], credential.fingerprint) : undefined,
+      customerCalled ? ports.byok.used(o.principal.keyId, credential.provider, credential.fingerprint) : undefined,
       lease ? ports.limits.release(lease).catch((err) => ports.log.error('request limit release failed', { requestId: o.requestId, error: (err as Error).name })) : undefined,
       reservation ? settle(o, reservation, event) : undefined,
       ports.custody.emit(event),

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { ByokProvider } from './byok';
 import { PII_TYPES } from './pii';
 import { Jurisdiction, Tier } from './tiers';
 
@@ -55,7 +56,7 @@ export const CustodyEvent = z.object({
    */
   credential: z.object({
     owner: z.enum(['customer', 'operator']),
-    provider: z.string(),
+    provider: ByokProvider,
     fingerprint: z.string(),
     fallback: z.boolean(),
   }).optional(),

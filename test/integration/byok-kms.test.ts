@@ -3,6 +3,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { reloadConfig } from '../../lambdas/config';
 import { useSdkClientFactory } from '../../lambdas/sdk';
+import { createCustomerCredentials } from '../../lambdas/store/byok-credentials';
 import { openSecret, sealSecret } from '../../lambdas/store/byok-keyring';
 import { localClientSettings } from '../../local/loopback';
 
@@ -81,4 +82,26 @@ it('seals under a data key KMS wraps with the {ni_key_id, provider} context, and
   const before = calls.length;
   await expect(openSecret('key_abc', 'anthropic', { ...envelope, kek: 'local:0123456789abcdef' })).rejects.toThrow(/sealed under local:/);
   expect(calls.length).toBe(before);
+});
+
+it('the gateway opens a credential once per key cache TTL (its clock injected), and a rotated one at once', async () => {
+  let clock = 0;
+  const ttlMs = 5_000;
+  const credentials = createCustomerCredentials({ ttlMs, now: () => clock });
+  const first = `sk-${randomBytes(20).toString('hex')}`;
+  const sealed = { envelope: await sealSecret('key_abc', 'openai', first), fingerprint: 'sha256:0000000000000000', allow_fallback: false };
+  const decrypts = () => calls.filter((c) => c.target === 'TrentService.Decrypt').length;
+  const before = decrypts();
+  await expect(credentials.open('key_abc', 'openai', sealed)).resolves.toBe(first);
+  clock += ttlMs - 1;
+  await expect(credentials.open('key_abc', 'openai', sealed)).resolves.toBe(first);
+  expect(decrypts() - before).toBe(1);
+  clock += 1; // the secret is kept no longer than a key record is trusted
+  await expect(credentials.open('key_abc', 'openai', sealed)).resolves.toBe(first);
+  expect(decrypts() - before).toBe(2);
+  // A rotation is a new envelope: opened at its first use, whatever the cache holds.
+  const second = `sk-${randomBytes(20).toString('hex')}`;
+  const rotated = { ...sealed, envelope: await sealSecret('key_abc', 'openai', second) };
+  await expect(credentials.open('key_abc', 'openai', rotated)).resolves.toBe(second);
+  expect(decrypts() - before).toBe(3);
 });
