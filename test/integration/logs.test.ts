@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { startTestGateway, type TestGateway } from '../support/gateway';
 import { fetchOpenAI } from '../support/openapi';
+import { captureOutput, type OutputCapture } from '../support/output-capture';
 import { reloadConfig } from '../../lambdas/config';
 
 /*
@@ -9,33 +10,16 @@ import { reloadConfig } from '../../lambdas/config';
  */
 
 let gw: TestGateway;
-const lines: string[] = [];
-let restore: () => void;
-/** Tests waiting for a line: resolved from the write that brings it. */
-let watchers: { matches: (line: string) => boolean; resolve: () => void }[] = [];
-/** Resolves once a line for which `matches` holds has been written (at once if one has). */
-const logged = (matches: (line: string) => boolean) => new Promise<void>((resolve) => {
-  if (lines.some(matches)) return resolve();
-  watchers.push({ matches, resolve });
-});
+let output: OutputCapture;
 
 beforeAll(async () => {
   process.env.NI_LOG_LEVEL = 'DEBUG';
   reloadConfig();
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    const added = String(chunk).split('\n').filter(Boolean);
-    lines.push(...added);
-    watchers = watchers.filter((w) => !(added.some(w.matches) && (w.resolve(), true)));
-    return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-  }) as typeof process.stdout.write;
-  restore = () => {
-    process.stdout.write = write;
-  };
+  output = captureOutput();
   gw = await startTestGateway();
 });
 afterAll(async () => {
-  restore();
+  output.restore();
   process.env.NI_LOG_LEVEL = 'ERROR';
   reloadConfig();
   await gw.close();
@@ -53,9 +37,10 @@ test('log lines are JSON with request ids and hold no prompt, completion, PII or
   // schedule: its last line for each request ('custody event recorded') says the rest has arrived before it.
   const requestId = response.headers.get('x-request-id')!;
   for (const id of [requestId, streamed.headers.get('x-request-id')!]) {
-    await logged((l) => l.includes('"custody event recorded"') && l.includes(id));
+    await output.until((l) => l.includes('"custody event recorded"') && l.includes(id));
   }
 
+  const { lines } = output;
   const json = lines.filter((l) => l.startsWith('{'));
   expect(json.length).toBeGreaterThan(0);
   expect(json.some((l) => l.includes(requestId))).toBe(true);
