@@ -120,8 +120,13 @@ export const resetLedgerCache = () => heads.clear();
  * repeated field names and hex, so packed it is about half the size, and a block of one entry fits in one
  * DynamoDB write unit instead of two. Blocks written before entries were packed hold them as `entries`.
  */
-export const packEntries = (entries: string[]): Uint8Array =>
-  brotliCompressSync(JSON.stringify(entries), { params: { [zlib.BROTLI_PARAM_MODE]: zlib.BROTLI_MODE_TEXT, [zlib.BROTLI_PARAM_QUALITY]: 9 } });
+export function packEntries(entries: string[]): Uint8Array {
+  const text = Buffer.from(JSON.stringify(entries));
+  // Quality 5 with a block-sized window packs nearly as tight as the slow qualities, at a fraction of their CPU.
+  return brotliCompressSync(text, { params: {
+    [zlib.BROTLI_PARAM_MODE]: zlib.BROTLI_MODE_TEXT, [zlib.BROTLI_PARAM_QUALITY]: 5, [zlib.BROTLI_PARAM_LGWIN]: 18, [zlib.BROTLI_PARAM_SIZE_HINT]: text.length,
+  } });
+}
 
 /** The entries' texts of a stored block item (whatever its form: a tampered item yields what it holds). */
 export function storedEntryTexts(item: Record<string, any>): unknown[] {
