@@ -68,6 +68,12 @@ const Env = z.object({
   NI_KMS_ENDPOINT: Url.optional(),
   NI_LEDGER_CHECKPOINT_EVERY: Positive.default(DEFAULT_CHECKPOINT_POLICY.every),
   NI_LEDGER_CHECKPOINT_INTERVAL_S: Positive.default(DEFAULT_CHECKPOINT_POLICY.intervalMs / 1000),
+  /** The portal's Cognito user pool, its app client and its hosted sign-in domain (set by the stack). */
+  NI_PORTAL_USER_POOL_ID: z.string().regex(/^[\w-]+_[0-9a-zA-Z]+$/, 'a Cognito user pool id such as ca-central-1_AbC123').optional(),
+  NI_PORTAL_CLIENT_ID: z.string().min(1).optional(),
+  NI_PORTAL_AUTH_DOMAIN: Url.optional(),
+  /** Where the portal's built pages are (the stack bundles them beside the handler; the local runtime builds them). */
+  NI_PORTAL_ASSETS_DIR: z.string().min(1).optional(),
 });
 
 export function parseConfig(env: Record<string, string | undefined>) {
@@ -100,6 +106,12 @@ export function parseConfig(env: Record<string, string | undefined>) {
       eventBusName: e.NI_EVENT_BUS_NAME,
       fallbackQueueUrl: e.NI_CUSTODY_FALLBACK_QUEUE_URL,
       outboxFile: e.NI_CUSTODY_OUTBOX ?? `${e.NI_DATA_DIR}/custody-outbox.jsonl`,
+    },
+    portal: {
+      cognito: e.NI_PORTAL_USER_POOL_ID && e.NI_PORTAL_CLIENT_ID && e.NI_PORTAL_AUTH_DOMAIN
+        ? { userPoolId: e.NI_PORTAL_USER_POOL_ID, clientId: e.NI_PORTAL_CLIENT_ID, domain: e.NI_PORTAL_AUTH_DOMAIN.replace(/\/$/, '') }
+        : undefined,
+      assetsDir: e.NI_PORTAL_ASSETS_DIR,
     },
     ledger: {
       signingKeyId: e.NI_LEDGER_SIGNING_KEY_ID,

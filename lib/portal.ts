@@ -1,0 +1,114 @@
+import { Aws, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as cognito from 'aws-cdk-lib/aws-cognito';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { Construct } from 'constructs';
+import { TABLES, type TableName } from '../lambdas/store/tables';
+import type { Custody } from './custody';
+import { PROJECT_ROOT } from './esbuild';
+import { HandlerFunction } from './function';
+
+export interface PortalProps {
+  readonly stage: string;
+  readonly tables: Record<TableName, dynamodb.ITable>;
+  readonly custody: Custody;
+}
+
+/** Where the built pages go in the portal-assets function's bundle (its handler reads them from beside itself). */
+const buildPortalInto = (outputDir: string) =>
+  [`"${process.execPath}" "${PROJECT_ROOT}/node_modules/tsx/dist/cli.mjs" "${PROJECT_ROOT}/portal/build.ts" "${outputDir}/portal"`];
+
+/**
+ * The portal: its users (a Cognito user pool: no self sign-up, operator-invited, MFA by authenticator app
+ * available, the authorization code flow with PKCE for a public client), its JSON API and its pages, both served
+ * by the stack's API (lib/api.ts routes /api/portal/… and /portal to these functions).
+ */
+export class Portal extends Construct {
+  readonly userPool: cognito.UserPool;
+  readonly domain: cognito.UserPoolDomain;
+  readonly api: HandlerFunction;
+  readonly assets: HandlerFunction;
+
+  constructor(scope: Construct, id: string, props: PortalProps) {
+    super(scope, id);
+    const { tables, custody } = props;
+    this.userPool = new cognito.UserPool(this, 'Users', {
+      userPoolName: `ni-${props.stage}-portal`,
+      selfSignUpEnabled: false,
+      signInAliases: { email: true },
+      signInCaseSensitive: false,
+      autoVerify: { email: true },
+      standardAttributes: { email: { required: true, mutable: true } },
+      mfa: cognito.Mfa.OPTIONAL,
+      mfaSecondFactor: { otp: true, sms: false },
+      passwordPolicy: {
+        minLength: 14, requireLowercase: true, requireUppercase: true, requireDigits: true, requireSymbols: true,
+        tempPasswordValidity: Duration.days(3),
+      },
+      accountRecovery: cognito.AccountRecovery.EMAIL_ONLY,
+      featurePlan: cognito.FeaturePlan.ESSENTIALS,
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      userInvitation: {
+        emailSubject: 'Your Northern Inference portal account',
+        emailBody: 'You have been invited to the Northern Inference portal. Your user name is {username} and your temporary password is {####}.',
+      },
+    });
+    // Cognito's own sign-in pages, in ca-central-1; the prefix is unique per account and stage.
+    this.domain = this.userPool.addDomain('SignIn', { cognitoDomain: { domainPrefix: `ni-${props.stage}-${Aws.ACCOUNT_ID}` } });
+
+    this.api = new HandlerFunction(this, 'Api', {
+      name: 'portal',
+      description: "The portal's JSON API (one account's keys, models, usage, receipts, residency reports)",
+      memorySize: 512,
+      timeout: Duration.seconds(29),
+      environment: {
+        [TABLES.keys.env]: tables.keys.tableName,
+        [TABLES.usage.env]: tables.usage.tableName,
+        [TABLES.ledger.env]: tables.ledger.tableName,
+        NI_LEDGER_SIGNING_KEY_ID: custody.signingKey.keyId,
+        NI_LEDGER_ANCHOR_BUCKET: custody.anchorBucket.bucketName,
+        NI_PORTAL_USER_POOL_ID: this.userPool.userPoolId,
+        NI_PORTAL_AUTH_DOMAIN: this.domain.baseUrl(),
+      },
+    });
+    tables.keys.grantReadWriteData(this.api.fn);
+    tables.usage.grantReadData(this.api.fn);
+    tables.ledger.grantReadData(this.api.fn);
+    // Residency reports: signed with the ledger's key; verifying the chain reads its public key and the anchor.
+    custody.signingKey.grant(this.api.fn, 'kms:Sign', 'kms:GetPublicKey');
+    custody.anchorBucket.grantRead(this.api.fn);
+
+    this.assets = new HandlerFunction(this, 'Assets', {
+      name: 'portal-assets',
+      description: "The portal's pages",
+      memorySize: 256,
+      afterBundling: buildPortalInto,
+    });
+  }
+
+  /** The app client, once the portal's address (the callback URLs) is known. */
+  addClient(portalUrls: string[]): cognito.UserPoolClient {
+    const client = this.userPool.addClient('Client', {
+      generateSecret: false, // a browser app: PKCE instead of a secret
+      authFlows: {},
+      oAuth: {
+        flows: { authorizationCodeGrant: true },
+        scopes: [cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL],
+        callbackUrls: portalUrls,
+        logoutUrls: portalUrls,
+      },
+      supportedIdentityProviders: [cognito.UserPoolClientIdentityProvider.COGNITO],
+      preventUserExistenceErrors: true,
+      accessTokenValidity: Duration.hours(1),
+      idTokenValidity: Duration.hours(1),
+      refreshTokenValidity: Duration.hours(12),
+      enableTokenRevocation: true,
+    });
+    this.api.fn.addEnvironment('NI_PORTAL_CLIENT_ID', client.userPoolClientId);
+    Validations.of(this.userPool).acknowledge(
+      { id: 'AwsSolutions-COG2', reason: 'MFA is available to every user (authenticator app) but optional, as the product asks; operators can require it per user.' },
+      { id: 'AwsSolutions-COG3', reason: 'Threat protection needs the Plus feature plan; the pool has no self sign-up and only operator-invited users.' },
+    );
+    return client;
+  }
+}

@@ -1,0 +1,18 @@
+import { createAccount, addUser } from '../../lambdas/store/accounts';
+import { createSignInCode } from '../../local/portal-auth';
+
+/** A portal user of a new account, signed in through the local runtime's one-time link: a fetch for its API. */
+export async function portalUser(baseUrl: string, name: string) {
+  const account = await createAccount(name);
+  const user = await addUser({ id: `u_${account.id}`, account_id: account.id, email: `${name.toLowerCase()}@example.ca` });
+  const code = await createSignInCode(user.id);
+  const res = await fetch(`${baseUrl}/api/portal/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+  if (res.status !== 200) throw new Error(`sign-in failed: ${res.status} ${await res.text()}`);
+  const { token } = await res.json() as { token: string };
+  const call = (method: string, path: string, body?: unknown) => fetch(`${baseUrl}/api/portal/${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { account, user, token, code, call, json: async <T = any>(method: string, path: string, body?: unknown): Promise<T> => (await call(method, path, body)).json() as Promise<T> };
+}
