@@ -74,6 +74,9 @@ const Env = z.object({
   NI_PORTAL_AUTH_DOMAIN: Url.optional(),
   /** Where the portal's built pages are (the stack bundles them beside the handler; the local runtime builds them). */
   NI_PORTAL_ASSETS_DIR: z.string().min(1).optional(),
+  /** The key residency reports are signed with: a KMS key of its own (set by the stack), else a local key file. */
+  NI_REPORT_SIGNING_KEY_ID: z.string().min(1).optional(),
+  NI_REPORT_SIGNING_KEY_FILE: z.string().min(1).optional(),
 });
 
 export function parseConfig(env: Record<string, string | undefined>) {
@@ -112,6 +115,8 @@ export function parseConfig(env: Record<string, string | undefined>) {
         ? { userPoolId: e.NI_PORTAL_USER_POOL_ID, clientId: e.NI_PORTAL_CLIENT_ID, domain: e.NI_PORTAL_AUTH_DOMAIN.replace(/\/$/, '') }
         : undefined,
       assetsDir: e.NI_PORTAL_ASSETS_DIR,
+      reportSigningKeyId: e.NI_REPORT_SIGNING_KEY_ID,
+      reportSigningKeyFile: e.NI_REPORT_SIGNING_KEY_FILE ?? `${e.NI_DATA_DIR}/report-signing-key.pem`,
     },
     ledger: {
       signingKeyId: e.NI_LEDGER_SIGNING_KEY_ID,

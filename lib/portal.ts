@@ -1,6 +1,10 @@
-import { Aws, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { ANCHOR_PREFIX } from '../lambdas/core/ledger';
 import { Construct } from 'constructs';
 import { TABLES, type TableName } from '../lambdas/store/tables';
 import type { Custody } from './custody';
@@ -27,6 +31,8 @@ export class Portal extends Construct {
   readonly domain: cognito.UserPoolDomain;
   readonly api: HandlerFunction;
   readonly assets: HandlerFunction;
+  /** Signs residency reports; not the ledger's key, which only the ledger writer may sign with. */
+  readonly reportSigningKey: kms.Key;
 
   constructor(scope: Construct, id: string, props: PortalProps) {
     super(scope, id);
@@ -56,6 +62,13 @@ export class Portal extends Construct {
     // Cognito's own sign-in pages, in ca-central-1; the prefix is unique per account and stage.
     this.domain = this.userPool.addDomain('SignIn', { cognitoDomain: { domainPrefix: `ni-${props.stage}-${Aws.ACCOUNT_ID}` } });
 
+    this.reportSigningKey = new kms.Key(this, 'ReportSigningKey', {
+      description: 'Signs Northern Inference residency reports (ECDSA P-256)',
+      keySpec: kms.KeySpec.ECC_NIST_P256,
+      keyUsage: kms.KeyUsage.SIGN_VERIFY,
+      // Reports handed to assessors are verified against this key for years.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
     this.api = new HandlerFunction(this, 'Api', {
       name: 'portal',
       description: "The portal's JSON API (one account's keys, models, usage, receipts, residency reports)",
@@ -67,6 +80,7 @@ export class Portal extends Construct {
         [TABLES.ledger.env]: tables.ledger.tableName,
         NI_LEDGER_SIGNING_KEY_ID: custody.signingKey.keyId,
         NI_LEDGER_ANCHOR_BUCKET: custody.anchorBucket.bucketName,
+        NI_REPORT_SIGNING_KEY_ID: this.reportSigningKey.keyId,
         NI_PORTAL_USER_POOL_ID: this.userPool.userPoolId,
         NI_PORTAL_AUTH_DOMAIN: this.domain.baseUrl(),
       },
@@ -74,9 +88,15 @@ export class Portal extends Construct {
     tables.keys.grantReadWriteData(this.api.fn);
     tables.usage.grantReadData(this.api.fn);
     tables.ledger.grantReadData(this.api.fn);
-    // Residency reports: signed with the ledger's key; verifying the chain reads its public key and the anchor.
-    custody.signingKey.grant(this.api.fn, 'kms:Sign', 'kms:GetPublicKey');
-    custody.anchorBucket.grantRead(this.api.fn);
+    // Residency reports: signed with their own key; verifying the chain reads the ledger key's public half and the anchor.
+    this.reportSigningKey.grant(this.api.fn, 'kms:Sign', 'kms:GetPublicKey');
+    custody.signingKey.grant(this.api.fn, 'kms:GetPublicKey');
+    this.api.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [custody.anchorBucket.bucketArn] }));
+    this.api.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [custody.anchorBucket.arnForObjects(`${ANCHOR_PREFIX}*`)] }));
+    Validations.of(this.api).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(custody.anchorBucket.node.defaultChild as s3.CfnBucket)}.Arn>/${ANCHOR_PREFIX}*]`,
+      reason: "Verifying a key's chain for its residency report reads the anchored checkpoints, one object per checkpoint under the prefix; read only.",
+    });
 
     this.assets = new HandlerFunction(this, 'Assets', {
       name: 'portal-assets',
@@ -107,7 +127,7 @@ export class Portal extends Construct {
     this.api.fn.addEnvironment('NI_PORTAL_CLIENT_ID', client.userPoolClientId);
     Validations.of(this.userPool).acknowledge(
       { id: 'AwsSolutions-COG2', reason: 'MFA is available to every user (authenticator app) but optional, as the product asks; operators can require it per user.' },
-      { id: 'AwsSolutions-COG3', reason: 'Threat protection needs the Plus feature plan; the pool has no self sign-up and only operator-invited users.' },
+      { id: 'AwsSolutions-COG8', reason: 'Essentials plan: operator-invited users, optional TOTP MFA and strong passwords; Plus (threat protection) can be chosen per deployment.' },
     );
     return client;
   }

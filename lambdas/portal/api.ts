@@ -11,7 +11,7 @@ import type { JsonAnswer } from '../handlers/middleware';
 import { getAccount, getUser } from '../store/accounts';
 import { createKey, getAccountKey, listAccountKeys, revokeKey } from '../store/keys';
 import { chainEntries, getReceipt, verifyLedger } from '../store/ledger';
-import { ledgerSigner } from '../store/signer';
+import { reportSigner } from '../store/signer';
 import { queryUsage, recentRequests, type RequestUsage } from '../store/usage';
 import type { PortalAuthenticator } from './auth';
 import { PORTAL_HEADERS } from './headers';
@@ -126,8 +126,8 @@ export function createPortalApi(auth: PortalAuthenticator, now: () => Date = () 
         ...PORTAL_HEADERS, 'cache-control': 'no-store', 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${file}.csv"`,
       } };
     }
-    // Signed with the ledger's key, over the report's canonical JSON: whoever holds the ledger's public key can check it.
-    const signer = ledgerSigner();
+    // Signed over the report's canonical JSON with the reports' own key (GET reports/signing-key gives its public half).
+    const signer = reportSigner();
     const signature = await signer.sign(Buffer.from(canonicalJson(report), 'utf8'));
     return json(200, { report, signature: { alg: signer.alg, signing_key: signer.keyRef, over: 'canonical JSON of report', value: signature.toString('base64') } },
       { 'content-disposition': `attachment; filename="${file}.json"` });
@@ -172,6 +172,11 @@ export function createPortalApi(auth: PortalAuthenticator, now: () => Date = () 
         return json(200, receipt);
       }
       case 'GET reports/2':
+        if (path[1] === 'signing-key') {
+          const signer = reportSigner();
+          const pem = (await signer.publicKey()).export({ format: 'pem', type: 'spki' }).toString();
+          return json(200, { alg: signer.alg, signing_key: signer.keyRef, public_key_pem: pem });
+        }
         if (path[1] !== 'residency') break;
         return residency(s, req.query);
     }

@@ -21,6 +21,7 @@ const fn = (prefix: string) => resource(template, 'AWS::Lambda::Function', prefi
 const roleOf = (prefix: string) => (fn(prefix).props.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
 const GATEWAY = 'ApiGatewayFunction';
 const WRITER = 'CustodyLedgerWriterFunction';
+const PORTAL = 'ApiPortalApiFunction';
 const table = (prefix: string) => resource(template, 'AWS::DynamoDB::Table', prefix);
 
 describe('environment and bundling', () => {
@@ -37,7 +38,7 @@ describe('environment and bundling', () => {
 
   test('every function runs nodejs22.x on arm64 with its own log group and the powertools settings', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function'));
-    expect(functions).toHaveLength(5);
+    expect(functions).toHaveLength(7);
     for (const f of functions) {
       expect(f.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -124,8 +125,11 @@ describe('REST API', () => {
 
   test('API Gateway\'s own answers (every preflight, the health check) carry the request id under both names, readable by browsers', () => {
     const preflights = methods.filter((m) => m.route.startsWith('OPTIONS '));
-    // One per resource, the root included.
-    expect(preflights.map((m) => m.route.slice('OPTIONS '.length)).sort()).toEqual(['/', ...Object.keys(resources).map((id) => pathOf({ Ref: id }))].sort());
+    // One per resource, the root included, except the portal's: same-origin only, no preflight may pass there.
+    const portal = /^\/(api\/)?portal(\/|$)/;
+    expect(preflights.map((m) => m.route.slice('OPTIONS '.length)).sort())
+      .toEqual(['/', ...Object.keys(resources).map((id) => pathOf({ Ref: id })).filter((p) => !portal.test(p))].sort());
+    expect(Object.keys(resources).map((id) => pathOf({ Ref: id })).filter((p) => portal.test(p)).sort()).toEqual(['/api/portal', '/api/portal/{proxy+}', '/portal', '/portal/{proxy+}']);
     for (const props of [...preflights.map((m) => m.props), method('GET /health')]) {
       const integration = props.Integration as { IntegrationResponses: { StatusCode: string; ResponseParameters: Record<string, string> }[] };
       const [response] = integration.IntegrationResponses;
@@ -340,14 +344,16 @@ describe('least privilege', () => {
     expect([...services].sort()).toEqual(['dynamodb', 'kms', 'logs', 's3', 'sqs']);
   });
 
-  test('the signing key signs for the writer only, with kms:Sign only', () => {
+  test('the signing key signs for the writer only, with kms:Sign only; the portal reads its public key and signs reports with a key of its own', () => {
     const key = resource(template, 'AWS::KMS::Key', 'CustodyLedgerSigningKey');
     expect(key.props).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
     expect(key.res.DeletionPolicy).toBe('Retain');
     const onKey = statements.filter((s) => arnsOf(s).includes(`\${${key.id}.Arn}`));
-    expect(onKey).toHaveLength(1);
-    expect(onKey[0].roles).toEqual([roleOf(WRITER)]);
-    expect(asList(onKey[0].statement.Action)).toEqual(['kms:Sign']);
+    expect(onKey.map((s) => [s.roles, asList(s.statement.Action)])).toEqual([[[roleOf(WRITER)], ['kms:Sign']], [[roleOf(PORTAL)], ['kms:GetPublicKey']]]);
+    const reports = resource(template, 'AWS::KMS::Key', 'ApiPortalReportSigningKey');
+    expect(reports.props).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
+    const onReports = statements.filter((s) => arnsOf(s).includes(`\${${reports.id}.Arn}`));
+    expect(onReports.map((s) => [s.roles, asList(s.statement.Action).sort()])).toEqual([[[roleOf(PORTAL)], ['kms:GetPublicKey', 'kms:Sign']]]);
   });
 
   test('no "*" resource, and no AWS-managed policy except on the account-wide API Gateway logging role', () => {
@@ -468,7 +474,7 @@ describe('observability', () => {
   test('the dashboard also covers API Gateway, every Lambda, every table and the custody queues', () => {
     const awsMetric = (ns: string, name: string) => series.filter((s) => s[0] === ns && s[1] === name);
     for (const m of ['Count', '4XXError', '5XXError', 'Latency']) expect(awsMetric('AWS/ApiGateway', m).length).toBeGreaterThan(0);
-    for (const m of ['Invocations', 'Errors', 'Throttles', 'Duration', 'ConcurrentExecutions']) expect(awsMetric('AWS/Lambda', m)).toHaveLength(5);
+    for (const m of ['Invocations', 'Errors', 'Throttles', 'Duration', 'ConcurrentExecutions']) expect(awsMetric('AWS/Lambda', m)).toHaveLength(7);
     for (const m of ['ReadThrottleEvents', 'WriteThrottleEvents']) expect(awsMetric('AWS/DynamoDB', m)).toHaveLength(3);
     expect(awsMetric('AWS/SQS', 'ApproximateNumberOfMessagesVisible')).toHaveLength(5);
     expect(dashboard.DashboardName).toBe(stack.stackName);
@@ -502,14 +508,55 @@ describe('observability', () => {
 
 test('stack outputs are exactly the ones the CLI reads', () => {
   const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
-  const expected = ['ApiUrl', 'BaseUrl', 'AlarmTopicArn', 'KeysTableName', 'UsageTableName', 'LedgerTableName', 'EventBusName', 'CustodyFallbackQueueUrl', 'LedgerSigningKeyId', 'LedgerAnchorBucketName', 'DashboardName'];
+  const expected = ['ApiUrl', 'BaseUrl', 'AlarmTopicArn', 'KeysTableName', 'UsageTableName', 'LedgerTableName', 'EventBusName', 'CustodyFallbackQueueUrl', 'LedgerSigningKeyId', 'LedgerAnchorBucketName', 'DashboardName', 'PortalUrl', 'PortalUserPoolId'];
   expect(Object.keys(outputs).sort()).toEqual(expected.sort());
   expect(Object.values(STACK_OUTPUTS).sort()).toEqual(expected.sort()); // what `ni --stack` reads
   const restApi = resource(template, 'AWS::ApiGateway::RestApi', 'ApiRestApi').id;
   expect(flatten(outputs.ApiUrl.Value)).toBe(`https://\${${restApi}}.execute-api.${REGION}.\${AWS::URLSuffix}/prod`);
   expect(flatten(outputs.BaseUrl.Value)).toBe(`${flatten(outputs.ApiUrl.Value)}/v1`);
+  expect(flatten(outputs.PortalUrl.Value)).toBe(`${flatten(outputs.ApiUrl.Value)}/portal/`);
+  expect(outputs.PortalUserPoolId.Value).toEqual({ Ref: resource(template, 'AWS::Cognito::UserPool', 'ApiPortalUsers').id });
   expect(outputs.AlarmTopicArn.Value).toEqual({ Ref: resource(template, 'AWS::SNS::Topic', 'ObservabilityAlarmTopic').id });
   expect(outputs.CustodyFallbackQueueUrl.Value).toEqual({ Ref: resource(template, 'AWS::SQS::Queue', 'CustodyFallbackQueue').id });
   expect(outputs.LedgerSigningKeyId.Value).toEqual({ Ref: resource(template, 'AWS::KMS::Key', 'CustodyLedgerSigningKey').id });
   expect(outputs.LedgerAnchorBucketName.Value).toEqual({ Ref: resource(template, 'AWS::S3::Bucket', 'CustodyCheckpointAnchor').id });
+});
+
+describe('portal', () => {
+  const { app: portalApp, stack: portalStack } = testApp({ context: { domainName: 'api.example.ca', certificateArn: `arn:aws:acm:ca-central-1:${TEST_ACCOUNT}:certificate/abc` } });
+  const t = Template.fromStack(portalStack);
+  afterAll(() => removeAssembly(portalApp));
+
+  test('a Cognito user pool: operator-invited users only, MFA by authenticator app available, strong passwords, kept', () => {
+    const pool = resource(t, 'AWS::Cognito::UserPool', 'ApiPortalUsers');
+    expect(pool.props).toMatchObject({
+      AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
+      MfaConfiguration: 'OPTIONAL',
+      EnabledMfas: ['SOFTWARE_TOKEN_MFA'],
+      Policies: { PasswordPolicy: { MinimumLength: 14, RequireSymbols: true, RequireNumbers: true } },
+      UsernameAttributes: ['email'],
+    });
+    expect(pool.res.DeletionPolicy).toBe('Retain');
+  });
+
+  test('a public app client for the authorization code flow (PKCE), returning to the portal on the API and on the custom domain only', () => {
+    const client = resource(t, 'AWS::Cognito::UserPoolClient', 'ApiPortalUsersClient').props;
+    expect(client).toMatchObject({ AllowedOAuthFlows: ['code'], AllowedOAuthFlowsUserPoolClient: true, AllowedOAuthScopes: ['openid', 'email'], SupportedIdentityProviders: ['COGNITO'] });
+    expect(client.GenerateSecret).toBeFalsy();
+    expect((client.CallbackURLs as unknown[]).map(flatten)).toEqual([
+      `https://\${${resource(t, 'AWS::ApiGateway::RestApi', 'ApiRestApi').id}}.execute-api.${REGION}.\${AWS::URLSuffix}/prod/portal/`,
+      'https://api.example.ca/portal/',
+    ]);
+  });
+
+  test('the portal API verifies tokens of that pool and client; its pages come from their own function', () => {
+    const env = (resource(t, 'AWS::Lambda::Function', 'ApiPortalApiFunction').props.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env).toMatchObject({
+      NI_PORTAL_USER_POOL_ID: { Ref: resource(t, 'AWS::Cognito::UserPool', 'ApiPortalUsers').id },
+      NI_PORTAL_CLIENT_ID: { Ref: resource(t, 'AWS::Cognito::UserPoolClient', 'ApiPortalUsersClient').id },
+      NI_REPORT_SIGNING_KEY_ID: { Ref: resource(t, 'AWS::KMS::Key', 'ApiPortalReportSigningKey').id },
+    });
+    expect(flatten(env.NI_PORTAL_AUTH_DOMAIN)).toBe(`https://\${${resource(t, 'AWS::Cognito::UserPoolDomain', 'ApiPortalUsersSignIn').id}}.auth.${REGION}.amazoncognito.com`);
+    expect(Object.keys(env)).not.toContain('NI_PROVIDER_SECRET_ARNS');
+  });
 });

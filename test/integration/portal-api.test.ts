@@ -1,8 +1,8 @@
-import { verify } from 'node:crypto';
+import { createPublicKey, verify } from 'node:crypto';
 import OpenAI from 'openai';
 import { reloadConfig } from '../../lambdas/config';
 import { canonicalJson } from '../../lambdas/core/ledger';
-import { ledgerSigner } from '../../lambdas/store/signer';
+import { ledgerSigner, reportSigner } from '../../lambdas/store/signer';
 import { startTestGateway, type TestGateway } from '../support/gateway';
 import { fetchOpenAI } from '../support/openapi';
 import { portalUser } from '../support/portal';
@@ -67,7 +67,11 @@ test('one account creates a key, uses it, sees its usage, receipt and report; an
   expect(csvText).toContain('chain,verified,true');
   const signed = await alice.json<{ report: { requests: number; chain: { verified: boolean; head: { seq: number } } }; signature: { value: string } }>('GET', `reports/residency?key=${key.id}&month=${month}`);
   expect(signed.report).toMatchObject({ requests: 1, chain: { verified: true, head: { seq: 1 } } });
-  const publicKey = await ledgerSigner().publicKey();
+  // Checked with the public key the portal publishes, which is the reports' key, not the ledger's.
+  const published = await alice.json<{ public_key_pem: string; signing_key: string }>('GET', 'reports/signing-key');
+  const publicKey = createPublicKey(published.public_key_pem);
+  expect(publicKey.export({ format: 'der', type: 'spki' })).toEqual((await reportSigner().publicKey()).export({ format: 'der', type: 'spki' }));
+  expect(published.signing_key).not.toBe(ledgerSigner().keyRef);
   expect(verify('sha256', Buffer.from(canonicalJson(signed.report)), publicKey, Buffer.from(signed.signature.value, 'base64'))).toBe(true);
 
   // Bob: none of it, whichever ids he sends.

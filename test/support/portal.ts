@@ -1,3 +1,7 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildPortal } from '../../portal/build';
 import { createAccount, addUser } from '../../lambdas/store/accounts';
 import { createSignInCode } from '../../local/portal-auth';
 
@@ -15,4 +19,12 @@ export async function portalUser(baseUrl: string, name: string) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { account, user, token, code, call, json: async <T = any>(method: string, path: string, body?: unknown): Promise<T> => (await call(method, path, body)).json() as Promise<T> };
+}
+
+/** Builds the portal's pages into a temp dir for this test file and points the assets handler at it (before the gateway starts). */
+export async function buildTestPortal(): Promise<string> {
+  const dir = join(mkdtempSync(join(tmpdir(), 'ni-portal-')), 'portal');
+  await buildPortal(dir);
+  process.env.NI_PORTAL_ASSETS_DIR = dir;
+  return dir;
 }
