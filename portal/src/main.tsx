@@ -21,7 +21,7 @@ function App() {
   const [path, setPath] = useState(route());
 
   useEffect(() => {
-    completeSignIn().then((signedIn) => setState(signedIn ? 'in' : 'out'), (e: Error) => { setError(e.message); setState('out'); });
+    completeSignIn().then((signedIn) => { setPath(route()); setState(signedIn ? 'in' : 'out'); }, (e: Error) => { setError(e.message); setState('out'); });
     const onHash = () => setPath(route());
     const onOut = () => setState('out');
     addEventListener('hashchange', onHash);
@@ -43,7 +43,7 @@ function App() {
       </main>
     );
   }
-  const page = path[0] || 'keys';
+  const page = ['keys', 'models', 'usage', 'receipt'].includes(path[0]) ? path[0] : 'keys';
   return (
     <>
       <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById('main')?.focus(); }}>Skip to content</a>

@@ -5,11 +5,16 @@ import { buildPortal } from '../../portal/build';
 import { createAccount, addUser } from '../../lambdas/store/accounts';
 import { createSignInCode } from '../../local/portal-auth';
 
-/** A portal user of a new account, signed in through the local runtime's one-time link: a fetch for its API. */
-export async function portalUser(baseUrl: string, name: string) {
+/** A new account with one user, and a one-time sign-in code for that user (the link's `#signin=`). */
+export async function portalAccount(name: string) {
   const account = await createAccount(name);
   const user = await addUser({ id: `u_${account.id}`, account_id: account.id, email: `${name.toLowerCase()}@example.ca` });
-  const code = await createSignInCode(user.id);
+  return { account, user, code: await createSignInCode(user.id) };
+}
+
+/** A portal user of a new account, signed in through the local runtime's one-time link: a fetch for its API. */
+export async function portalUser(baseUrl: string, name: string) {
+  const { account, user, code } = await portalAccount(name);
   const res = await fetch(`${baseUrl}/api/portal/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
   if (res.status !== 200) throw new Error(`sign-in failed: ${res.status} ${await res.text()}`);
   const { token } = await res.json() as { token: string };
