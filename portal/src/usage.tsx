@@ -95,6 +95,9 @@ function days(from: string, to: string): string[] {
   return out;
 }
 
+/** An axis amount: cents when it has them, else the two significant digits small amounts need. */
+const money = (v: number) => `$${v === 0 || Math.abs(v) >= 0.01 ? v.toFixed(2) : Number(v.toPrecision(2)).toString()}`;
+
 const PALETTE = ['#0b5cad', '#b3261e', '#1b7f3b', '#7a4fbf', '#a15c00', '#00727a', '#5f6368'];
 
 function Chart({ title, labels, series }: { title: string; labels: string[]; series: { name: string; values: number[] }[] }) {
@@ -106,8 +109,8 @@ function Chart({ title, labels, series }: { title: string; labels: string[]; ser
     const plot = new uPlot({
       width, height: 220,
       scales: { x: { time: false } },
-      axes: [{ values: (_u, splits) => splits.map((i) => labels[i]?.slice(5) ?? '') }, { values: (_u, splits) => splits.map((v) => `$${v.toFixed(2)}`) }],
-      series: [{}, ...series.map((s, i) => ({ label: s.name, stroke: PALETTE[i % PALETTE.length], width: 2, value: (_u: uPlot, v: number | null) => (v === null ? '—' : `$${v.toFixed(4)}`) }))],
+      axes: [{ values: (_u, splits) => splits.map((i) => labels[i]?.slice(5) ?? '') }, { size: 64, values: (_u, splits) => splits.map(money) }],
+      series: [{ label: 'Day', value: (_u: uPlot, i: number | null) => (i === null ? '—' : labels[i] ?? '—') }, ...series.map((s, i) => ({ label: s.name, stroke: PALETTE[i % PALETTE.length], width: 2, value: (_u: uPlot, v: number | null) => (v === null ? '—' : `$${v.toFixed(4)}`) }))],
     }, [labels.map((_, i) => i), ...series.map((s) => s.values)], el);
     return () => plot.destroy();
   }, [labels.join(), JSON.stringify(series)]);
