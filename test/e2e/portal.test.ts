@@ -16,6 +16,9 @@ import { buildTestPortal, portalAccount } from '../support/portal';
 jest.setTimeout(120_000);
 
 const CHROMIUM = process.env.NI_CHROMIUM ?? '/usr/bin/chromium';
+/** The page's globals, inside page.evaluate (the tests are type-checked without the DOM's types). */
+type Page$ = { marker: number; navigator: { clipboard: { readText(): Promise<string> } }; document: { documentElement: { scrollWidth: number } } };
+
 const SHOTS = join(PROJECT_ROOT, 'test-results', 'portal');
 const MODEL = 'meta/llama-3-70b';
 
@@ -75,7 +78,7 @@ test('sign in, create a key, use it, see it live in Usage, open its receipt, dow
   await page.getByRole('heading', { name: 'Your new key' }).waitFor();
   await page.getByRole('button', { name: 'Copy' }).click();
   await page.getByRole('button', { name: 'Copied' }).waitFor();
-  const secret = await page.evaluate(() => navigator.clipboard.readText());
+  const secret = await page.evaluate(() => (globalThis as unknown as Page$).navigator.clipboard.readText());
   expect(secret).toMatch(/^ni_live_[0-9A-Za-z]{43}$/);
   await shot(page, 'desktop-keys-secret');
   await page.getByRole('button', { name: 'Done' }).click();
@@ -90,14 +93,14 @@ test('sign in, create a key, use it, see it live in Usage, open its receipt, dow
   await page.getByRole('heading', { name: 'Usage' }).waitFor();
   let navigations = 0;
   page.on('framenavigated', (f) => { if (f === page.mainFrame() && !f.url().includes('#')) navigations += 1; });
-  const marker = await page.evaluate(() => ((window as unknown as { marker: number }).marker = Math.random()));
+  const marker = await page.evaluate(() => ((globalThis as unknown as Page$).marker = Math.random()));
 
   const openai = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: secret, maxRetries: 0 });
   const { response } = await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Bonjour, je suis Marie Tremblay' }] }).withResponse();
   const requestId = response.headers.get('x-request-id')!;
   const request = page.locator(`tr[data-request-id="${requestId}"]`);
   await request.waitFor({ timeout: 5_000 }); // the issue's bound: within 5 s
-  expect(await page.evaluate(() => (window as unknown as { marker: number }).marker)).toBe(marker);
+  expect(await page.evaluate(() => (globalThis as unknown as Page$).marker)).toBe(marker);
   expect(navigations).toBe(0);
   await request.getByText(MODEL).waitFor();
   await page.locator('.charts figure').first().waitFor();
@@ -158,7 +161,7 @@ test('every page at phone width', async () => {
   await page.getByRole('heading', { name: 'Use it in Cursor' }).waitFor();
   await shot(page, 'phone-models');
   // Nothing wider than the screen: no sideways scrolling at phone width.
-  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  expect(await page.evaluate(() => (globalThis as unknown as Page$).document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
   expect(problems).toEqual([]);
   await context.close();
 });
