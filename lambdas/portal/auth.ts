@@ -1,4 +1,5 @@
 import { CognitoJwtVerifier } from 'aws-jwt-verify';
+import type { JwksCache } from 'aws-jwt-verify/jwk';
 import * as z from 'zod';
 import { config } from '../config';
 import { badRequest, GatewayError } from '../core/errors';
@@ -25,8 +26,13 @@ const CodeExchange = z.object({
   redirect_uri: z.url(),
 }).strict();
 
-export function cognitoAuthenticator(settings: { userPoolId: string; clientId: string; domain: string }): PortalAuthenticator {
-  const verifier = CognitoJwtVerifier.create({ userPoolId: settings.userPoolId, tokenUse: 'access', clientId: settings.clientId });
+/**
+ * `jwksCache`: where the pool's signing keys come from (default: fetched from the pool's JWKS URI and cached for the
+ * life of the environment).
+ */
+export function cognitoAuthenticator(settings: { userPoolId: string; clientId: string; domain: string }, opts: { jwksCache?: JwksCache } = {}): PortalAuthenticator {
+  const verifier = CognitoJwtVerifier.create({ userPoolId: settings.userPoolId, tokenUse: 'access', clientId: settings.clientId },
+    opts.jwksCache ? { jwksCache: opts.jwksCache } : undefined);
   return {
     signInConfig: { mode: 'cognito', authorize_url: `${settings.domain}/oauth2/authorize`, client_id: settings.clientId, scope: SCOPE },
     async signIn(body) {
