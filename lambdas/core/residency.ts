@@ -66,7 +66,8 @@ export function residencyReport(input: {
 }
 
 const csvCell = (v: string | number | boolean) => {
-  const s = String(v);
+  // A text cell a spreadsheet would run as a formula (a key named "=HYPERLINK(…)") is kept as text.
+  const s = typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : String(v);
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 };
 
