@@ -12,7 +12,7 @@ import { badRequest, GatewayError } from '../core/errors';
  */
 export interface PortalAuthenticator {
   /** What the page needs to start signing in. */
-  readonly signInConfig: { mode: 'cognito'; authorize_url: string; client_id: string; scope: string } | { mode: 'local' };
+  readonly signInConfig: { mode: 'cognito'; authorize_url: string; logout_url: string; client_id: string; scope: string } | { mode: 'local' };
   /** What the sign-in flow returned (a code) → a bearer token for the portal API. */
   signIn(body: unknown): Promise<{ token: string; expires_in: number }>;
   /** The user behind a bearer token, or null when it is not valid (expired, forged, another pool's). */
@@ -34,7 +34,9 @@ export function cognitoAuthenticator(settings: { userPoolId: string; clientId: s
   const verifier = CognitoJwtVerifier.create({ userPoolId: settings.userPoolId, tokenUse: 'access', clientId: settings.clientId },
     opts.jwksCache ? { jwksCache: opts.jwksCache } : undefined);
   return {
-    signInConfig: { mode: 'cognito', authorize_url: `${settings.domain}/oauth2/authorize`, client_id: settings.clientId, scope: SCOPE },
+    signInConfig: {
+      mode: 'cognito', authorize_url: `${settings.domain}/oauth2/authorize`, logout_url: `${settings.domain}/logout`, client_id: settings.clientId, scope: SCOPE,
+    },
     async signIn(body) {
       const parsed = CodeExchange.safeParse(body);
       if (!parsed.success) throw badRequest(`Invalid sign-in: ${parsed.error.issues[0].message}`, parsed.error.issues[0].path.join('.'));

@@ -2,11 +2,11 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import 'uplot/dist/uPlot.min.css';
 import './portal.css';
-import { api, token } from './api';
+import { api } from './api';
 import { KeysPage } from './keys';
 import { ModelsPage } from './models';
 import { ReceiptPage } from './receipt';
-import { completeSignIn, startSignIn } from './signin';
+import { completeSignIn, signOut, startSignIn } from './signin';
 import { UsagePage } from './usage';
 
 interface Me { user: { email: string }; account: { id: string; name: string } }
@@ -53,7 +53,7 @@ function App() {
           {PAGES.map(([id, label]) => <a href={`#/${id}`} aria-current={page === id ? 'page' : undefined}>{label}</a>)}
         </nav>
         <span class="who">{me ? `${me.user.email} · ${me.account.name}` : ''}</span>
-        <button type="button" class="link" onClick={() => { token.clear(); setState('out'); }}>Sign out</button>
+        <button type="button" class="link" onClick={() => signOut().then(() => setState('out'))}>Sign out</button>
       </header>
       <main id="main" tabIndex={-1}>
         {error && <p role="alert" class="error">{error}</p>}

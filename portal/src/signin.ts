@@ -5,7 +5,7 @@ import { api, PORTAL_BASE, token } from './api';
  * AWS: Cognito's authorization code flow with PKCE; the code comes back to this page, which hands it with its
  * verifier to the portal API (same origin), which exchanges it with Cognito.
  */
-type SignInConfig = { mode: 'local' } | { mode: 'cognito'; authorize_url: string; client_id: string; scope: string };
+type SignInConfig = { mode: 'local' } | { mode: 'cognito'; authorize_url: string; logout_url: string; client_id: string; scope: string };
 
 const PKCE = 'ni.portal.pkce';
 const redirectUri = () => PORTAL_BASE.href;
@@ -50,4 +50,14 @@ export async function startSignIn(): Promise<string | null> {
   }).toString();
   location.assign(url.href);
   return null;
+}
+
+/** Forgets the tab's token and, with Cognito, ends the sign-in page's session too (else "Sign in" would not ask again). */
+export async function signOut(): Promise<void> {
+  token.clear();
+  const config = await api.get<SignInConfig>('config').catch(() => null);
+  if (config?.mode !== 'cognito') return;
+  const url = new URL(config.logout_url);
+  url.search = new URLSearchParams({ client_id: config.client_id, logout_uri: redirectUri() }).toString();
+  location.assign(url.href);
 }

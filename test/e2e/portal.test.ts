@@ -134,6 +134,12 @@ test('sign in, create a key, use it, see it live in Usage, open its receipt, dow
   await shot(page, 'desktop-keys-revoked');
   await expect(openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 401 });
 
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await page.reload();
+  await page.getByRole('button', { name: 'Sign in' }).waitFor(); // the tab kept no token
+  await shot(page, 'desktop-signed-out');
+
   expect(problems).toEqual([]);
   await context.close();
 });

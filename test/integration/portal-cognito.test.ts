@@ -63,7 +63,7 @@ function authenticator() {
 
 test('the page\'s code and verifier are exchanged at the pool\'s token endpoint; the access token signs the user in', async () => {
   const auth = authenticator();
-  expect(auth.signInConfig).toEqual({ mode: 'cognito', authorize_url: `${domain}/oauth2/authorize`, client_id: CLIENT, scope: 'openid email' });
+  expect(auth.signInConfig).toEqual({ mode: 'cognito', authorize_url: `${domain}/oauth2/authorize`, logout_url: `${domain}/logout`, client_id: CLIENT, scope: 'openid email' });
   const { token, expires_in } = await auth.signIn({ code: issued.code, code_verifier: VERIFIER, redirect_uri: REDIRECT });
   expect(expires_in).toBe(3600);
   expect(await auth.authenticate(token)).toEqual({ userId: 'user-sub-1' });
