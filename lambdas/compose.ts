@@ -4,6 +4,7 @@ import { config } from './config';
 import { flushMetrics, logger, recordRequestMetrics } from './observability';
 import { createProviders } from './providers/registry';
 import { secrets } from './secrets';
+import { createCustomerCredentials } from './store/byok-credentials';
 import { emitCustodyEvent } from './store/custody-events';
 import { getReceipt } from './store/ledger';
 import { admitRequest, releaseRequest } from './store/rate-limits';
@@ -32,6 +33,7 @@ export function composeGateway(): Gateway {
     spend: { reserve: (p, id, amount, model, tier) => reserve(p, id, amount, model, tier), unreserved, settle, keep },
     limits: { admit: (p, requestId) => admitRequest(p, requestId), release: releaseRequest },
     custody: { emit: emitCustodyEvent, receipt: getReceipt },
+    byok: createCustomerCredentials({ ttlMs: cfg.keyCacheTtlMs, now: Date.now }),
     metrics: {
       request(e, m) {
         recordRequestMetrics(e, m);

@@ -66,6 +66,9 @@ const Env = z.object({
   /** The S3 bucket signed checkpoints are anchored in (set by the stack); unset, a directory in NI_DATA_DIR. */
   NI_LEDGER_ANCHOR_BUCKET: z.string().min(1).optional(),
   NI_KMS_ENDPOINT: Url.optional(),
+  /** The KMS key dedicated to BYOK envelopes (set by the stack); unset, a key file in NI_DATA_DIR stands in. */
+  NI_BYOK_KMS_KEY_ID: z.string().min(1).optional(),
+  NI_BYOK_KEY_FILE: z.string().min(1).optional(),
   NI_LEDGER_CHECKPOINT_EVERY: Positive.default(DEFAULT_CHECKPOINT_POLICY.every),
   NI_LEDGER_CHECKPOINT_INTERVAL_S: Positive.default(DEFAULT_CHECKPOINT_POLICY.intervalMs / 1000),
   /** The portal's Cognito user pool, its app client and its hosted sign-in domain (set by the stack). */
@@ -117,6 +120,10 @@ export function parseConfig(env: Record<string, string | undefined>) {
       assetsDir: e.NI_PORTAL_ASSETS_DIR,
       reportSigningKeyId: e.NI_REPORT_SIGNING_KEY_ID,
       reportSigningKeyFile: e.NI_REPORT_SIGNING_KEY_FILE ?? `${e.NI_DATA_DIR}/report-signing-key.pem`,
+    },
+    byok: {
+      kmsKeyId: e.NI_BYOK_KMS_KEY_ID,
+      keyFile: e.NI_BYOK_KEY_FILE ?? `${e.NI_DATA_DIR}/byok-key`,
     },
     ledger: {
       signingKeyId: e.NI_LEDGER_SIGNING_KEY_ID,

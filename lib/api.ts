@@ -10,6 +10,7 @@ import { AUTHORIZER_CACHE_TTL_SECONDS } from '../lambdas/core/keys';
 import { HEALTH_PATH, ROUTES, type RouteSpec } from '../lambdas/routes';
 import { TABLES, type TableName } from '../lambdas/store/tables';
 import { bedrockInvokeArns, bedrockInvokeStatements } from './bedrock';
+import type { ByokKey } from './byok';
 import type { Custody } from './custody';
 import { HandlerFunction, logRetention } from './function';
 import { Portal } from './portal';
@@ -20,6 +21,7 @@ import type { Settings } from './settings';
 export interface ApiProps {
   readonly tables: Record<TableName, dynamodb.ITable>;
   readonly custody: Custody;
+  readonly byok: ByokKey;
   readonly settings: Pick<Settings, 'stage' | 'throttlingRateLimit' | 'throttlingBurstLimit' | 'gatewayMemoryMB' | 'provisionedConcurrency' | 'azureOpenAIEndpoint' | 'domainName'>;
 }
 
@@ -151,7 +153,7 @@ export class Api extends Construct {
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const { tables, custody, settings } = props;
+    const { tables, custody, byok, settings } = props;
     const providerSecrets = new ProviderSecrets(this, 'ProviderSecrets', { stage: settings.stage, credentials: credentialsNeeded(catalog()) });
 
     const gateway = new HandlerFunction(this, 'Gateway', {
@@ -165,6 +167,7 @@ export class Api extends Construct {
         NI_EVENT_BUS_NAME: custody.bus.eventBusName,
         NI_CUSTODY_FALLBACK_QUEUE_URL: custody.fallbackQueue.queueUrl,
         NI_GATEWAY_REGION: stack.region,
+        NI_BYOK_KMS_KEY_ID: byok.key.keyId,
         ...providerSecrets.environment,
         ...(settings.azureOpenAIEndpoint ? { NI_AZURE_OPENAI_ENDPOINT: settings.azureOpenAIEndpoint } : {}),
       },
@@ -173,6 +176,7 @@ export class Api extends Construct {
     tables.usage.grantReadWriteData(gateway.fn);
     tables.ledger.grantReadData(gateway.fn);
     custody.grantEmit(gateway.fn);
+    byok.grantOpen(gateway.fn);
     const bedrockRoutes = catalog().models.flatMap((m) => m.served);
     for (const statement of bedrockInvokeStatements(bedrockRoutes, stack.account)) gateway.fn.addToRolePolicy(statement);
     const bedrockArns = bedrockInvokeArns(bedrockRoutes, stack.account);
@@ -195,7 +199,7 @@ export class Api extends Construct {
       environment: { [TABLES.usage.env]: tables.usage.tableName },
     });
     tables.usage.grantReadData(usage.fn);
-    this.portal = new Portal(this, 'Portal', { stage: settings.stage, tables, custody });
+    this.portal = new Portal(this, 'Portal', { stage: settings.stage, tables, custody, byok });
     this.functions = { gateway, authorizer: authorizerFn, billing, usage, portal: this.portal.api, 'portal-assets': this.portal.assets };
 
     // Provisioned concurrency applies to a version: API Gateway then invokes it through an alias.

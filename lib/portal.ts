@@ -7,6 +7,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { ANCHOR_PREFIX } from '../lambdas/core/ledger';
 import { Construct } from 'constructs';
 import { TABLES, type TableName } from '../lambdas/store/tables';
+import type { ByokKey } from './byok';
 import type { Custody } from './custody';
 import { PROJECT_ROOT } from './esbuild';
 import { HandlerFunction } from './function';
@@ -15,6 +16,7 @@ export interface PortalProps {
   readonly stage: string;
   readonly tables: Record<TableName, dynamodb.ITable>;
   readonly custody: Custody;
+  readonly byok: ByokKey;
 }
 
 /** Where the built pages go in the portal-assets function's bundle (its handler reads them from beside itself). */
@@ -36,7 +38,7 @@ export class Portal extends Construct {
 
   constructor(scope: Construct, id: string, props: PortalProps) {
     super(scope, id);
-    const { tables, custody } = props;
+    const { tables, custody, byok } = props;
     this.userPool = new cognito.UserPool(this, 'Users', {
       userPoolName: `ni-${props.stage}-portal`,
       selfSignUpEnabled: false,
@@ -81,6 +83,7 @@ export class Portal extends Construct {
         NI_LEDGER_SIGNING_KEY_ID: custody.signingKey.keyId,
         NI_LEDGER_ANCHOR_BUCKET: custody.anchorBucket.bucketName,
         NI_REPORT_SIGNING_KEY_ID: this.reportSigningKey.keyId,
+        NI_BYOK_KMS_KEY_ID: byok.key.keyId,
         NI_PORTAL_USER_POOL_ID: this.userPool.userPoolId,
         NI_PORTAL_AUTH_DOMAIN: this.domain.baseUrl(),
       },
@@ -91,6 +94,8 @@ export class Portal extends Construct {
     // Residency reports: signed with their own key; verifying the chain reads the ledger key's public half and the anchor.
     this.reportSigningKey.grant(this.api.fn, 'kms:Sign', 'kms:GetPublicKey');
     custody.signingKey.grant(this.api.fn, 'kms:GetPublicKey');
+    // A key's own provider credentials (BYOK): sealed here, never opened (only the gateway may Decrypt).
+    byok.grantSeal(this.api.fn);
     this.api.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [custody.anchorBucket.bucketArn] }));
     this.api.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [custody.anchorBucket.arnForObjects(`${ANCHOR_PREFIX}*`)] }));
     Validations.of(this.api).acknowledge({

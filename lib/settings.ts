@@ -44,6 +44,11 @@ const ContextSchema = z.object({
   provisionedConcurrency: Count(0, 1_000).default(0),
   /** The Azure OpenAI resource (in Canada East) whose Standard deployments serve the catalog's azure_openai routes. */
   azureOpenAIEndpoint: z.url({ protocol: /^https$/ }).optional(),
+  /**
+   * How long each anchored ledger checkpoint is locked, in days (S3 Object Lock, compliance mode: it cannot be
+   * shortened, and the bucket cannot be deleted while it holds locked objects). A short value suits test stages.
+   */
+  ledgerAnchorRetentionDays: Count(1, 36_500).default(3_650),
   /** Retention of every log group of the stack, in days: one of CloudWatch Logs' allowed values. */
   logRetentionDays: z.coerce.number().refine((d) => RETENTION_DAYS.includes(d), `one of ${RETENTION_DAYS.join(', ')}`).default(90),
 }).superRefine((s, ctx) => {

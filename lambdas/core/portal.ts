@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { maskedSecret } from './byok';
 import type { Catalog } from './catalog';
 import { publicCatalog, type PublicModel } from './billing';
 import { KeyOptions, type KeyRecord } from './keys';
@@ -65,7 +66,7 @@ export function keyView(k: KeyRecord, today: { day: string; spent: number; reser
     spend_today_micro_cad: today?.spent ?? 0,
     reserved_today_micro_cad: today?.reserved ?? 0,
     last_used_at: lastUsedAt,
-    /** Bring-your-own provider credentials: not offered by the portal yet. */
-    byok: k.byok,
+    /** Bring-your-own provider credentials: which providers, masked; never a secret or its envelope. */
+    byok: Object.entries(k.byok ?? {}).map(([provider, e]) => ({ provider, masked: maskedSecret(e.last4), set_at: e.set_at, allow_fallback: e.allow_fallback })),
   };
 }

@@ -1,4 +1,6 @@
 import * as z from 'zod';
+import { clearByok, setByok, showByok, type ByokSetInput } from '../app/byok';
+import { ByokProvider } from '../core/byok';
 import type { HttpRequest } from '../app/http';
 import { catalog } from '../catalog';
 import { CustodyEvent } from '../core/custody';
@@ -155,9 +157,20 @@ export function createPortalApi(auth: PortalAuthenticator, now: () => Date = () 
         return json(201, { key: keyView(record, null, null), secret });
       }
       case 'POST keys/3': {
-        if (path[2] !== 'revoke') break;
         const key = await accountKey(s, path[1]);
-        return json(200, { key: keyView((await revokeKey(key.id))!, null, null) });
+        if (path[2] === 'revoke') return json(200, { key: keyView((await revokeKey(key.id))!, null, null) });
+        // The key's own provider credential (BYOK): the secret goes in, only its masked view comes out.
+        if (path[2] === 'byok') return json(200, await setByok(key.id, parseBody(req) as ByokSetInput));
+        break;
+      }
+      case 'GET keys/3':
+        if (path[2] !== 'byok') break;
+        return json(200, { object: 'list', data: await showByok((await accountKey(s, path[1])).id) });
+      case 'POST keys/4': {
+        if (path[2] !== 'byok' || path[3] !== 'clear') break;
+        const key = await accountKey(s, path[1]);
+        const { provider } = parse(z.object({ provider: ByokProvider.optional() }).strict(), parseBody(req));
+        return json(200, { cleared: await clearByok(key.id, provider) });
       }
       case 'GET models':
         return json(200, { object: 'list', data: portalModels(catalog()) });

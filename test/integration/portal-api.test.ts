@@ -88,6 +88,26 @@ test('one account creates a key, uses it, sees its usage, receipt and report; an
   // A key created by Bob with Alice's account id in the body: refused, not moved.
   expect((await bob.call('POST', 'keys', { name: 'x', tier: 'global', account_id: alice.account.id })).status).toBe(400);
 
+  // BYOK on her key: the secret goes in, only a masked view comes out, anywhere; Bob can neither see nor change it.
+  // (The same operations as `ni keys byok`: OpenAI's routes process in the US, which a Canadian-tier key may not use.)
+  const customer = 'sk-customer-credential-0123456789abcd';
+  const refused = await alice.json<{ error: { code: string } }>('POST', `keys/${key.id}/byok`, { provider: 'openai', secret: customer });
+  expect(refused.error.code).toBe('byok_not_usable_in_tiers');
+  const globalKey = (await alice.json<{ key: { id: string } }>('POST', 'keys', { name: 'byok', tier: 'global' })).key;
+  const set = await alice.call('POST', `keys/${globalKey.id}/byok`, { provider: 'openai', secret: customer });
+  expect(set.status).toBe(200);
+  expect(await set.json()).toMatchObject({ provider: 'openai', masked: '…abcd' });
+  const listedText = await (await alice.call('GET', 'keys')).text();
+  expect(listedText).not.toContain(customer);
+  expect(listedText).not.toContain('envelope');
+  expect(JSON.parse(listedText).data.find((k: { id: string }) => k.id === globalKey.id).byok).toEqual([expect.objectContaining({ provider: 'openai', masked: '…abcd' })]);
+  expect(JSON.stringify(await alice.json('GET', `keys/${globalKey.id}/byok`))).not.toContain(customer);
+  expect((await bob.call('GET', `keys/${globalKey.id}/byok`)).status).toBe(404);
+  expect((await bob.call('POST', `keys/${globalKey.id}/byok`, { provider: 'openai', secret: 'sk-bob-replacing-it-000' })).status).toBe(404);
+  expect((await bob.call('POST', `keys/${globalKey.id}/byok/clear`, {})).status).toBe(404);
+  expect((await alice.json<{ data: { provider: string }[] }>('GET', `keys/${globalKey.id}/byok`)).data.map((b) => b.provider)).toEqual(['openai']);
+  expect(await alice.json('POST', `keys/${globalKey.id}/byok/clear`, { provider: 'openai' })).toEqual({ cleared: ['openai'] });
+
   // Alice revokes her key: the next request with it is refused.
   expect((await alice.call('POST', `keys/${key.id}/revoke`, {})).status).toBe(200);
   await expect(openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 401 });
