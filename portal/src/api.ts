@@ -60,6 +60,12 @@ export interface Key {
   id: string; name: string; project: string | null; prefix: string; created_at: string; revoked_at: string | null;
   tier: Tier; tier_pinned: boolean; allowed_tiers: Tier[]; max_spend_per_day_micro_cad: number | null; timezone: string;
   pii_mode: string; spend_today_micro_cad: number; reserved_today_micro_cad: number; last_used_at: string | null;
+  byok: { provider: string; masked: string; set_at: string; allow_fallback: boolean }[];
+}
+
+export interface ByokView {
+  provider: string; masked: string; fingerprint: string; set_at: string; last_used_at: string | null; allow_fallback: boolean;
+  routes: { model: string; region: string; jurisdiction: string }[]; endpoint?: string; deployment_type?: string; deployments?: Record<string, string>;
 }
 
 export interface Model {

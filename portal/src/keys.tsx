@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, cad, type Key, type Tier, TIERS } from './api';
+import { api, type ByokView, cad, type Key, type Tier, TIERS } from './api';
 
 const TIER_LABELS: Record<Tier, string> = {
   canadian_sovereign: 'Canadian sovereign',
@@ -10,12 +10,13 @@ export const tierLabel = (t: string) => TIER_LABELS[t as Tier] ?? t;
 
 /**
  * Keys: create (the secret shown once, in the dialog only: closing it forgets it), list with today's spend
- * against the cap, revoke with confirmation. Per-provider BYOK settings are a later section of the form.
+ * against the cap, the key's own provider credentials (BYOK), revoke with confirmation.
  */
 export function KeysPage() {
   const [keys, setKeys] = useState<Key[] | null>(null);
   const [creating, setCreating] = useState(false);
   const [revoking, setRevoking] = useState<Key | null>(null);
+  const [byok, setByok] = useState<Key | null>(null);
   const [error, setError] = useState<string | null>(null);
   const load = () => api.get<{ data: Key[] }>('keys').then((r) => setKeys(r.data), (e: Error) => setError(e.message));
   useEffect(() => { load(); }, []);
@@ -31,7 +32,7 @@ export function KeysPage() {
         <div class="table-wrap">
           <table>
             <caption class="sr-only">API keys of this account</caption>
-            <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Tier</th><th scope="col">Today / cap</th><th scope="col">Last used</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+            <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Tier</th><th scope="col">Today / cap</th><th scope="col">Last used</th><th scope="col">Own provider keys</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {keys.map((k) => (
                 <tr key={k.id}>
@@ -46,8 +47,14 @@ export function KeysPage() {
                     <div class="muted">{k.timezone}</div>
                   </td>
                   <td data-label="Last used">{k.last_used_at ? new Date(k.last_used_at).toLocaleString() : 'never'}</td>
+                  <td data-label="Own provider keys">{k.byok.length ? k.byok.map((b) => `${b.provider} ${b.masked}`).join(', ') : 'none'}</td>
                   <td data-label="Status">{k.revoked_at ? <span class="badge revoked">revoked</span> : <span class="badge ok">active</span>}</td>
-                  <td>{!k.revoked_at && <button type="button" class="danger" onClick={() => setRevoking(k)} aria-label={`Revoke ${k.name}`}>Revoke</button>}</td>
+                  <td class="row-actions">{!k.revoked_at && (
+                    <>
+                      <button type="button" class="secondary small" onClick={() => setByok(k)} aria-label={`Own provider keys of ${k.name}`}>BYOK</button>
+                      <button type="button" class="danger small" onClick={() => setRevoking(k)} aria-label={`Revoke ${k.name}`}>Revoke</button>
+                    </>
+                  )}</td>
                 </tr>
               ))}
             </tbody>
@@ -56,6 +63,7 @@ export function KeysPage() {
       )}
       {creating && <CreateKeyDialog onClose={() => { setCreating(false); load(); }} />}
       {revoking && <RevokeDialog k={revoking} onClose={() => { setRevoking(null); load(); }} />}
+      {byok && <ByokDialog k={byok} onClose={() => { setByok(null); load(); }} />}
     </section>
   );
 }
@@ -172,6 +180,93 @@ function RevokeDialog({ k, onClose }: { k: Key; onClose: () => void }) {
         <button type="button" class="secondary" onClick={onClose}>Cancel</button>
         <button type="button" class="danger" onClick={revoke}>Revoke key</button>
       </div>
+    </Dialog>
+  );
+}
+
+const BYOK_PROVIDERS = [['openai', 'OpenAI'], ['anthropic', 'Anthropic'], ['azure_openai', 'Azure OpenAI']] as const;
+
+/**
+ * The key's own provider credentials (BYOK): requests on that provider's routes use the customer's account. The
+ * secret is typed into a password field, sent once, and the field emptied; only a masked view ever comes back.
+ */
+function ByokDialog({ k, onClose }: { k: Key; onClose: () => void }) {
+  const [views, setViews] = useState<ByokView[] | null>(null);
+  const [provider, setProvider] = useState<string>('openai');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const form = useRef<HTMLFormElement>(null);
+  const base = `keys/${encodeURIComponent(k.id)}/byok`;
+  const load = () => api.get<{ data: ByokView[] }>(base).then((r) => setViews(r.data), (e: Error) => setError(e.message));
+  useEffect(() => { load(); }, []);
+
+  async function submit(e: Event) {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget as HTMLFormElement);
+    const azure = provider === 'azure_openai';
+    const deployments = Object.fromEntries(String(f.get('deployments') ?? '').split(/\n/).map((l) => l.split('=').map((p) => p.trim())).filter((p) => p.length === 2 && p[0] && p[1]));
+    setBusy(true);
+    try {
+      await api.post(base, {
+        provider,
+        secret: String(f.get('secret') ?? ''),
+        allow_fallback: f.get('fallback') === 'on',
+        ...(azure && { endpoint: String(f.get('endpoint') ?? ''), deployment_type: String(f.get('deployment_type') ?? ''), deployments }),
+      });
+      form.current?.reset(); // the secret leaves the page
+      setError(null);
+      await load();
+    } catch (err) {
+      setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  }
+  const clear = (p: string) => api.post(`${base}/clear`, { provider: p }).then(load, (e: Error) => setError(e.message));
+
+  return (
+    <Dialog title={`Own provider keys of ${k.name}`} onClose={onClose}>
+      <p class="muted">Requests on a provider's routes use your own account with it; the gateway bills only a routing fee for them.</p>
+      {views === null ? <p>Loading…</p> : views.length === 0 ? <p>None set.</p> : (
+        <ul class="plain byok-list">
+          {views.map((v) => (
+            <li>
+              <strong>{v.provider}</strong> <code>{v.masked}</code> · set {new Date(v.set_at).toLocaleDateString()} · {v.routes.length} route{v.routes.length === 1 ? '' : 's'}
+              {v.allow_fallback && ' · falls back to the operator\'s credential'}{' '}
+              <button type="button" class="secondary small" onClick={() => clear(v.provider)} aria-label={`Remove the ${v.provider} credential`}>Remove</button>
+            </li>
+          ))}
+        </ul>
+      )}
+      <form ref={form} onSubmit={submit} class="form">
+        <label for="b-provider">Provider</label>
+        <select id="b-provider" value={provider} onChange={(e) => setProvider((e.currentTarget as HTMLSelectElement).value)}>
+          {BYOK_PROVIDERS.map(([id, label]) => <option value={id}>{label}</option>)}
+        </select>
+        <label for="b-secret">API key</label>
+        <input id="b-secret" name="secret" type="password" required autoComplete="off" spellcheck={false} />
+        {provider === 'azure_openai' && (
+          <>
+            <label for="b-endpoint">Resource endpoint</label>
+            <input id="b-endpoint" name="endpoint" type="url" required placeholder="https://canadaeast.api.cognitive.microsoft.com" />
+            <label for="b-type">Deployment type</label>
+            <select id="b-type" name="deployment_type">
+              <option value="standard">Standard (regional)</option>
+              <option value="provisioned">Provisioned (regional)</option>
+              <option value="data_zone">Data Zone</option>
+              <option value="global_standard">Global Standard</option>
+            </select>
+            <label for="b-deployments">Deployments, one per line: model id = deployment name</label>
+            <textarea id="b-deployments" name="deployments" rows={3} required placeholder="openai/gpt-4o = gpt-4o" />
+          </>
+        )}
+        <label class="check"><input type="checkbox" name="fallback" /> If my credential is refused, use the operator's instead</label>
+        {error && <p role="alert" class="error">{error}</p>}
+        <div class="actions">
+          <button type="button" class="secondary" onClick={onClose}>Close</button>
+          <button type="submit" disabled={busy}>Save credential</button>
+        </div>
+      </form>
     </Dialog>
   );
 }

@@ -88,6 +88,22 @@ test('sign in, create a key, use it, see it live in Usage, open its receipt, dow
   await row.getByText('$0.00 / $5.00').waitFor();
   await row.getByText('Managed Canadian cloud').waitFor();
 
+  // The key's own Azure OpenAI credential (BYOK), Canada East standard deployments: allowed under its tier.
+  const azureKey = 'azure-customer-key-0123456789WXYZ';
+  await page.getByRole('button', { name: 'Own provider keys of laptop' }).click();
+  await page.getByText('None set.').waitFor();
+  await page.getByLabel('Provider', { exact: true }).selectOption('azure_openai');
+  await page.getByLabel('API key').fill(azureKey);
+  await page.getByLabel('Resource endpoint').fill('https://canadaeast.api.cognitive.microsoft.com');
+  await page.getByLabel('Deployments, one per line').fill('openai/gpt-4o = gpt-4o');
+  await page.getByRole('button', { name: 'Save credential' }).click();
+  await page.getByText('…WXYZ').waitFor();
+  expect(await page.getByLabel('API key').inputValue()).toBe(''); // the secret left the form
+  await shot(page, 'desktop-keys-byok');
+  await page.getByRole('button', { name: 'Close' }).click();
+  await row.getByText('azure_openai …WXYZ').waitFor();
+  expect(await page.content()).not.toContain(azureKey);
+
   // Usage is open before the request is made; the row must arrive without a reload.
   await page.getByRole('link', { name: 'Usage' }).click();
   await page.getByRole('heading', { name: 'Usage' }).waitFor();
