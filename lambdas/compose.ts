@@ -9,6 +9,24 @@ import { emitCustodyEvent } from './store/custody-events';
 import { getReceipt } from './store/ledger';
 import { admitRequest, releaseRequest } from './store/rate-limits';
 import { keep, reserve, settle, unreserved } from './store/spend';
+import type { GatewayPorts } from './app/ports';
+
+type Schedule = GatewayPorts['schedule'];
+
+const timers: Schedule = (ms, fire) => {
+  const timer = setTimeout(fire, ms);
+  timer.unref();
+  return () => clearTimeout(timer);
+};
+let scheduler = timers;
+
+/**
+ * Who runs the request flow's timers (deadlines, first-byte timeouts, settle retries) from now on: tests of the
+ * local runtime fire them by hand; `null` gives them back to the timers.
+ */
+export function useScheduler(s: Schedule | null): void {
+  scheduler = s ?? timers;
+}
 
 /**
  * The composition root: the request flow wired to the real stores and providers, as the configuration says.
@@ -42,11 +60,7 @@ export function composeGateway(): Gateway {
     },
     log: logger,
     now: Date.now,
-    schedule(ms, fire) {
-      const timer = setTimeout(fire, ms);
-      timer.unref();
-      return () => clearTimeout(timer);
-    },
+    schedule: (ms, fire) => scheduler(ms, fire),
     deadlines: cfg.upstreamDeadlines,
     gatewayRegion: cfg.gatewayRegion,
     simulatedProviders: cfg.simulatedProviders,

@@ -26,6 +26,8 @@
  *   truncate                half the deltas then a clean end without contentBlockStop/messageStop/metadata
  *   slow_first_token=MS     headers at once, then MS of silence before the first event
  *   delay_between=MS        MS between consecutive deltas
+ *   hold                    streams: nothing after the first delta, Converse: no answer, until the test calls
+ *                           release() or the client goes away (a test's cue instead of a race with the clock)
  *   cache_read=N, cache_write=N   reported in usage
  * A last user message with toolResult blocks gets "Tool results: " + their text/JSON joined by " | ".
  * inferenceConfig.maxTokens below the reply's word count truncates it with stop reason max_tokens.
@@ -61,6 +63,11 @@ export interface StandInOptions {
   controlPlane?: { foundationModels: string[]; inferenceProfiles: string[] };
   /** Bounded ring of recorded model requests; 0 disables recording. Default 1000. */
   recordLimit?: number;
+  /**
+   * How the scripted delays (slow_first_token, delay_between) are waited out; resolves when they are over or
+   * `signal` aborts. Default: timers. A test passes its own to end them when it chooses.
+   */
+  wait?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 export interface RecordedRequest {
@@ -80,6 +87,12 @@ export interface BedrockStandIn {
   requests: RecordedRequest[];
   /** Clears recorded requests (in place) and throttle counters. */
   reset(): void;
+  /** Resolves once a call is waiting at its `hold` (at once if one is). */
+  held(): Promise<void>;
+  /** Lets every call waiting at its `hold` go on. */
+  release(): void;
+  /** Resolves once no request is being answered (at once if none is). */
+  idle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -145,6 +158,7 @@ interface Script {
   truncate: boolean;
   slowFirstTokenMs: number;
   delayBetweenMs: number;
+  hold: boolean;
   cacheRead: number;
   cacheWrite: number;
 }
@@ -182,6 +196,7 @@ const DIRECTIVES = new Map<string, (value: string | undefined) => Partial<Script
   ['fail_mid_stream', (v) => ({ failMidStream: oneOf('fail_mid_stream', v ?? 'model', Object.keys(FAULTS) as Fault[]) })],
   ['slow_first_token', (v) => ({ slowFirstTokenMs: intValue('slow_first_token', v, 0) })],
   ['delay_between', (v) => ({ delayBetweenMs: intValue('delay_between', v, 0) })],
+  ['hold', () => ({ hold: true })],
   ['cache_read', (v) => ({ cacheRead: intValue('cache_read', v, 0) })],
   ['cache_write', (v) => ({ cacheWrite: intValue('cache_write', v, 0) })],
 ]);
@@ -197,6 +212,7 @@ function parseScript(texts: string[]): Script {
     truncate: false,
     slowFirstTokenMs: 0,
     delayBetweenMs: 0,
+    hold: false,
     cacheRead: 0,
     cacheWrite: 0,
   };
@@ -509,19 +525,24 @@ function streamFrames(plan: Plan): Frame[] {
 
 interface Burst {
   delayMs: number;
+  /** Sent only once the test releases the call (`hold`). */
+  held: boolean;
   bytes: Buffer;
 }
 
-/** Groups frames into writes separated by the scripted delays; no delays means a single write. */
+/** Groups frames into writes separated by the scripted delays and the hold; neither means a single write. */
 function burstsOf(frames: Frame[], script: Script): Burst[] {
-  const bursts: Array<{ delayMs: number; parts: Uint8Array[] }> = [{ delayMs: script.slowFirstTokenMs, parts: [] }];
+  const bursts: Array<Omit<Burst, 'bytes'> & { parts: Uint8Array[] }> = [{ delayMs: script.slowFirstTokenMs, held: false, parts: [] }];
   let seenPaced = false;
+  let holdNext = false;
   for (const frame of frames) {
-    if (frame.paced && seenPaced && script.delayBetweenMs > 0) bursts.push({ delayMs: script.delayBetweenMs, parts: [] });
+    if (holdNext) bursts.push({ delayMs: frame.paced ? script.delayBetweenMs : 0, held: true, parts: [] });
+    else if (frame.paced && seenPaced && script.delayBetweenMs > 0) bursts.push({ delayMs: script.delayBetweenMs, held: false, parts: [] });
+    holdNext = script.hold && frame.paced && !seenPaced;
     seenPaced ||= frame.paced;
     bursts[bursts.length - 1].parts.push(frame.bytes);
   }
-  return bursts.map((b) => ({ delayMs: b.delayMs, bytes: Buffer.concat(b.parts) }));
+  return bursts.map((b) => ({ delayMs: b.delayMs, held: b.held, bytes: Buffer.concat(b.parts) }));
 }
 
 function converseJson(plan: Plan): object {
@@ -646,9 +667,47 @@ async function readBody(req: Request): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Calls waiting at their `hold`, and who waits for one to be. */
+class Holds {
+  private readonly waiting = new Set<() => void>();
+  private watchers: (() => void)[] = [];
+
+  /** Resolves true once released, false if `signal` aborts first. */
+  hold(signal: AbortSignal): Promise<boolean> {
+    return new Promise((resolve) => {
+      const go = () => {
+        this.waiting.delete(go);
+        signal.removeEventListener('abort', go);
+        resolve(!signal.aborted);
+      };
+      if (signal.aborted) return go();
+      this.waiting.add(go);
+      signal.addEventListener('abort', go, { once: true });
+      for (const w of this.watchers.splice(0)) w();
+    });
+  }
+
+  held(): Promise<void> {
+    return this.waiting.size ? Promise.resolve() : new Promise((resolve) => this.watchers.push(resolve));
+  }
+
+  release(): void {
+    for (const go of [...this.waiting]) go();
+  }
+}
+
+/** How a call's answer is paced: the scripted delays and the hold. Each resolves false when the client has gone. */
+interface Pacing {
+  delay(ms: number): Promise<boolean>;
+  hold(): Promise<boolean>;
+}
+
 class StandInState {
   readonly requests: RecordedRequest[] = [];
+  readonly holds = new Holds();
   private readonly callCounts = new Map<string, number>();
+  private answering = 0;
+  private idleWatchers: (() => void)[] = [];
 
   constructor(private readonly opts: Required<Omit<StandInOptions, 'port' | 'host'>>) {}
 
@@ -657,7 +716,20 @@ class StandInState {
     this.callCounts.clear();
   }
 
+  idle(): Promise<void> {
+    return this.answering ? new Promise((resolve) => this.idleWatchers.push(resolve)) : Promise.resolve();
+  }
+
   async handle(req: Request, res: Reply): Promise<void> {
+    this.answering++;
+    try {
+      await this.answer(req, res);
+    } finally {
+      if (--this.answering === 0) for (const w of this.idleWatchers.splice(0)) w();
+    }
+  }
+
+  private async answer(req: Request, res: Reply): Promise<void> {
     const [pathname, search = ''] = (req.url ?? '/').split('?', 2);
     let status = 200;
     try {
@@ -713,9 +785,17 @@ class StandInState {
       call.aborted = true;
       abort.abort();
     });
+    const { signal } = abort;
+    const pacing: Pacing = {
+      delay: async (ms) => {
+        if (ms > 0) await this.opts.wait(ms, signal);
+        return !signal.aborted;
+      },
+      hold: () => this.holds.hold(signal),
+    };
     try {
-      if (call.operation === 'Converse') await sendConverse(res, plan, abort.signal);
-      else await sendStream(res, burstsOf(streamFrames(plan), script), abort.signal);
+      if (call.operation === 'Converse') await sendConverse(res, plan, pacing);
+      else await sendStream(res, burstsOf(streamFrames(plan), script), pacing);
     } finally {
       finished = true; // the 'close' that follows a complete response is not a client abort
     }
@@ -740,20 +820,18 @@ class StandInState {
   }
 }
 
-/** Resolves false instead of sleeping on when the client has gone away. */
-async function delay(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (ms > 0) await sleep(ms, undefined, { signal }).catch(() => undefined);
-  return !signal.aborted;
-}
+/** The scripted delays on timers, cut short when the client goes away. */
+const timers = (ms: number, signal: AbortSignal): Promise<void> => sleep(ms, undefined, { signal }).catch(() => undefined);
 
-async function sendConverse(res: Reply, plan: Plan, signal: AbortSignal): Promise<void> {
-  if (!(await delay(plan.script.slowFirstTokenMs, signal))) return;
+async function sendConverse(res: Reply, plan: Plan, pacing: Pacing): Promise<void> {
+  if (!(await pacing.delay(plan.script.slowFirstTokenMs))) return;
+  if (plan.script.hold && !(await pacing.hold())) return;
   const fault = plan.script.failMidStream;
   if (fault) throw new ApiError(FAULTS[fault].converseError, 'Simulated model failure (ni-standin:fail_mid_stream).');
   sendJson(res, 200, converseJson(plan));
 }
 
-async function sendStream(res: Reply, bursts: Burst[], signal: AbortSignal): Promise<void> {
+async function sendStream(res: Reply, bursts: Burst[], pacing: Pacing): Promise<void> {
   const headers = { ...BASE_HEADERS, 'x-amzn-requestid': randomUUID(), 'content-type': 'application/vnd.amazon.eventstream' };
   if (bursts.length === 1 && bursts[0].delayMs === 0) {
     res.writeHead(200, { ...headers, 'content-length': bursts[0].bytes.length });
@@ -763,7 +841,8 @@ async function sendStream(res: Reply, bursts: Burst[], signal: AbortSignal): Pro
   res.writeHead(200, headers);
   res.flushHeaders?.();
   for (const burst of bursts) {
-    if (!(await delay(burst.delayMs, signal))) return;
+    if (burst.held && !(await pacing.hold())) return;
+    if (!(await pacing.delay(burst.delayMs))) return;
     res.write(burst.bytes);
   }
   res.end();
@@ -804,6 +883,7 @@ export async function startBedrockStandIn(opts: StandInOptions = {}): Promise<Be
     quiet: opts.quiet ?? true,
     controlPlane: opts.controlPlane ?? { foundationModels: [], inferenceProfiles: [] },
     recordLimit: opts.recordLimit ?? 1000,
+    wait: opts.wait ?? timers,
   });
   const onRequest = (req: Request, res: Reply): void => void state.handle(req, res).catch(() => undefined);
   const h1 = http.createServer(onRequest);
@@ -829,6 +909,9 @@ export async function startBedrockStandIn(opts: StandInOptions = {}): Promise<Be
     port,
     requests: state.requests,
     reset: () => state.reset(),
+    held: () => state.holds.held(),
+    release: () => state.holds.release(),
+    idle: () => state.idle(),
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();

@@ -54,6 +54,8 @@ export interface OpenAIStandIn {
   refuse(...credentials: string[]): void;
   /** Requests with these credentials are refused as out of quota (429 insufficient_quota). */
   outOfQuota(...credentials: string[]): void;
+  /** Resolves once a request is hanging (the `hang` fault), at once if one is. */
+  hung(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -98,6 +100,7 @@ export async function startOpenAIStandIn(opts: { flavor: Flavor; credentialRequi
   const hanging = new Set<http.ServerResponse>();
   const refused = new Set<string>();
   const noQuota = new Set<string>();
+  const hangWatchers: (() => void)[] = [];
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -143,6 +146,8 @@ export async function startOpenAIStandIn(opts: { flavor: Flavor; credentialRequi
           return json(503, errorBody(503, 'The service is temporarily unable to process your request.', null, 'server_error'));
         case 'hang':
           hanging.add(res);
+          res.once('close', () => hanging.delete(res));
+          for (const w of hangWatchers.splice(0)) w();
           return;
         case 'filter_prompt':
           return json(400, errorBody(400, "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.", 'content_filter'));
@@ -202,6 +207,7 @@ export async function startOpenAIStandIn(opts: { flavor: Flavor; credentialRequi
     inject: (...f) => void faults.push(...f),
     refuse: (...c) => c.forEach((x) => refused.add(x)),
     outOfQuota: (...c) => c.forEach((x) => noQuota.add(x)),
+    hung: () => (hanging.size ? Promise.resolve() : new Promise<void>((resolve) => hangWatchers.push(resolve))),
     async close() {
       for (const res of hanging) res.destroy();
       server.closeAllConnections();

@@ -344,7 +344,7 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       // A key that may fall back to the operator's credential may be billed the list price: its reservation covers it.
       await admit(o, () => reservationAmount(model, bytes, maxTokens, plan?.credential.allow_fallback ? model.prices : o.prices!));
       deadline = deadlineFor(ports, o.startedAt);
-      const opts: UpstreamOptions = { attempts: o.attempts, firstByteTimeoutMs: ports.upstreamFirstByteTimeoutMs, signal: deadline.signal };
+      const opts: UpstreamOptions = { attempts: o.attempts, firstByteTimeoutMs: ports.upstreamFirstByteTimeoutMs, schedule: ports.schedule, signal: deadline.signal };
       const call = plan ? callCustomer(o, plan, model, o.protection.request, maxTokens, opts) : callUpstream(providers, routes, o.protection.request, maxTokens, opts);
       call.then((late) => deadline!.signal.aborted && abandon(late.stream.events[Symbol.asyncIterator]()), () => undefined);
       upstream = await deadline.race(call);

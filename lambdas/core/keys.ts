@@ -102,7 +102,7 @@ export const KeyOptions = z.object({
   pii_mode: PiiMode.default('substitute'),
   /** Output tokens asked for when a request names none, instead of the model's default (still capped by its limit). */
   default_max_tokens: z.number().int().positive().nullable().default(null),
-  /** Requests per minute and requests in flight at once; null: the defaults (core/rate-limits). */
+  /** Requests per minute and requests in flight at once; null: no such limit (core/rate-limits). */
   requests_per_minute: z.number().int().positive().nullable().default(null),
   max_concurrent_requests: z.number().int().positive().nullable().default(null),
 }).refine((o) => !o.allowed_tiers || o.allowed_tiers.includes(o.tier), {
@@ -128,7 +128,7 @@ export const KeyRecord = z.object({
   pii_mode: PiiMode,
   /** null: the model's catalog default. Records written before the field existed read as null. */
   default_max_tokens: z.number().int().positive().nullable().default(null),
-  /** null: the defaults (core/rate-limits). Records written before the fields existed read as null. */
+  /** null: no such limit (core/rate-limits). Records written before the fields existed read as null. */
   requests_per_minute: z.number().int().positive().nullable().default(null),
   max_concurrent_requests: z.number().int().positive().nullable().default(null),
   /** The customer's own provider credentials (BYOK), sealed, by provider; null: none. */

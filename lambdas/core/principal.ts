@@ -20,7 +20,7 @@ export const Principal = z.object({
   piiMode: PiiMode,
   /** Output tokens asked for when a request names none, instead of the model's default; absent: the model's. */
   defaultMaxTokens: z.number().int().positive().optional(),
-  /** The key's own request limits; absent: the defaults (core/rate-limits). */
+  /** The key's own request limits; absent: none (core/rate-limits). */
   requestsPerMinute: z.number().int().positive().optional(),
   maxConcurrent: z.number().int().positive().optional(),
   /** The key's own provider credentials, sealed (decrypted per request by the gateway). */

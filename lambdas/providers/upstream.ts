@@ -29,6 +29,8 @@ export interface UpstreamOptions {
   /** Every attempted route is appended here, failed ones included (the custody event lists them). */
   attempts: RouteAttempt[];
   firstByteTimeoutMs?: number;
+  /** Starts the first-byte timer of an attempt; the function it returns stops it (default: a timer). */
+  schedule?: (ms: number, fire: () => void) => () => void;
   /** Aborts when the request's deadline passes: no further attempt starts, and the current one is aborted. */
   signal?: AbortSignal;
   /**
@@ -40,21 +42,28 @@ export interface UpstreamOptions {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+function timer(ms: number, fire: () => void): () => void {
+  const t = setTimeout(fire, ms);
+  return () => clearTimeout(t);
+}
+
 /** One attempt, abandoned (and its request aborted) when the provider has not answered within `timeoutMs`. */
-async function attempt(provider: Provider, route: Route, request: ChatRequest, maxTokens: number, timeoutMs: number, deadline?: AbortSignal, credential?: CustomerCredential): Promise<ProviderStream> {
+async function attempt(provider: Provider, route: Route, request: ChatRequest, maxTokens: number, timeoutMs: number, opts: UpstreamOptions): Promise<ProviderStream> {
   const abort = new AbortController();
-  const signal = deadline ? AbortSignal.any([abort.signal, deadline]) : abort.signal;
-  let timer: NodeJS.Timeout | undefined;
+  const signal = opts.signal ? AbortSignal.any([abort.signal, opts.signal]) : abort.signal;
+  let stop = () => {};
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+    stop = (opts.schedule ?? timer)(timeoutMs, () => {
       abort.abort();
       reject(new UpstreamError('timeout'));
-    }, timeoutMs);
+    });
   });
+  // The request's deadline ends the attempt: its timer goes with it, even before the provider gives up.
+  opts.signal?.addEventListener('abort', () => stop(), { once: true });
   try {
-    return await Promise.race([provider.stream(route, request, maxTokens, signal, credential), timedOut]);
+    return await Promise.race([provider.stream(route, request, maxTokens, signal, opts.customer?.credential), timedOut]);
   } finally {
-    clearTimeout(timer);
+    stop();
   }
 }
 
@@ -75,7 +84,7 @@ export async function callUpstream(providers: ProviderRegistry, routes: Route[],
     const tried: RouteAttempt = { provider: route.provider, region: route.region, upstream_id: route.upstream_id, outcome: 'ok', ...(customer && { credential: 'customer' as const }) };
     opts.attempts.push(tried);
     try {
-      return { stream: await attempt(provider, route, request, maxTokens, opts.firstByteTimeoutMs ?? DEFAULT_FIRST_BYTE_TIMEOUT_MS, opts.signal, customer?.credential), route, provider, throttles };
+      return { stream: await attempt(provider, route, request, maxTokens, opts.firstByteTimeoutMs ?? DEFAULT_FIRST_BYTE_TIMEOUT_MS, opts), route, provider, throttles };
     } catch (err) {
       tried.outcome = err instanceof UpstreamError ? err.failure : 'error';
       if (customer && err instanceof UpstreamError && err.answer && CUSTOMER_ACCOUNT_STATUSES.has(err.answer.status)) {

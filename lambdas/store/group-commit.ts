@@ -8,9 +8,20 @@ import { config } from '../config';
  * (see local/gateway.ts): back-to-back requests then pay for a few calls per group, not a few per request.
  */
 
+/** Ends a window of `ms` by calling `flush`. */
+export type WindowTimer = (ms: number, flush: () => void) => void;
+
+const timers: WindowTimer = (ms, flush) => void setTimeout(flush, ms);
+let windowTimer = timers;
+
+/** Who ends the windows from now on: tests end them by hand; `null` gives them back to the timers. */
+export function useWindowTimer(timer: WindowTimer | null): void {
+  windowTimer = timer ?? timers;
+}
+
 /** Runs `flush` once the window has passed (in a microtask for a zero window: writes of the same tick still share). */
 export function afterWindow(flush: () => void): void {
   const ms = config().groupCommitMs;
-  if (ms > 0) setTimeout(flush, ms);
+  if (ms > 0) windowTimer(ms, flush);
   else queueMicrotask(flush);
 }

@@ -45,9 +45,32 @@ interface Collected {
 const eventNames = (events: ConverseStreamOutput[]) => events.map((e) => Object.keys(e)[0]);
 const textOf = (events: ConverseStreamOutput[]) => events.map((e) => e.contentBlockDelta?.delta?.text ?? '').join('');
 
+/** The stand-in's scripted delays: each lasts until the test ends it (or the client goes away). */
+interface Delay {
+  ms: number;
+  end(): void;
+}
+const delays: Delay[] = [];
+let delayStarted: (() => void) | null = null;
+const waitForTest = (ms: number, signal: AbortSignal) => new Promise<void>((end) => {
+  signal.addEventListener('abort', () => end(), { once: true });
+  delays.push({ ms, end });
+  delayStarted?.();
+});
+/** Resolves with the next delay the stand-in starts. */
+const nextDelay = () => new Promise<Delay>((resolve) => {
+  const take = () => (delays.length ? resolve(delays.shift()!) : undefined);
+  delayStarted = take;
+  take();
+});
+/** `waited` (the stand-in pausing), failing if `answer` completes first: the pause was skipped. */
+const pausedBefore = <T>(waited: Promise<T>, answer: Promise<unknown>) =>
+  Promise.race([waited, answer.then(() => Promise.reject(new Error('answered without pausing')))]);
+
 let standIn: BedrockStandIn;
 beforeAll(async () => {
   standIn = await startBedrockStandIn({
+    wait: waitForTest,
     controlPlane: {
       foundationModels: ['anthropic.claude-sonnet-4-5-20250929-v1:0', 'meta.llama3-8b-instruct-v1:0'],
       inferenceProfiles: ['us.anthropic.claude-sonnet-4-5-20250929-v1:0', 'ca.anthropic.claude-haiku-4-5-20251001-v1:0', 'global.amazon.nova-2-lite-v1:0'],
@@ -75,14 +98,17 @@ describe.each([
   afterAll(() => client.destroy());
   beforeEach(() => standIn.reset());
 
-  async function collect(input: Partial<ConverseStreamCommandInput>, signal?: AbortSignal): Promise<Collected> {
+  async function collect(input: Partial<ConverseStreamCommandInput>, signal?: AbortSignal, onEvent = () => {}): Promise<Collected> {
     const events: ConverseStreamOutput[] = [];
     try {
       const out = await client.send(
         new ConverseStreamCommand({ modelId: MODEL_ID, messages: [user('hi')], ...input }),
         { abortSignal: signal },
       );
-      for await (const event of out.stream ?? []) events.push(event);
+      for await (const event of out.stream ?? []) {
+        events.push(event);
+        onEvent();
+      }
       return { events };
     } catch (error) {
       return { events, error };
@@ -263,32 +289,80 @@ describe.each([
     expect(eventNames(events)).toEqual(['messageStart', 'contentBlockDelta', 'contentBlockDelta', 'contentBlockDelta', 'contentBlockDelta']);
   });
 
-  test('slow_first_token delays the first event; send() resolves only once it arrives', async () => {
-    const started = Date.now();
-    const { events } = await collect({ messages: [user('ni-standin:slow_first_token=150')] });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+  test('slow_first_token: that long before the first event, and nothing before', async () => {
+    let delayOver = false;
+    const arrivedAfterDelay: boolean[] = [];
+    const collecting = collect({ messages: [user('ni-standin:slow_first_token=150')] }, undefined, () => arrivedAfterDelay.push(delayOver));
+    const delay = await pausedBefore(nextDelay(), collecting);
+    expect(delay.ms).toBe(150);
+    delayOver = true;
+    delay.end();
+    const { events, error } = await collecting;
+    expect(error).toBeUndefined();
+    expect(arrivedAfterDelay.length).toBe(events.length);
+    expect(arrivedAfterDelay.every(Boolean)).toBe(true);
     expect(textOf(events)).toBe(DEFAULT_REPLY);
     expect(events.at(-1)?.metadata?.metrics?.latencyMs).toBe(150);
   });
 
-  test('a client abort during delay_between is recorded on the request', async () => {
+  test('delay_between: that long between consecutive deltas', async () => {
+    const collecting = collect({ messages: [user('ni-standin:delay_between=50 ni-standin:words=3')] });
+    for (let i = 0; i < 2; i++) {
+      const delay = await pausedBefore(nextDelay(), collecting);
+      expect(delay.ms).toBe(50);
+      delay.end();
+    }
+    const { events } = await collecting;
+    expect(events.filter((e) => e.contentBlockDelta)).toHaveLength(3);
+    expect(events.at(-1)?.metadata?.metrics?.latencyMs).toBe(100);
+  });
+
+  test('hold: the first delta, then nothing until release()', async () => {
+    let released = false;
+    const arrivedAfterRelease: boolean[] = [];
+    const collecting = collect({ messages: [user('ni-standin:hold ni-standin:words=5')] }, undefined, () => arrivedAfterRelease.push(released));
+    await pausedBefore(standIn.held(), collecting);
+    released = true;
+    standIn.release();
+    const { events, error } = await collecting;
+    expect(error).toBeUndefined();
+    expect(eventNames(events).slice(0, 2)).toEqual(['messageStart', 'contentBlockDelta']);
+    // What was sent before the hold may arrive before or after the release; nothing after it came earlier.
+    expect(arrivedAfterRelease.slice(2).every(Boolean)).toBe(true);
+    expect(events.filter((e) => e.contentBlockDelta)).toHaveLength(5);
+    expect(standIn.requests[0].aborted).toBe(false);
+  });
+
+  test('hold on Converse: no answer until release()', async () => {
+    let released = false;
+    const answered = client.send(new ConverseCommand({ modelId: MODEL_ID, messages: [user('ni-standin:hold')] })).then((out) => ({ out, released }));
+    await pausedBefore(standIn.held(), answered);
+    released = true;
+    standIn.release();
+    const { out, released: afterRelease } = await answered;
+    expect(afterRelease).toBe(true);
+    expect(out.output?.message?.content?.[0]?.text).toBe(DEFAULT_REPLY);
+  });
+
+  test('a client abort during a hold is recorded on the request', async () => {
     const abort = new AbortController();
     const events: ConverseStreamOutput[] = [];
     const out = await client.send(
-      new ConverseStreamCommand({ modelId: MODEL_ID, messages: [user('ni-standin:delay_between=50 ni-standin:words=100')] }),
+      new ConverseStreamCommand({ modelId: MODEL_ID, messages: [user('ni-standin:hold ni-standin:words=100')] }),
       { abortSignal: abort.signal },
     );
     // The HTTP/1 handler rejects the iterator on abort, the HTTP/2 one just ends it: either way it stops.
     try {
       for await (const event of out.stream ?? []) {
         events.push(event);
-        if (events.length === 3) abort.abort();
+        if (event.contentBlockDelta) abort.abort();
       }
     } catch {
       // expected for HTTP/1
     }
-    expect(events.length).toBeLessThan(10);
-    await waitFor(() => standIn.requests[0]?.aborted === true);
+    expect(events.filter((e) => e.contentBlockDelta)).toHaveLength(1);
+    await standIn.idle(); // the call ends once the stand-in has seen the client go
+    expect(standIn.requests[0].aborted).toBe(true);
   });
 
   test('records requests with decoded model id and the JSON body as sent', async () => {
@@ -397,11 +471,3 @@ describe('control plane and transport details', () => {
     }
   });
 });
-
-async function waitFor(predicate: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

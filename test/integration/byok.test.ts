@@ -15,6 +15,7 @@ import { createKey } from '../../lambdas/store/keys';
 import { tableName } from '../../lambdas/store/tables';
 import { queryUsage } from '../../lambdas/store/usage';
 import { startTestGateway, type TestGateway } from '../support/gateway';
+import { captureOutput, type OutputCapture } from '../support/output-capture';
 
 /*
  * A key's own provider credentials (BYOK), end to end against the local runtime: the stand-ins record the credential
@@ -22,8 +23,7 @@ import { startTestGateway, type TestGateway } from '../support/gateway';
  */
 
 let gw: TestGateway;
-const logged: string[] = [];
-let restore: () => void;
+let output: OutputCapture;
 
 const customerSecret = (prefix: string) => `${prefix}-customer-${randomBytes(12).toString('hex')}`;
 const GPT41 = 'openai/gpt-4.1';
@@ -32,21 +32,11 @@ const SONNET = 'anthropic/claude-sonnet-4.5';
 const today = () => new Date().toISOString().slice(0, 10);
 
 beforeAll(async () => {
-  const capture = (stream: NodeJS.WriteStream) => {
-    const write = stream.write.bind(stream);
-    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      logged.push(String(chunk));
-      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof stream.write;
-    return () => void (stream.write = write);
-  };
-  const restoreOut = capture(process.stdout);
-  const restoreErr = capture(process.stderr);
-  restore = () => (restoreOut(), restoreErr());
+  output = captureOutput();
   gw = await startTestGateway();
 });
 afterAll(async () => {
-  restore();
+  output.restore();
   process.env.NI_LOG_LEVEL = 'ERROR';
   reloadConfig();
   await gw.close();
@@ -263,9 +253,15 @@ describe('rotation and clearing', () => {
 
 describe('logs', () => {
   it('hold no customer credential, nor any of it past its last 4 characters, from anything these tests did', async () => {
-    await gw.flush();
+    // One more request, last: the store thread logs in order, so its line recording this request's custody event
+    // says every earlier line of that thread has reached this one's output.
+    const { openai } = await byokClient('openai');
+    const { response } = await openai.chat.completions.create({ model: GPT41, messages: [{ role: 'user', content: 'Hello' }] }).withResponse();
+    const last = response.headers.get('x-request-id')!;
+    await output.until((l) => l.includes('"custody event recorded"') && l.includes(last));
     expect(secretsSeen.length).toBeGreaterThan(5);
-    expect(logged.some((l) => l.includes('"credential":"customer"'))).toBe(true); // the request lines were captured
-    for (const line of logged) for (const s of secretsSeen) expect(line).not.toContain(s.slice(0, -4));
+    const { lines } = output;
+    expect(lines.some((l) => l.includes('"credential":"customer"'))).toBe(true); // the request lines were captured
+    for (const line of lines) for (const s of secretsSeen) expect(line).not.toContain(s.slice(0, -4));
   });
 });

@@ -9,6 +9,7 @@ import { redriveOutbox } from '../../lambdas/store/custody-events';
 import { verifyLedger } from '../../lambdas/store/ledger';
 import { startTestGateway, type TestGateway } from '../support/gateway';
 import { fetchOpenAI } from '../support/openapi';
+import { watchResponseStreams, type ResponseStreams } from '../support/response-streams';
 
 /*
  * The custody chain end to end: response headers, the event the gateway emits after each request, the local
@@ -17,12 +18,19 @@ import { fetchOpenAI } from '../support/openapi';
  */
 
 let gw: TestGateway;
+let responses: ResponseStreams;
 const MODEL = 'meta/llama-3-70b';
 
 beforeAll(async () => {
   gw = await startTestGateway({ bus: { duplicate: 1, reorder: true } });
+  responses = watchResponseStreams();
 });
-afterAll(() => gw.close());
+// A test that failed while the stand-in held a call must not leave it (and the gateway's close) waiting.
+afterEach(() => gw.standIn!.release());
+afterAll(async () => {
+  responses.restore();
+  await gw.close();
+});
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -88,19 +96,17 @@ test('errors and cancelled streams are recorded too', async () => {
   const res = await fetchOpenAI(`${gw.url}/v1/chat/completions`, {
     method: 'POST', signal: controller.signal,
     headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'ni-standin:words=40 ni-standin:delay_between=5' }] }),
+    body: JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'ni-standin:words=40 ni-standin:hold' }] }),
   });
   await res.body!.getReader().read();
+  // The stand-in holds the stream until the gateway has seen the client go.
   controller.abort();
-  const cancelledId = res.headers.get('x-ni-request-id')!;
-  let cancelled: Receipt | undefined;
-  for (let i = 0; i < 100 && !cancelled; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    await gw.flush();
-    const r = await receipt(secret, cancelledId);
-    if (r.status === 200) cancelled = r.body;
-  }
-  expect(cancelled!.entry.event.status).toBe('cancelled');
+  await responses.lastClosed();
+  gw.standIn!.release();
+  await gw.flush();
+  const cancelled = await receipt(secret, res.headers.get('x-ni-request-id')!);
+  expect(cancelled.status).toBe(200);
+  expect(cancelled.body.entry.event.status).toBe('cancelled');
   const error = (await receipt(secret, failed.id)).body.entry.event;
   expect(error).toMatchObject({ status: 'error', http_status: 400, error_code: 'upstream_validation_error' });
 });
@@ -122,10 +128,10 @@ test('when PutEvents keeps failing the event is kept durably and re-driven, neve
   const { secret } = await gw.client();
   gw.bus.setFaults({ failPutEvents: { mode: 'partial' } });
   const { id } = await chat(secret, 'outbox please');
-  // The event is emitted after the response has ended, with retries: wait for it to land in the outbox.
+  // The event is emitted after the response has ended, with retries; the request settles once it is in the outbox.
+  await gw.flush();
   const outbox = join(gw.stateDir, 'custody-outbox.jsonl');
   const persisted = () => existsSync(outbox) && readFileSync(outbox, 'utf8').includes(id);
-  for (let i = 0; i < 100 && !persisted(); i++) await new Promise((r) => setTimeout(r, 50));
   gw.bus.setFaults({ failPutEvents: null });
   expect(persisted()).toBe(true);
   expect((await receipt(secret, id)).status).toBe(404);

@@ -70,10 +70,14 @@ test('the SDK reaches dynalite through a message port, with the same answers', a
 
 test('calls in flight, and calls after, fail once the serving side closes its port', async () => {
   const { port1, port2 } = channel();
-  servePort(port2, () => {}); // never answers
+  let received!: () => void;
+  const crossed = new Promise<void>((resolve) => {
+    received = resolve;
+  });
+  servePort(port2, () => received()); // takes the request, never answers
   const c = client(portHandler(port1));
   const inFlight = c.send(new GetItemCommand({ TableName: 'things', Key: { pk: { S: 'x' } } }));
-  await new Promise((resolve) => setTimeout(resolve, 20)); // the call has crossed
+  await crossed;
   port2.close();
   await expect(inFlight).rejects.toThrow('the thread answering these calls has stopped');
   await expect(c.send(new GetItemCommand({ TableName: 'things', Key: { pk: { S: 'x' } } }))).rejects.toThrow('has stopped');

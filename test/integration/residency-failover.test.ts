@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import builtIn from '../../lambdas/catalog.json';
 import { parseCustodyPath } from '../../lambdas/core/custody';
+import { useScheduler } from '../../lambdas/compose';
+import { DEFAULT_FIRST_BYTE_TIMEOUT_MS } from '../../lambdas/providers/upstream';
 import { verifyLedger } from '../../lambdas/store/ledger';
 import { startTestGateway, type TestGateway } from '../support/gateway';
 
@@ -19,6 +21,18 @@ const BACKUP_UPSTREAM = 'gpt-4o-2024-11-20';
 const dir = mkdtempSync(join(tmpdir(), 'ni-residency-'));
 let gw: TestGateway;
 
+/** The request flow's timers (deadlines, first-byte timeouts) fire only when a test says: nothing races them. */
+const timers = new Map<number, { ms: number; fire: () => void }>();
+let timerIds = 0;
+/** Fires the first-byte timeouts of the attempts waiting for their provider's headers now. */
+function firstBytePassed(): void {
+  for (const [id, t] of timers) {
+    if (t.ms !== DEFAULT_FIRST_BYTE_TIMEOUT_MS) continue;
+    timers.delete(id);
+    t.fire();
+  }
+}
+
 beforeAll(async () => {
   const catalog = structuredClone(builtIn) as unknown as { endpoints: Record<string, object>; models: { id: string; routes: object[] }[] };
   catalog.endpoints['ca-backup'] = { base_url: 'http://127.0.0.1:8001/v1' };
@@ -31,13 +45,17 @@ beforeAll(async () => {
   model('meta/llama-3.3-70b').routes = [{ ...backup, upstream_id: 'llama-3.3-70b' }, sovereign, { ...sovereign, endpoint: 'sovereign-b' }];
   writeFileSync(join(dir, 'catalog.json'), JSON.stringify(catalog));
   process.env.NI_CATALOG_FILE = join(dir, 'catalog.json');
-  process.env.NI_UPSTREAM_FIRST_BYTE_TIMEOUT_MS = '2500'; // the hang cases wait this long; every other request answers at once
   gw = await startTestGateway();
+  useScheduler((ms, fire) => {
+    const id = timerIds++;
+    timers.set(id, { ms, fire });
+    return () => timers.delete(id);
+  });
 });
 afterAll(async () => {
+  useScheduler(null);
   await gw.close();
   delete process.env.NI_CATALOG_FILE;
-  delete process.env.NI_UPSTREAM_FIRST_BYTE_TIMEOUT_MS;
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -72,7 +90,12 @@ describe.each(['managed_canadian_cloud', 'global'] as const)('openai/gpt-4o unde
     const { openai, secret } = await gw.client({ tier });
     const sent = watch();
     azure().inject(fault);
-    const r = await streamed(openai, 'openai/gpt-4o');
+    const answer = streamed(openai, 'openai/gpt-4o');
+    if (fault === 'hang') {
+      await azure().hung(); // Azure has the request and sends nothing: its attempt waits for the first byte
+      firstBytePassed();
+    }
+    const r = await answer;
     expect(r.text).toBe('Hello from the openai stand-in.');
     expect(r.hop).toMatchObject({ party: 'openai_compatible-standin', upstream_id: BACKUP_UPSTREAM });
     expect(sent()).toEqual({ azure: [fault], us: 0, compat: ['ca-backup:answered'] });

@@ -6,6 +6,7 @@ import { keep, reserve, RESERVATION_TTL_SECONDS, settle, unreserved } from '../.
 import { queryUsage, RESERVATION_PREFIX } from '../../lambdas/store/usage';
 import { useEmbeddedDynamo } from '../support/dynamo';
 import { assertOpenAI } from '../support/openapi';
+import { manualWindows, type ManualWindows } from '../support/windows';
 import { custodyEvent, principal, rejection } from './spend.fixtures';
 import { reloadConfig } from '../../lambdas/config';
 
@@ -258,52 +259,69 @@ describe('group commit of settles', () => {
     await expectTotals(keyId, admitted[0].day, admitted, admitted.map(() => 10));
   });
 
-  /**
-   * Settles `admitted` one every `pauseMs` under a `windowMs` group-commit window: the store calls made by the time
-   * the last one was queued, and the commands of all of them once every settle resolved.
-   */
-  async function settleApart(admitted: Reservation[], windowMs: number, pauseMs: number) {
+  /** Runs `fn` with a group-commit window that stays open until the test ends it, counting the store calls. */
+  async function withManualWindows<T>(fn: (windows: ManualWindows, calls: () => { input: unknown }[]) => Promise<T>): Promise<T> {
     const spy = jest.spyOn(ddb(), 'send');
-    process.env.NI_GROUP_COMMIT_MS = String(windowMs);
+    process.env.NI_GROUP_COMMIT_MS = '100';
     reloadConfig();
+    const windows = manualWindows();
     try {
-      const settling: Promise<void>[] = [];
-      for (const r of admitted) {
-        settling.push(settle(r, custodyEvent(r, 10)));
-        await new Promise((done) => setTimeout(done, pauseMs));
-      }
-      const callsWhenQueued = spy.mock.calls.length;
-      await Promise.all(settling);
-      return { callsWhenQueued, commands: spy.mock.calls.map(([cmd]) => cmd) };
+      return await fn(windows, () => spy.mock.calls.map(([cmd]) => cmd as { input: unknown }));
     } finally {
+      windows.restore();
       delete process.env.NI_GROUP_COMMIT_MS;
       reloadConfig();
       spy.mockRestore();
     }
   }
+  /** A flush is one update of the key's spend day. */
+  const dayUpdates = (commands: { input: unknown }[]) => commands.filter((cmd) => String((cmd.input as { Key?: { pk?: string } }).Key?.pk).startsWith('spend#')).length;
+  const nextTurn = () => new Promise((done) => setImmediate(done));
 
   it('with a group-commit window, settles arriving apart within it share one flush (the local runtime\'s setting)', async () => {
     const keyId = nextKey();
     const admitted = await admit(keyId, 6, new Date());
-    // Back-to-back requests finishing a few ms apart.
-    const { callsWhenQueued, commands } = await settleApart(admitted, 200, 5);
-    expect(callsWhenQueued).toBe(0); // still inside the window
-    // One flush: one day update, one batch of records, one update per model (two models).
-    expect(commands).toHaveLength(4);
+    await withManualWindows(async (windows, calls) => {
+      // Back-to-back requests finishing on separate turns of the event loop, all before the window ends.
+      const settling: Promise<void>[] = [];
+      for (const r of admitted) {
+        settling.push(settle(r, custodyEvent(r, 10)));
+        await nextTurn();
+      }
+      expect(calls().length).toBe(0); // still inside the window: nothing written yet
+      expect(windows.lengths).toEqual([100]); // one window, NI_GROUP_COMMIT_MS long, for the whole group
+      windows.end();
+      await Promise.all(settling);
+      // One flush: one day update, one batch of records, one update per model (two models).
+      expect(calls().length).toBe(4);
+    });
     await expectTotals(keyId, admitted[0].day, admitted, admitted.map(() => 10));
   });
 
   it('with a group-commit window, settles arriving during a flush wait for the window again rather than flushing one by one', async () => {
     const keyId = nextKey();
-    const admitted = await admit(keyId, 40, new Date());
-    const windowMs = 50;
-    const t0 = Date.now();
-    // A steady stream, some arriving while a flush runs.
-    const { commands } = await settleApart(admitted, windowMs, 3);
-    // A flush is one update of the key's spend day: at most one per window that passed, plus the last one.
-    const flushes = commands.filter((cmd) => String((cmd.input as { Key?: { pk?: string } }).Key?.pk).startsWith('spend#')).length;
-    expect(flushes).toBeGreaterThan(0);
-    expect(flushes).toBeLessThanOrEqual(Math.ceil((Date.now() - t0) / windowMs) + 1);
+    const admitted = await admit(keyId, 8, new Date());
+    const [first, ...rest] = admitted;
+    await withManualWindows(async (windows, calls) => {
+      const settlingFirst = settle(first, custodyEvent(first, 10));
+      windows.end(); // the first flush starts: its day update is in flight
+      expect(dayUpdates(calls())).toBe(1);
+      // The others arrive while it runs, one a turn.
+      const settling: Promise<void>[] = [];
+      for (const r of rest) {
+        settling.push(settle(r, custodyEvent(r, 10)));
+        await nextTurn();
+      }
+      await settlingFirst;
+      // Once the first flush is done, the others wait for a window of their own instead of going out at once.
+      const next = await Promise.race([windows.opened().then(() => 'a window'), Promise.all(settling).then(() => 'written without one')]);
+      expect(next).toBe('a window');
+      expect(dayUpdates(calls())).toBe(1);
+      windows.end();
+      await Promise.all(settling);
+      expect(dayUpdates(calls())).toBe(2); // all of them in one flush
+      expect(windows.lengths).toEqual([100, 100]);
+    });
     await expectTotals(keyId, admitted[0].day, admitted, admitted.map(() => 10));
   });
 

@@ -39,7 +39,14 @@ test('no answer within the first-byte timeout: the attempt is aborted and the ne
   const a = scripted(['hang']);
   const b = scripted(['ok']);
   const attempts: RouteAttempt[] = [];
-  const out = await callUpstream(new Map([['a', a.provider], ['b', b.provider]]), [A, B], request, 100, { attempts, firstByteTimeoutMs: 10 });
+  // The first-byte timers fire when the test says.
+  const timers: { ms: number; fire: () => void }[] = [];
+  const calling = callUpstream(new Map([['a', a.provider], ['b', b.provider]]), [A, B], request, 100, {
+    attempts, firstByteTimeoutMs: 30_000, schedule: (ms, fire) => (timers.push({ ms, fire }), () => undefined),
+  });
+  expect(timers.map((t) => t.ms)).toEqual([30_000]); // the first attempt waits for its provider
+  timers[0].fire();
+  const out = await calling;
   expect(out.route).toBe(B);
   expect(a.aborted).toEqual([true]);
   expect(attempts.map((x) => x.outcome)).toEqual(['timeout', 'ok']);
