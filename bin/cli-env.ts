@@ -81,6 +81,10 @@ export interface CliEnv {
   ledgerAnchorBucket?: string;
   byokKmsKeyId?: string;
   dashboardName?: string;
+  /** Stack mode: the portal's Cognito user pool. */
+  portalUserPoolId?: string;
+  /** Local mode: the running local gateway's address (portal sign-in links start with it). */
+  gatewayUrl?: string;
   /** Points this process's store modules at this environment (process.env + a fresh DynamoDB client). */
   apply(): void;
 }
@@ -127,7 +131,13 @@ async function localFields(): Promise<Fields> {
   }
   if (!(await reachable(endpoint))) throw new Error(notRunning.replace('no DynamoDB endpoint at', 'nothing answers at the endpoint in'));
   const tables = Object.fromEntries(Object.entries(TABLES).map(([t, d]) => [t, d.local])) as Record<TableName, string>;
-  return { mode: 'local', dynamodbEndpoint: endpoint, tables };
+  let gatewayUrl: string | undefined;
+  try {
+    gatewayUrl = readFileSync(join(process.env.NI_DATA_DIR || '.ni-data', 'gateway-url'), 'utf8').trim();
+  } catch {
+    // written by npm start since the portal exists; without it links are printed as paths
+  }
+  return { mode: 'local', dynamodbEndpoint: endpoint, tables, gatewayUrl };
 }
 
 /** A stale endpoint file (npm start killed) would otherwise end in SDK retries and a connection error. */
@@ -173,5 +183,6 @@ async function stackFields(region: string, stack: string): Promise<Fields> {
     ledgerAnchorBucket: outputs[o.ledgerAnchorBucket] || undefined,
     byokKmsKeyId: outputs[o.byokKmsKeyId] || undefined,
     dashboardName: outputs[o.dashboardName] || undefined,
+    portalUserPoolId: outputs[o.portalUserPoolId] || undefined,
   };
 }

@@ -2,6 +2,7 @@
 /** The `ni` command line: keys, usage, ledger and catalog, against the local store or a deployed stack. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   keys: { summary: 'create, list, show and revoke API keys', load: async () => require('./commands/keys') },
+  accounts: { summary: 'create accounts, invite portal users, move older keys into accounts', load: async () => require('./commands/accounts') },
   usage: { summary: 'show usage and cost per day or per request', load: async () => require('./commands/usage') },
   ledger: { summary: 'verify the custody ledger, re-drive undelivered custody events', load: async () => require('./commands/ledger') },
   catalog: { summary: 'check the catalog against Bedrock', load: async () => require('./commands/catalog') },

@@ -71,6 +71,15 @@ const Env = z.object({
   NI_BYOK_KEY_FILE: z.string().min(1).optional(),
   NI_LEDGER_CHECKPOINT_EVERY: Positive.default(DEFAULT_CHECKPOINT_POLICY.every),
   NI_LEDGER_CHECKPOINT_INTERVAL_S: Positive.default(DEFAULT_CHECKPOINT_POLICY.intervalMs / 1000),
+  /** The portal's Cognito user pool, its app client and its hosted sign-in domain (set by the stack). */
+  NI_PORTAL_USER_POOL_ID: z.string().regex(/^[\w-]+_[0-9a-zA-Z]+$/, 'a Cognito user pool id such as ca-central-1_AbC123').optional(),
+  NI_PORTAL_CLIENT_ID: z.string().min(1).optional(),
+  NI_PORTAL_AUTH_DOMAIN: Url.optional(),
+  /** Where the portal's built pages are (the stack bundles them beside the handler; the local runtime builds them). */
+  NI_PORTAL_ASSETS_DIR: z.string().min(1).optional(),
+  /** The key residency reports are signed with: a KMS key of its own (set by the stack), else a local key file. */
+  NI_REPORT_SIGNING_KEY_ID: z.string().min(1).optional(),
+  NI_REPORT_SIGNING_KEY_FILE: z.string().min(1).optional(),
 });
 
 export function parseConfig(env: Record<string, string | undefined>) {
@@ -103,6 +112,14 @@ export function parseConfig(env: Record<string, string | undefined>) {
       eventBusName: e.NI_EVENT_BUS_NAME,
       fallbackQueueUrl: e.NI_CUSTODY_FALLBACK_QUEUE_URL,
       outboxFile: e.NI_CUSTODY_OUTBOX ?? `${e.NI_DATA_DIR}/custody-outbox.jsonl`,
+    },
+    portal: {
+      cognito: e.NI_PORTAL_USER_POOL_ID && e.NI_PORTAL_CLIENT_ID && e.NI_PORTAL_AUTH_DOMAIN
+        ? { userPoolId: e.NI_PORTAL_USER_POOL_ID, clientId: e.NI_PORTAL_CLIENT_ID, domain: e.NI_PORTAL_AUTH_DOMAIN.replace(/\/$/, '') }
+        : undefined,
+      assetsDir: e.NI_PORTAL_ASSETS_DIR,
+      reportSigningKeyId: e.NI_REPORT_SIGNING_KEY_ID,
+      reportSigningKeyFile: e.NI_REPORT_SIGNING_KEY_FILE ?? `${e.NI_DATA_DIR}/report-signing-key.pem`,
     },
     byok: {
       kmsKeyId: e.NI_BYOK_KMS_KEY_ID,

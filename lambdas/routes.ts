@@ -8,22 +8,29 @@ export interface RouteSpec {
   /** Behind the API key authorizer. */
   auth: boolean;
   /** The file under lambdas/handlers/ exporting `handler`. */
-  handler: 'gateway' | 'billing' | 'usage';
+  handler: 'gateway' | 'billing' | 'usage' | 'portal' | 'portal-assets';
   /** Lambda response streaming (the integration's responseTransferMode STREAM). */
   streaming: boolean;
+  /** Cross-origin use allowed (CORS preflights answered); false: the portal, same-origin only. */
+  cors: boolean;
 }
 
 export const ROUTES: readonly RouteSpec[] = [
-  { method: 'ANY', path: '/v1/{proxy+}', auth: true, handler: 'gateway', streaming: true },
-  { method: 'GET', path: '/api/billing/models', auth: false, handler: 'billing', streaming: false },
-  { method: 'GET', path: '/api/usage', auth: true, handler: 'usage', streaming: false },
+  { method: 'ANY', path: '/v1/{proxy+}', auth: true, handler: 'gateway', streaming: true, cors: true },
+  { method: 'GET', path: '/api/billing/models', auth: false, handler: 'billing', streaming: false, cors: true },
+  { method: 'GET', path: '/api/usage', auth: true, handler: 'usage', streaming: false, cors: true },
+  // The portal: its JSON API checks its own sign-in tokens (Cognito's, or the local runtime's), not API keys.
+  { method: 'ANY', path: '/api/portal/{proxy+}', auth: false, handler: 'portal', streaming: false, cors: false },
+  { method: 'GET', path: '/portal', auth: false, handler: 'portal-assets', streaming: false, cors: false },
+  { method: 'GET', path: '/portal/{proxy+}', auth: false, handler: 'portal-assets', streaming: false, cors: false },
 ];
 
 /** API Gateway's health check, answered by API Gateway itself (a mock integration), as locally. */
 export const HEALTH_PATH = '/health';
 
-/** Whether a request path falls under a route's resource path, as API Gateway matches it. */
+/** Whether a request path falls under a route's resource path, as API Gateway matches it (a trailing slash aside). */
 export function routeMatches(route: RouteSpec, path: string): boolean {
+  if (path.length > 1 && path.endsWith('/') && path.slice(0, -1) === route.path) return true;
   if (route.path.endsWith('/{proxy+}')) {
     const base = route.path.slice(0, -'{proxy+}'.length);
     return path.startsWith(base) && path.length > base.length;

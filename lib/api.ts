@@ -7,12 +7,13 @@ import { CORS_HEADERS, GATEWAY_ERRORS } from '../lambdas/app/http';
 import { catalog } from '../lambdas/catalog';
 import type { ErrorType, GatewayError } from '../lambdas/core/errors';
 import { AUTHORIZER_CACHE_TTL_SECONDS } from '../lambdas/core/keys';
-import { HEALTH_PATH, ROUTES } from '../lambdas/routes';
+import { HEALTH_PATH, ROUTES, type RouteSpec } from '../lambdas/routes';
 import { TABLES, type TableName } from '../lambdas/store/tables';
 import { bedrockInvokeArns, bedrockInvokeStatements } from './bedrock';
 import type { ByokKey } from './byok';
 import type { Custody } from './custody';
 import { HandlerFunction, logRetention } from './function';
+import { Portal } from './portal';
 import { ProviderSecrets } from './provider-secrets';
 import { credentialsNeeded } from '../lambdas/providers/registry';
 import type { Settings } from './settings';
@@ -21,7 +22,7 @@ export interface ApiProps {
   readonly tables: Record<TableName, dynamodb.ITable>;
   readonly custody: Custody;
   readonly byok: ByokKey;
-  readonly settings: Pick<Settings, 'stage' | 'throttlingRateLimit' | 'throttlingBurstLimit' | 'gatewayMemoryMB' | 'provisionedConcurrency' | 'azureOpenAIEndpoint'>;
+  readonly settings: Pick<Settings, 'stage' | 'throttlingRateLimit' | 'throttlingBurstLimit' | 'gatewayMemoryMB' | 'provisionedConcurrency' | 'azureOpenAIEndpoint' | 'domainName'>;
 }
 
 /** The alias API Gateway invokes when the gateway has provisioned concurrency (it applies to a version). */
@@ -144,7 +145,10 @@ export class Api extends Construct {
   readonly restApi: apigw.RestApi;
   /** Base URL without a trailing slash: `https://{id}.execute-api.ca-central-1.amazonaws.com/{stage}`; clients add `/v1`. */
   readonly url: string;
-  readonly functions: Record<'gateway' | 'authorizer' | 'billing' | 'usage', HandlerFunction>;
+  readonly functions: Record<'gateway' | 'authorizer' | 'billing' | 'usage' | 'portal' | 'portal-assets', HandlerFunction>;
+  readonly portal: Portal;
+  /** The portal's address (on the custom domain when there is one). */
+  readonly portalUrl: string;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -195,7 +199,8 @@ export class Api extends Construct {
       environment: { [TABLES.usage.env]: tables.usage.tableName },
     });
     tables.usage.grantReadData(usage.fn);
-    this.functions = { gateway, authorizer: authorizerFn, billing, usage };
+    this.portal = new Portal(this, 'Portal', { stage: settings.stage, tables, custody, byok });
+    this.functions = { gateway, authorizer: authorizerFn, billing, usage, portal: this.portal.api, 'portal-assets': this.portal.assets };
 
     // Provisioned concurrency applies to a version: API Gateway then invokes it through an alias.
     const gatewayTarget = settings.provisionedConcurrency > 0
@@ -241,7 +246,7 @@ export class Api extends Construct {
     });
 
     const root = this.restApi.root;
-    const targets = { gateway: gatewayTarget, billing: billing.fn, usage: usage.fn };
+    const targets = { gateway: gatewayTarget, billing: billing.fn, usage: usage.fn, portal: this.portal.api.fn, 'portal-assets': this.portal.assets.fn };
     const methods = ROUTES.map((route) => {
       const resource = route.path.split('/').filter(Boolean).reduce<apigw.IResource>((parent, part) => parent.getResource(part) ?? parent.addResource(part), root);
       const integration = new apigw.LambdaIntegration(targets[route.handler],
@@ -252,9 +257,15 @@ export class Api extends Construct {
     // The CORS preflight on every resource, without authorizer; API Gateway prefers OPTIONS over ANY, so
     // preflights never reach the authorizer or the gateway. Not defaultCorsPreflightOptions: its mock integration
     // sends static headers only, not the request id.
+    // Not on the portal's resources: its API is same-origin only, so no preflight may succeed there.
+    const sameOrigin = ROUTES.filter((r) => !r.cors).map((r) => r.path.replace(/\/\{proxy\+\}$/, ''));
+    const crossOrigin = (path: string) => !sameOrigin.some((p) => path === p || path.startsWith(`${p}/`));
     for (const resource of root.node.findAll().filter((c): c is apigw.ResourceBase => c instanceof apigw.ResourceBase)) {
-      addMockMethod(resource, 'OPTIONS', '204', PREFLIGHT_HEADERS);
+      if (crossOrigin(resource.path)) addMockMethod(resource, 'OPTIONS', '204', PREFLIGHT_HEADERS);
     }
+    // The portal's address, where Cognito may send its users back after signing in.
+    this.portalUrl = `${settings.domainName ? `https://${settings.domainName}` : this.url}/portal/`;
+    this.portal.addClient([...new Set([`${this.url}/portal/`, this.portalUrl])]);
 
     for (const r of GATEWAY_RESPONSES) {
       this.restApi.addGatewayResponse(r.type.responseType, {
@@ -265,11 +276,17 @@ export class Api extends Construct {
       });
     }
 
-    const [authorized, open] = [methods.filter((m) => m.route.auth), methods.filter((m) => !m.route.auth)].map((ms) => ms.map((m) => m.method));
-    this.acknowledgeNagFindings(bedrockArns, [...open, health], authorized);
+    const pick = (f: (r: RouteSpec) => boolean) => methods.filter((m) => f(m.route)).map((m) => m.method);
+    this.acknowledgeNagFindings(bedrockArns, [...pick((r) => !r.auth && r.cors), health], pick((r) => r.auth), pick((r) => !r.cors));
   }
 
-  private acknowledgeNagFindings(bedrockArns: string[], publicMethods: apigw.Method[], authorizedMethods: apigw.Method[]): void {
+  private acknowledgeNagFindings(bedrockArns: string[], publicMethods: apigw.Method[], authorizedMethods: apigw.Method[], portalMethods: apigw.Method[]): void {
+    for (const method of portalMethods) {
+      Validations.of(method).acknowledge(
+        { id: 'AwsSolutions-APIG4', reason: "The portal's pages are public; its JSON API verifies the Cognito access token in the function (aws-jwt-verify), as the local runtime's sign-in is checked there too." },
+        { id: 'AwsSolutions-COG4', reason: "The portal's JSON API verifies Cognito access tokens itself (aws-jwt-verify: signature, issuer, client, expiry), then maps the user to its account." },
+      );
+    }
     Validations.of(this.restApi).acknowledge(
       {
         id: 'AwsSolutions-APIG2',

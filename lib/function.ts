@@ -14,6 +14,8 @@ export interface HandlerFunctionProps
   extends Omit<NodejsFunctionProps, 'entry' | 'handler' | 'runtime' | 'architecture' | 'bundling' | 'logGroup' | 'role'> {
   /** File name under lambdas/handlers/, which exports `handler`. */
   readonly name: HandlerName;
+  /** Commands run after esbuild, to put more files in the bundle's directory (`outputDir`). */
+  readonly afterBundling?: (outputDir: string) => string[];
 }
 
 /**
@@ -27,7 +29,7 @@ export class HandlerFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
     super(scope, id);
-    const { name, environment, ...rest } = props;
+    const { name, environment, afterBundling, ...rest } = props;
     this.name = name;
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: logRetention(this) });
     const role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
@@ -37,6 +39,12 @@ export class HandlerFunction extends Construct {
       timeout: Duration.seconds(10),
       ...rest,
       entry: handlerEntry(name),
+      ...(afterBundling && {
+        bundling: {
+          ...FUNCTION_DEFAULTS.bundling,
+          commandHooks: { beforeBundling: () => [], beforeInstall: () => [], afterBundling: (_inputDir: string, outputDir: string) => afterBundling(outputDir) },
+        },
+      }),
       handler: 'handler',
       role,
       logGroup: this.logGroup,

@@ -14,6 +14,9 @@ export const STACK_OUTPUTS = {
   byokKmsKeyId: 'ByokKmsKeyId',
   dashboardName: 'DashboardName',
   alarmTopicArn: 'AlarmTopicArn',
+  portalUrl: 'PortalUrl',
+  /** The portal's Cognito user pool: `ni accounts invite --stack` creates users in it. */
+  portalUserPoolId: 'PortalUserPoolId',
 } as const;
 
 /** With a custom domain outside Route 53 (certificateArn given): the name its DNS record must point at. */

@@ -33,6 +33,8 @@ export class NorthernInferenceStack extends Stack {
         authorizer: api.functions.authorizer.fn,
         billing: api.functions.billing.fn,
         usage: api.functions.usage.fn,
+        portal: api.functions.portal.fn,
+        'portal-assets': api.functions['portal-assets'].fn,
         'ledger-writer': custody.writer.fn,
       },
       tables,
@@ -58,6 +60,8 @@ export class NorthernInferenceStack extends Stack {
       byokKmsKeyId: byok.key.keyId,
       dashboardName: observability.dashboard.dashboardName,
       alarmTopicArn: observability.alarmTopic.topicArn,
+      portalUrl: api.portalUrl,
+      portalUserPoolId: api.portal.userPool.userPoolId,
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, STACK_OUTPUTS[name as keyof typeof STACK_OUTPUTS], { value });
     if (domain && !domain.zone) {

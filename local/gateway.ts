@@ -199,6 +199,8 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
   const devKey = opts.devKey ? await (await import('./dev-key')).ensureDevKey() : null;
   const { startServer } = await import('./server');
   const server: LocalServer = await startServer({ port: opts.port, host: opts.host });
+  // Where `ni accounts invite` finds the portal it prints sign-in links for.
+  if (stateDir) writeFileSync(join(stateDir, 'gateway-url'), `${server.url}\n`, { mode: 0o600 });
 
   return {
     url: server.url,

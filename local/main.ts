@@ -17,8 +17,15 @@ async function main(): Promise<void> {
     dataDir,
     devKey: true,
   });
+  const { createSignInCode, ensureLocalOperator, signInPath } = await import('./portal-auth');
+  const { migrateKeysToAccounts } = await import('../lambdas/store/keys');
+  await migrateKeysToAccounts(); // keys from before accounts join the default account's index
+  const operator = await ensureLocalOperator();
+  const signIn = await createSignInCode(operator.id);
   const lines = [
     `Northern Inference gateway (local) listening on ${gw.url}`,
+    `  Portal: ${gw.url}${signInPath(signIn)}`,
+    `          (signs ${operator.email} in once; a new link on each start, or \`npx ni accounts invite\`)`,
     `  OpenAI base URL:   ${gw.url}/v1`,
     `  Health:            ${gw.url}/health`,
     `  Model catalog:     ${gw.url}/api/billing/models`,

@@ -7,10 +7,13 @@ import { asGatewayError, GatewayError } from '../lambdas/core/errors';
 import { handler as authorizer } from '../lambdas/handlers/authorizer';
 import { handler as billing } from '../lambdas/handlers/billing';
 import { handler as gateway } from '../lambdas/handlers/gateway';
+import { portalHandler } from '../lambdas/handlers/portal';
+import { handler as portalAssets } from '../lambdas/handlers/portal-assets';
 import { handler as usage } from '../lambdas/handlers/usage';
 import { logger } from '../lambdas/observability';
 import { findRoute, HEALTH_PATH, type RouteSpec } from '../lambdas/routes';
 import { LocalResponseStream } from './awslambda';
+import { localPortalAuthenticator } from './portal-auth';
 
 /*
  * The API Gateway of the local runtime: each HTTP request becomes the REST proxy event API Gateway would send,
@@ -26,6 +29,9 @@ const HANDLERS: Record<RouteSpec['handler'], StreamingHandler | ProxyHandler> = 
   gateway: gateway as unknown as StreamingHandler,
   billing: billing as unknown as ProxyHandler,
   usage: usage as unknown as ProxyHandler,
+  // The same portal API, signed in with the local runtime's one-time links instead of Cognito.
+  portal: portalHandler(localPortalAuthenticator()) as unknown as ProxyHandler,
+  'portal-assets': portalAssets as unknown as ProxyHandler,
 };
 
 const ACCOUNT = '000000000000';
@@ -98,7 +104,8 @@ function proxyEvent(req: IncomingMessage, url: URL, route: RouteSpec, body: stri
       resourceId: 'local',
       resourcePath: route.path,
       httpMethod: req.method ?? 'GET',
-      path: `/${STAGE}${url.pathname}`,
+      // What the browser asked for: locally there is no stage prefix in the URL (as behind a custom domain).
+      path: url.pathname,
       protocol: 'HTTP/1.1',
       authorizer: null,
       identity: { sourceIp: req.socket.remoteAddress ?? '127.0.0.1' } as APIGatewayProxyEvent['requestContext']['identity'],
@@ -143,8 +150,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, requestId: stri
   const url = new URL(req.url ?? '/', 'http://local');
   const route = findRoute(url.pathname);
   const health = url.pathname === HEALTH_PATH;
-  // API Gateway answers preflights on every resource itself (a mock integration): no key, no handler.
-  if (req.method === 'OPTIONS' && (route || health)) return void res.writeHead(204, requestHeaders(requestId)).end();
+  // API Gateway answers preflights on every resource itself (a mock integration): no key, no handler. Not on the
+  // portal's (same-origin only): there the handler gets them, as API Gateway's ANY method would pass them on.
+  if (req.method === 'OPTIONS' && ((route && route.cors) || health)) return void res.writeHead(204, requestHeaders(requestId)).end();
   if (health) return void res.writeHead(200, { ...requestHeaders(requestId), 'content-type': 'application/json' }).end('{"status":"ok"}');
   if (!route) return sendError(res, GATEWAY_ERRORS.unknownUrl(), requestId);
   const body = await readBody(req);

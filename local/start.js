@@ -15,10 +15,13 @@ const tsx = require('tsx/cjs/api');
 
 const unregister = tsx.register();
 const { buildLocalRuntime, LOCAL_BUILD_ROOT } = require('./build.ts');
+const { buildPortal } = require('../portal/build.ts');
 unregister();
 
-buildLocalRuntime(join(__dirname, 'main.ts'), join(LOCAL_BUILD_ROOT, 'start'))
-  .then((main) => require(main))
+const outdir = join(LOCAL_BUILD_ROOT, 'start');
+// The portal's pages beside the bundle, where its handler looks for them (lambdas/handlers/portal-assets.ts).
+Promise.all([buildLocalRuntime(join(__dirname, 'main.ts'), outdir), buildPortal(join(outdir, 'portal'))])
+  .then(([main]) => require(main))
   .catch((err) => {
     console.error(`Failed to build the local runtime: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);

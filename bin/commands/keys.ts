@@ -2,6 +2,8 @@ import { AUTHORIZER_CACHE_TTL_SECONDS, DEFAULT_KEY_CACHE_TTL_MS, KeyOptions, typ
 import { formatCad, parseCad } from '../../lambdas/core/pricing';
 import { DEFAULT_TIMEZONE, PiiMode } from '../../lambdas/core/principal';
 import { DEFAULT_TIER, Tier } from '../../lambdas/core/tiers';
+import { DEFAULT_ACCOUNT_ID } from '../../lambdas/core/accounts';
+import { ensureDefaultAccount, getAccount } from '../../lambdas/store/accounts';
 import { createKey, getById, listKeys, revokeKey } from '../../lambdas/store/keys';
 import { resolveCliEnv, runCommand, UsageError } from '../cli-env';
 
@@ -9,10 +11,11 @@ const REVOCATION_BOUND_S = AUTHORIZER_CACHE_TTL_SECONDS + Math.ceil(DEFAULT_KEY_
 
 export const USAGE = `usage: ni keys <create|list|show|revoke|byok> [options]
 
-  ni keys create --name NAME [--project P] [--tier TIER] [--pin-tier] [--allow-tiers T1,T2]
+  ni keys create --name NAME [--account ACCT] [--project P] [--tier TIER] [--pin-tier] [--allow-tiers T1,T2]
                  [--max-spend-per-day CAD] [--timezone ZONE] [--pii-mode MODE]
                  [--default-max-tokens N] [--requests-per-minute N] [--max-concurrent N] [--json]
       Creates a key and prints its secret. The secret is shown this once and never stored.
+        --account            the account it belongs to (default acct_default; see ni accounts)
         --tier               default privacy tier: ${Tier.options.join(' | ')} (default ${DEFAULT_TIER})
         --pin-tier           clients cannot choose another tier
         --allow-tiers        tiers a client may ask for, comma-separated; must include --tier
@@ -34,6 +37,7 @@ export const USAGE = `usage: ni keys <create|list|show|revoke|byok> [options]
 
 const FLAGS = {
   name: { type: 'string' },
+  account: { type: 'string' },
   project: { type: 'string' },
   tier: { type: 'string' },
   'pin-tier': { type: 'boolean' },
@@ -49,7 +53,7 @@ const FLAGS = {
 
 /** Which flag sets each KeyOptions field, so validation errors name what the user typed. */
 const FLAG_OF: Record<string, string> = {
-  name: '--name', project: '--project', tier: '--tier', allowed_tiers: '--allow-tiers',
+  account_id: '--account', name: '--name', project: '--project', tier: '--tier', allowed_tiers: '--allow-tiers',
   max_spend_per_day: '--max-spend-per-day', timezone: '--timezone', pii_mode: '--pii-mode',
   default_max_tokens: '--default-max-tokens', requests_per_minute: '--requests-per-minute',
   max_concurrent_requests: '--max-concurrent',
@@ -78,6 +82,9 @@ export function run(argv: string[]): Promise<number> {
     env.apply();
     switch (sub) {
       case 'create': {
+        const accountId = options!.account_id ?? DEFAULT_ACCOUNT_ID;
+        if (accountId === DEFAULT_ACCOUNT_ID) await ensureDefaultAccount();
+        else if (!await getAccount(accountId)) throw new UsageError(`--account: no account ${accountId} (ni accounts list)`);
         const { record, secret } = await createKey(options!);
         const { id, prefix, ...rest } = record;
         if (flags.json) console.log(JSON.stringify({ id, secret, prefix, ...rest }, null, 2));
@@ -125,6 +132,7 @@ function createOptions(flags: Record<string, string | boolean | undefined>): Key
     return v === undefined ? null : Number(v);
   };
   const opts = {
+    account_id: str('account'),
     name: str('name'),
     project: str('project') ?? null,
     tier: str('tier'),
@@ -170,6 +178,7 @@ ${details(r)}`);
 function details(r: KeyRecord): string {
   const rows: [string, string][] = [
     ['id', r.id],
+    ['account', r.account_id],
     ['name', r.name],
     ['project', r.project ?? '-'],
     ['prefix', r.prefix],

@@ -59,11 +59,10 @@ export const GATEWAY_ERRORS = {
   unknownUrl: () => new GatewayError(404, 'Unknown request URL', 'invalid_request_error', 'unknown_url'),
 };
 
-export const requestHeaders = (requestId: string): Record<string, string> => ({
-  ...CORS_HEADERS,
-  'x-request-id': requestId,
-  'x-ni-request-id': requestId,
-});
+/** The request id under both names, on every answer. */
+export const requestIdHeaders = (requestId: string): Record<string, string> => ({ 'x-request-id': requestId, 'x-ni-request-id': requestId });
+
+export const requestHeaders = (requestId: string): Record<string, string> => ({ ...CORS_HEADERS, ...requestIdHeaders(requestId) });
 
 export function sendJson(sink: ResponseSink, status: number, headers: Record<string, string>, body: unknown): string {
   const text = typeof body === 'string' ? body : JSON.stringify(body);

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as z from 'zod';
+import { AccountId, DEFAULT_ACCOUNT_ID } from './accounts';
 import { ByokEntries, type ByokCredentials } from './byok';
 import { DEFAULT_TIMEZONE, defaultAllowedTiers, PiiMode, Principal } from './principal';
 import { DEFAULT_TIER, strictness, Tier } from './tiers';
@@ -85,6 +86,8 @@ const Label = z.string().trim().min(1).max(100);
 
 /** What a caller chooses when creating a key; everything else is generated. */
 export const KeyOptions = z.object({
+  /** The account (team or company) the key belongs to. */
+  account_id: AccountId.default(DEFAULT_ACCOUNT_ID),
   name: Label,
   project: Label.nullable().default(null),
   /** The tier a request runs under when the client does not ask for one. */
@@ -109,6 +112,8 @@ export type KeyOptions = z.input<typeof KeyOptions>;
 
 export const KeyRecord = z.object({
   id: KeyId,
+  /** Records written before accounts existed belong to the default account. */
+  account_id: AccountId.default(DEFAULT_ACCOUNT_ID),
   name: Label,
   project: Label.nullable(),
   /** Display prefix of the secret, e.g. `ni_live_AbCd…`. */
@@ -137,6 +142,7 @@ export function newKeyRecord(opts: KeyOptions, meta: { id: string; prefix: strin
   const allowed = o.allowed_tiers ?? defaultAllowedTiers(o.tier);
   return KeyRecord.parse({
     id: meta.id,
+    account_id: o.account_id,
     name: o.name,
     project: o.project,
     prefix: meta.prefix,

@@ -2,7 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { Writable } from 'node:stream';
-import { newRequestId, requestHeaders, type HttpRequest, type ResponseSink } from '../app/http';
+import { newRequestId, requestHeaders, requestIdHeaders, type HttpRequest, type ResponseSink } from '../app/http';
 import { asGatewayError, type GatewayError } from '../core/errors';
 import { fromAuthorizerContext, type Principal } from '../core/principal';
 import { logger } from '../observability';
@@ -50,9 +50,9 @@ export interface JsonAnswer {
 
 /**
  * A Lambda proxy handler over the gateway's HttpRequest. A thrown error becomes OpenAI's error shape (5xx logged
- * with the request id, never the request).
+ * with the request id, never the request). `cors: false` (the portal): no CORS headers, same-origin use only.
  */
-export function httpHandler(fn: (req: HttpRequest) => Promise<JsonAnswer>) {
+export function httpHandler(fn: (req: HttpRequest) => Promise<JsonAnswer>, opts: { cors: boolean; errorHeaders?: Record<string, string> } = { cors: true }) {
   return lambdaHandler<APIGatewayProxyEvent, APIGatewayProxyResult>(async (event) => {
     const req = toHttpRequest(event);
     let answer: JsonAnswer;
@@ -61,12 +61,12 @@ export function httpHandler(fn: (req: HttpRequest) => Promise<JsonAnswer>) {
     } catch (err) {
       const e: GatewayError = asGatewayError(err);
       if (e.status >= 500) logger.error('request failed', { requestId: req.requestId, code: e.code, error: err as Error });
-      answer = { status: e.status, body: e.toBody(), headers: e.headers };
+      answer = { status: e.status, body: e.toBody(), headers: { ...opts.errorHeaders, ...e.headers } };
     }
     const body = answer.body === null ? '' : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
     return {
       statusCode: answer.status,
-      headers: { ...requestHeaders(req.requestId), ...(body ? { 'content-type': 'application/json' } : {}), ...answer.headers },
+      headers: { ...(opts.cors ? requestHeaders : requestIdHeaders)(req.requestId), ...(body ? { 'content-type': 'application/json' } : {}), ...answer.headers },
       body,
     };
   });

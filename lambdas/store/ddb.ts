@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type BatchGetCommandOutput, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { batches } from './batching';
 import { config } from '../config';
 import { keepAliveHandler, sdkClientSettings } from '../sdk';
 
@@ -23,4 +24,18 @@ export function ddb(): DynamoDBDocumentClient {
 export function resetDdb(): void {
   doc?.destroy();
   doc = undefined;
+}
+
+/** The items at `keys` that exist, 100 keys per BatchGetItem (DynamoDB's limit), unprocessed keys asked again. */
+export async function batchGetItems(table: string, keys: { pk: string; sk: string }[]): Promise<Record<string, any>[]> {
+  const items: Record<string, any>[] = [];
+  for (const batch of batches(keys, 100)) {
+    let pending: Record<string, any>[] | undefined = batch;
+    while (pending?.length) {
+      const out: BatchGetCommandOutput = await ddb().send(new BatchGetCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: true } } }));
+      items.push(...(out.Responses?.[table] ?? []));
+      pending = out.UnprocessedKeys?.[table]?.Keys;
+    }
+  }
+  return items;
 }

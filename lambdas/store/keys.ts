@@ -1,4 +1,4 @@
-import { DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { timingSafeEqual } from 'node:crypto';
 import {
   displayPrefix, generateKeyId, generateSecret, hashSecret, isWellFormedSecret, KeyId, KeyOptions, KeyRecord,
@@ -6,7 +6,7 @@ import {
 } from '../core/keys';
 import type { ByokEntry, ByokProvider } from '../core/byok';
 import { applied, isConditionFailure } from './conditional';
-import { ddb } from './ddb';
+import { batchGetItems, ddb } from './ddb';
 import { tableName } from './tables';
 
 /**
@@ -14,13 +14,16 @@ import { tableName } from './tables';
  *   pk = "hash#<sha256 of the secret>"  the key record: what the authorizer reads, by the hash of what it is shown
  *   pk = "id#<keyId>"                   { hash }: lets the CLI show and revoke by id
  *   pk = "dev"                          { key_id }: the local runtime's development key
- * The secret itself is never written anywhere.
+ *   pk = "account#<accountId>", sk = "key#<keyId>"   { hash }: the account's index of its keys (a query lists them)
+ * Accounts and portal users live in this table too (store/accounts.ts). The secret itself is never written anywhere.
  */
 const SK = 'key';
 const HASH = 'hash#';
 const hashPk = (hash: string) => `${HASH}${hash}`;
 const idPk = (id: string) => `id#${id}`;
 const DEV_PK = 'dev';
+export const accountPk = (accountId: string) => `account#${accountId}`;
+const ACCOUNT_KEY = 'key#';
 
 export class KeyIdTakenError extends Error {
   constructor(id: string) {
@@ -50,6 +53,8 @@ async function insertKey(secret: string, opts: KeyOptions & { id?: string }): Pr
   } catch (err) {
     throw isConditionFailure(err) ? new KeyIdTakenError(id) : err;
   }
+  // Then the account's index entry: a crash before the record leaves an entry listing skips, never a hidden key.
+  await indexInAccount(record.account_id, id, hash);
   try {
     await ddb().send(new PutCommand({
       TableName: table(), Item: { pk: hashPk(hash), sk: SK, ...record }, ConditionExpression: 'attribute_not_exists(pk)',
@@ -59,6 +64,51 @@ async function insertKey(secret: string, opts: KeyOptions & { id?: string }): Pr
     throw isConditionFailure(err) ? new Error('a key with this secret already exists') : err;
   }
   return record;
+}
+
+const indexInAccount = (accountId: string, id: string, hash: string) =>
+  ddb().send(new PutCommand({ TableName: table(), Item: { pk: accountPk(accountId), sk: `${ACCOUNT_KEY}${id}`, hash } }));
+
+/**
+ * One account's keys, oldest first: a query of its index, then the records by hash. A record that names another
+ * account is left out, whatever the index says.
+ */
+export async function listAccountKeys(accountId: string): Promise<KeyRecord[]> {
+  const hashes: string[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await ddb().send(new QueryCommand({
+      TableName: table(),
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :key)',
+      ExpressionAttributeValues: { ':pk': accountPk(accountId), ':key': ACCOUNT_KEY },
+      ConsistentRead: true,
+      ExclusiveStartKey: start,
+    }));
+    for (const item of page.Items ?? []) hashes.push(String(item.hash));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  const items = await batchGetItems(table(), hashes.map((h) => ({ pk: hashPk(h), sk: SK })));
+  return items.map(toRecord).filter((r) => r.account_id === accountId)
+    .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
+}
+
+/** One of an account's keys; undefined when there is no such key or it belongs to another account. */
+export async function getAccountKey(accountId: string, id: string): Promise<KeyRecord | undefined> {
+  const record = await getById(id);
+  return record?.account_id === accountId ? record : undefined;
+}
+
+/**
+ * Puts every key without an account index entry (keys from before accounts) in its account's index (the default
+ * account for records without one). A scan, once, by the operator; idempotent. Returns the keys indexed.
+ */
+export async function migrateKeysToAccounts(): Promise<KeyRecord[]> {
+  const keys = await listKeys();
+  const indexed = new Set((await batchGetItems(table(), keys.map((k) => ({ pk: accountPk(k.account_id), sk: `${ACCOUNT_KEY}${k.id}` }))))
+    .map((item) => String(item.sk).slice(ACCOUNT_KEY.length)));
+  const missing = keys.filter((k) => !indexed.has(k.id));
+  for (const k of missing) await indexInAccount(k.account_id, k.id, (await hashOf(k.id))!);
+  return missing;
 }
 
 /** A new key. The returned secret exists only in this return value: show it once, never store it. */

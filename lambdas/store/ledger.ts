@@ -1,4 +1,4 @@
-import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { brotliCompressSync, brotliDecompressSync, constants as zlib } from 'node:zlib';
 import type { CustodyEvent } from '../core/custody';
@@ -9,9 +9,9 @@ import {
 } from '../core/ledger';
 import { config } from '../config';
 import { logger } from '../observability';
-import { batches, inWaves } from './batching';
+import { inWaves } from './batching';
 import { applied, isConditionFailure } from './conditional';
-import { ddb } from './ddb';
+import { batchGetItems, ddb } from './ddb';
 import { ledgerAnchor, type LedgerAnchor } from './ledger-anchor';
 import { ledgerSigner, signatureChecker, type LedgerSigner } from './signer';
 import { tableName } from './tables';
@@ -169,19 +169,7 @@ async function getItem(key: { pk: string; sk: string }): Promise<Record<string, 
 
 const getMarker = async (requestId: string) => (await getItem(markerKey(requestId))) as StoredMarker | undefined;
 
-/** The items at `keys` that exist, 100 keys per BatchGetItem (DynamoDB's limit), unprocessed keys asked again. */
-async function batchGet(keys: { pk: string; sk: string }[]): Promise<Record<string, any>[]> {
-  const items: Record<string, any>[] = [];
-  for (const batch of batches(keys, 100)) {
-    let pending: Record<string, any>[] | undefined = batch;
-    while (pending?.length) {
-      const out: BatchGetCommandOutput = await ddb().send(new BatchGetCommand({ RequestItems: { [table()]: { Keys: pending, ConsistentRead: true } } }));
-      items.push(...(out.Responses?.[table()] ?? []));
-      pending = out.UnprocessedKeys?.[table()]?.Keys;
-    }
-  }
-  return items;
-}
+const batchGet = (keys: { pk: string; sk: string }[]) => batchGetItems(table(), keys);
 
 /** The blocks starting at `firsts` (absent ones left out), by first seq. */
 async function getBlocks(keyId: string, firsts: number[]): Promise<Map<number, Block>> {

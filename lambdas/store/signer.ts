@@ -21,16 +21,24 @@ export interface LedgerSigner {
 
 export const localKeyFile = () => config().ledger.signingKeyFile;
 
-let cached: { settings: string; signer: LedgerSigner } | undefined;
+const cached = new Map<string, LedgerSigner>();
 
-/** The signer this process is configured for (re-created when the configuration changes, e.g. in tests). */
-export function ledgerSigner(): LedgerSigner {
-  const { ledger, endpoints } = config();
-  const kmsKey = ledger.signingKeyId;
-  const settings = kmsKey ? `kms:${kmsKey}:${endpoints.kms ?? ''}` : `file:${localKeyFile()}`;
-  if (cached?.settings !== settings) cached = { settings, signer: kmsKey ? kmsSigner(kmsKey) : fileSigner(localKeyFile()) };
-  return cached.signer;
+/** A signer by its settings: a KMS key when one is named, else the key file (re-created when the configuration changes, e.g. in tests). */
+function signerFor(kmsKey: string | undefined, file: string): LedgerSigner {
+  const settings = kmsKey ? `kms:${kmsKey}:${config().endpoints.kms ?? ''}` : `file:${file}`;
+  let signer = cached.get(settings);
+  if (!signer) cached.set(settings, (signer = kmsKey ? kmsSigner(kmsKey) : fileSigner(file)));
+  return signer;
 }
+
+/** The signer this process is configured for. */
+export const ledgerSigner = (): LedgerSigner => signerFor(config().ledger.signingKeyId, localKeyFile());
+
+/**
+ * Signs residency reports: a key of its own, so that whoever may sign reports (the portal) cannot sign a ledger
+ * checkpoint.
+ */
+export const reportSigner = (): LedgerSigner => signerFor(config().portal.reportSigningKeyId, config().portal.reportSigningKeyFile);
 
 /** A checker bound to the trusted key: a checkpoint naming any other key fails. */
 export async function signatureChecker(signer: LedgerSigner = ledgerSigner()) {

@@ -229,6 +229,8 @@ async function queryDays(keyId: string, q: UsageQuery, now: number): Promise<Usa
   };
 }
 
+const toRequestUsage = (i: Item) => Object.fromEntries(REQUEST_FIELDS.map((f) => [f, i[f] ?? null])) as unknown as RequestUsage;
+
 async function queryRequests(keyId: string, q: UsageQuery, now: number): Promise<UsagePage<RequestUsage>> {
   const pk = requestPk(keyId);
   // Records sort by UTC end time; a spend day spans at most UTC-12..UTC+14 plus a request's duration, so
@@ -243,7 +245,25 @@ async function queryRequests(keyId: string, q: UsageQuery, now: number): Promise
     },
   }, pk, 'request', q.limit, q.cursor);
   return {
-    data: items.map((i) => Object.fromEntries(REQUEST_FIELDS.map((f) => [f, i[f] ?? null])) as unknown as RequestUsage),
+    data: items.map(toRequestUsage),
     next_cursor,
   };
+}
+
+/**
+ * One key's latest request records, newest first: those that ended after `after` (an ISO time) when given. The
+ * portal's live view polls with the newest time it has; `keyId` must be one the caller may read.
+ */
+export async function recentRequests(keyId: string, opts: { after?: string; limit: number; now?: Date }): Promise<RequestUsage[]> {
+  const now = Math.floor((opts.now ?? new Date()).getTime() / 1000);
+  const out = await ddb().send(new QueryCommand({
+    TableName: tableName('usage'),
+    KeyConditionExpression: opts.after ? 'pk = :pk AND sk >= :after' : 'pk = :pk',
+    FilterExpression: NOT_EXPIRED,
+    ExpressionAttributeValues: { ':pk': requestPk(keyId), ':now': now, ...(opts.after ? { ':after': `${opts.after}#` } : {}) },
+    ScanIndexForward: false,
+    Limit: opts.limit,
+    ConsistentRead: true,
+  }));
+  return (out.Items ?? []).map(toRequestUsage);
 }

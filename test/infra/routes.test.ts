@@ -1,4 +1,6 @@
 import { Template } from 'aws-cdk-lib/assertions';
+import { HandlerFunction } from '../../lib/function';
+import { buildTestPortal } from '../support/portal';
 import { HEALTH_PATH, ROUTES } from '../../lambdas/routes';
 import { startTestGateway, type TestGateway } from '../support/gateway';
 import { removeAssembly, testApp } from './fixture';
@@ -23,10 +25,12 @@ function templateRoutes(): string[] {
     const r = resources[(ref as { Ref: string }).Ref].Properties;
     return `${pathOf(r.ParentId)}/${r.PathPart}`;
   };
-  const functions = template.findResources('AWS::Lambda::Function') as Record<string, { Properties: Json }>;
+  // Each function's logical id → the handler it bundles.
+  const handlers = new Map(stack.node.findAll().filter((c): c is HandlerFunction => c instanceof HandlerFunction)
+    .map((h) => [stack.getLogicalId(h.fn.node.defaultChild as any), h.name]));
   const handlerOf = (uri: unknown): string => {
-    const id = Object.keys(functions).find((f) => JSON.stringify(uri ?? null).includes(`"${f}"`));
-    return id ? (/Api(\w+?)Function/.exec(id)?.[1] ?? id).toLowerCase() : 'mock';
+    const id = [...handlers.keys()].find((f) => JSON.stringify(uri ?? null).includes(`"${f}"`));
+    return id ? handlers.get(id)! : 'mock';
   };
   return Object.values(template.findResources('AWS::ApiGateway::Method') as Record<string, { Properties: Json }>)
     .map((m) => m.Properties)
@@ -44,6 +48,7 @@ describe('the local server serves the same table', () => {
   let gw: TestGateway;
   let secret: string;
   beforeAll(async () => {
+    await buildTestPortal();
     gw = await startTestGateway();
     ({ secret } = await gw.client({ tier: 'global' }));
   });
@@ -51,13 +56,30 @@ describe('the local server serves the same table', () => {
 
   const concrete = (path: string) => path.replace('{proxy+}', 'models');
 
-  test.each(ROUTES.map((r) => [r.path, r]))('%s: a key where the table asks for one, and the route\'s handler answers', async (_path, route) => {
+  test.each(ROUTES.filter((r) => r.cors).map((r) => [r.path, r]))('%s: a key where the table asks for one, and the route\'s handler answers', async (_path, route) => {
     const method = route.method === 'ANY' ? 'GET' : route.method;
     const anonymous = await fetch(`${gw.url}${concrete(route.path)}`, { method });
     expect(anonymous.status).toBe(route.auth ? 401 : 200);
     const keyed = await fetch(`${gw.url}${concrete(route.path)}`, { method, headers: { authorization: `Bearer ${secret}` } });
     expect(keyed.status).toBe(200);
     expect(keyed.headers.get('content-type')).toMatch(/application\/json/);
+  });
+
+  test('the portal\'s routes: its pages without sign-in, its API behind its own sign-in (not an API key), no CORS', async () => {
+    for (const path of ['/portal', '/portal/']) {
+      const page = await fetch(`${gw.url}${path}`);
+      expect([path, page.status, page.headers.get('content-type')]).toEqual([path, 200, 'text/html; charset=utf-8']);
+      const html = await page.text();
+      const script = /<script type="module" src="([^"]+)"/.exec(html)?.[1];
+      expect(script).toMatch(/^\/portal\/assets\/main-\w+\.js$/);
+      expect((await fetch(`${gw.url}${script}`)).status).toBe(200);
+    }
+    expect((await fetch(`${gw.url}/portal/assets/nothing.js`)).status).toBe(404);
+    for (const authorization of [undefined, `Bearer ${secret}`]) {
+      const api = await fetch(`${gw.url}/api/portal/keys`, { headers: authorization ? { authorization } : {} });
+      expect(api.status).toBe(401);
+      expect(api.headers.get('access-control-allow-origin')).toBeNull();
+    }
   });
 
   test('a path outside the table is a 404 unknown_url without a key check', async () => {

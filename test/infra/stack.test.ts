@@ -21,6 +21,7 @@ const fn = (prefix: string) => resource(template, 'AWS::Lambda::Function', prefi
 const roleOf = (prefix: string) => (fn(prefix).props.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
 const GATEWAY = 'ApiGatewayFunction';
 const WRITER = 'CustodyLedgerWriterFunction';
+const PORTAL = 'ApiPortalApiFunction';
 const table = (prefix: string) => resource(template, 'AWS::DynamoDB::Table', prefix);
 
 describe('environment and bundling', () => {
@@ -37,7 +38,7 @@ describe('environment and bundling', () => {
 
   test('every function runs nodejs22.x on arm64 with its own log group and the powertools settings', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function'));
-    expect(functions).toHaveLength(5);
+    expect(functions).toHaveLength(7);
     for (const f of functions) {
       expect(f.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -124,8 +125,11 @@ describe('REST API', () => {
 
   test('API Gateway\'s own answers (every preflight, the health check) carry the request id under both names, readable by browsers', () => {
     const preflights = methods.filter((m) => m.route.startsWith('OPTIONS '));
-    // One per resource, the root included.
-    expect(preflights.map((m) => m.route.slice('OPTIONS '.length)).sort()).toEqual(['/', ...Object.keys(resources).map((id) => pathOf({ Ref: id }))].sort());
+    // One per resource, the root included, except the portal's: same-origin only, no preflight may pass there.
+    const portal = /^\/(api\/)?portal(\/|$)/;
+    expect(preflights.map((m) => m.route.slice('OPTIONS '.length)).sort())
+      .toEqual(['/', ...Object.keys(resources).map((id) => pathOf({ Ref: id })).filter((p) => !portal.test(p))].sort());
+    expect(Object.keys(resources).map((id) => pathOf({ Ref: id })).filter((p) => portal.test(p)).sort()).toEqual(['/api/portal', '/api/portal/{proxy+}', '/portal', '/portal/{proxy+}']);
     for (const props of [...preflights.map((m) => m.props), method('GET /health')]) {
       const integration = props.Integration as { IntegrationResponses: { StatusCode: string; ResponseParameters: Record<string, string> }[] };
       const [response] = integration.IntegrationResponses;
@@ -340,29 +344,34 @@ describe('least privilege', () => {
     expect([...services].sort()).toEqual(['dynamodb', 'kms', 'logs', 's3', 'sqs']);
   });
 
-  test('the signing key signs for the writer only, with kms:Sign only', () => {
+  test('the signing key signs for the writer only, with kms:Sign only; the portal reads its public key and signs reports with a key of its own', () => {
     const key = resource(template, 'AWS::KMS::Key', 'CustodyLedgerSigningKey');
     expect(key.props).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
     expect(key.res.DeletionPolicy).toBe('Retain');
     const onKey = statements.filter((s) => arnsOf(s).includes(`\${${key.id}.Arn}`));
-    expect(onKey).toHaveLength(1);
-    expect(onKey[0].roles).toEqual([roleOf(WRITER)]);
-    expect(asList(onKey[0].statement.Action)).toEqual(['kms:Sign']);
+    expect(onKey.map((s) => [s.roles, asList(s.statement.Action)])).toEqual([[[roleOf(WRITER)], ['kms:Sign']], [[roleOf(PORTAL)], ['kms:GetPublicKey']]]);
+    const reports = resource(template, 'AWS::KMS::Key', 'ApiPortalReportSigningKey');
+    expect(reports.props).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
+    const onReports = statements.filter((s) => arnsOf(s).includes(`\${${reports.id}.Arn}`));
+    expect(onReports.map((s) => [s.roles, asList(s.statement.Action).sort()])).toEqual([[[roleOf(PORTAL)], ['kms:GetPublicKey', 'kms:Sign']]]);
   });
 
-  test('the BYOK key: symmetric, rotated, kept; the gateway may only Decrypt with it, and only under a BYOK encryption context', () => {
+  test('the BYOK key: symmetric, rotated, kept; the gateway may only Decrypt with it, the portal only seal (GenerateDataKey), both only under a BYOK encryption context', () => {
     const key = resource(template, 'AWS::KMS::Key', 'ByokKey');
     expect(key.props).toMatchObject({ EnableKeyRotation: true });
     expect(key.props.KeySpec ?? 'SYMMETRIC_DEFAULT').toBe('SYMMETRIC_DEFAULT');
     expect(key.res.DeletionPolicy).toBe('Retain');
     expect(fn(GATEWAY).props).toMatchObject({ Environment: { Variables: { NI_BYOK_KMS_KEY_ID: { Ref: key.id } } } });
     const onKey = statements.filter((s) => arnsOf(s).includes(`\${${key.id}.Arn}`));
-    expect(onKey.map((s) => [s.roles, asList(s.statement.Action)])).toEqual([[[roleOf(GATEWAY)], ['kms:Decrypt']]]);
-    expect((onKey[0].statement as unknown as { Condition: unknown }).Condition).toEqual({
-      'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['ni_key_id', 'provider'] },
-      StringEquals: { 'kms:EncryptionContext:provider': ['openai', 'anthropic', 'azure_openai'] },
-      StringLike: { 'kms:EncryptionContext:ni_key_id': 'key_*' },
-    });
+    expect(onKey.map((s) => [s.roles, asList(s.statement.Action)])).toEqual([[[roleOf(GATEWAY)], ['kms:Decrypt']], [[roleOf(PORTAL)], ['kms:GenerateDataKey']]]);
+    for (const { statement } of onKey) {
+      expect((statement as unknown as { Condition: unknown }).Condition).toEqual({
+        'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['ni_key_id', 'provider'] },
+        StringEquals: { 'kms:EncryptionContext:provider': ['openai', 'anthropic', 'azure_openai'] },
+        StringLike: { 'kms:EncryptionContext:ni_key_id': 'key_*' },
+      });
+    }
+    expect(fn(PORTAL).props).toMatchObject({ Environment: { Variables: { NI_BYOK_KMS_KEY_ID: { Ref: key.id } } } });
     // The key policy is the default one (the account, delegating to IAM): no principal is named on the key itself.
     const keyPolicy = (key.props.KeyPolicy as { Statement: { Principal: unknown }[] }).Statement;
     expect(keyPolicy.map((st) => flatten((st.Principal as { AWS: unknown }).AWS))).toEqual([`arn:aws:iam::${TEST_ACCOUNT}:root`]);
@@ -486,7 +495,7 @@ describe('observability', () => {
   test('the dashboard also covers API Gateway, every Lambda, every table and the custody queues', () => {
     const awsMetric = (ns: string, name: string) => series.filter((s) => s[0] === ns && s[1] === name);
     for (const m of ['Count', '4XXError', '5XXError', 'Latency']) expect(awsMetric('AWS/ApiGateway', m).length).toBeGreaterThan(0);
-    for (const m of ['Invocations', 'Errors', 'Throttles', 'Duration', 'ConcurrentExecutions']) expect(awsMetric('AWS/Lambda', m)).toHaveLength(5);
+    for (const m of ['Invocations', 'Errors', 'Throttles', 'Duration', 'ConcurrentExecutions']) expect(awsMetric('AWS/Lambda', m)).toHaveLength(7);
     for (const m of ['ReadThrottleEvents', 'WriteThrottleEvents']) expect(awsMetric('AWS/DynamoDB', m)).toHaveLength(3);
     expect(awsMetric('AWS/SQS', 'ApproximateNumberOfMessagesVisible')).toHaveLength(5);
     expect(dashboard.DashboardName).toBe(stack.stackName);
@@ -520,15 +529,56 @@ describe('observability', () => {
 
 test('stack outputs are exactly the ones the CLI reads', () => {
   const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
-  const expected = ['ApiUrl', 'BaseUrl', 'AlarmTopicArn', 'KeysTableName', 'UsageTableName', 'LedgerTableName', 'EventBusName', 'CustodyFallbackQueueUrl', 'LedgerSigningKeyId', 'LedgerAnchorBucketName', 'ByokKmsKeyId', 'DashboardName'];
+  const expected = ['ApiUrl', 'BaseUrl', 'AlarmTopicArn', 'KeysTableName', 'UsageTableName', 'LedgerTableName', 'EventBusName', 'CustodyFallbackQueueUrl', 'LedgerSigningKeyId', 'LedgerAnchorBucketName', 'ByokKmsKeyId', 'DashboardName', 'PortalUrl', 'PortalUserPoolId'];
   expect(Object.keys(outputs).sort()).toEqual(expected.sort());
   expect(Object.values(STACK_OUTPUTS).sort()).toEqual(expected.sort()); // what `ni --stack` reads
   const restApi = resource(template, 'AWS::ApiGateway::RestApi', 'ApiRestApi').id;
   expect(flatten(outputs.ApiUrl.Value)).toBe(`https://\${${restApi}}.execute-api.${REGION}.\${AWS::URLSuffix}/prod`);
   expect(flatten(outputs.BaseUrl.Value)).toBe(`${flatten(outputs.ApiUrl.Value)}/v1`);
+  expect(flatten(outputs.PortalUrl.Value)).toBe(`${flatten(outputs.ApiUrl.Value)}/portal/`);
+  expect(outputs.PortalUserPoolId.Value).toEqual({ Ref: resource(template, 'AWS::Cognito::UserPool', 'ApiPortalUsers').id });
   expect(outputs.AlarmTopicArn.Value).toEqual({ Ref: resource(template, 'AWS::SNS::Topic', 'ObservabilityAlarmTopic').id });
   expect(outputs.CustodyFallbackQueueUrl.Value).toEqual({ Ref: resource(template, 'AWS::SQS::Queue', 'CustodyFallbackQueue').id });
   expect(outputs.LedgerSigningKeyId.Value).toEqual({ Ref: resource(template, 'AWS::KMS::Key', 'CustodyLedgerSigningKey').id });
   expect(outputs.LedgerAnchorBucketName.Value).toEqual({ Ref: resource(template, 'AWS::S3::Bucket', 'CustodyCheckpointAnchor').id });
   expect(outputs.ByokKmsKeyId.Value).toEqual({ Ref: resource(template, 'AWS::KMS::Key', 'ByokKey').id });
+});
+
+describe('portal', () => {
+  const { app: portalApp, stack: portalStack } = testApp({ context: { domainName: 'api.example.ca', certificateArn: `arn:aws:acm:ca-central-1:${TEST_ACCOUNT}:certificate/abc` } });
+  const t = Template.fromStack(portalStack);
+  afterAll(() => removeAssembly(portalApp));
+
+  test('a Cognito user pool: operator-invited users only, MFA by authenticator app available, strong passwords, kept', () => {
+    const pool = resource(t, 'AWS::Cognito::UserPool', 'ApiPortalUsers');
+    expect(pool.props).toMatchObject({
+      AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
+      MfaConfiguration: 'OPTIONAL',
+      EnabledMfas: ['SOFTWARE_TOKEN_MFA'],
+      Policies: { PasswordPolicy: { MinimumLength: 14, RequireSymbols: true, RequireNumbers: true } },
+      UsernameAttributes: ['email'],
+    });
+    expect(pool.res.DeletionPolicy).toBe('Retain');
+  });
+
+  test('a public app client for the authorization code flow (PKCE), returning to the portal on the API and on the custom domain only', () => {
+    const client = resource(t, 'AWS::Cognito::UserPoolClient', 'ApiPortalUsersClient').props;
+    expect(client).toMatchObject({ AllowedOAuthFlows: ['code'], AllowedOAuthFlowsUserPoolClient: true, AllowedOAuthScopes: ['openid', 'email'], SupportedIdentityProviders: ['COGNITO'] });
+    expect(client.GenerateSecret).toBeFalsy();
+    expect((client.CallbackURLs as unknown[]).map(flatten)).toEqual([
+      `https://\${${resource(t, 'AWS::ApiGateway::RestApi', 'ApiRestApi').id}}.execute-api.${REGION}.\${AWS::URLSuffix}/prod/portal/`,
+      'https://api.example.ca/portal/',
+    ]);
+  });
+
+  test('the portal API verifies tokens of that pool and client; its pages come from their own function', () => {
+    const env = (resource(t, 'AWS::Lambda::Function', 'ApiPortalApiFunction').props.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env).toMatchObject({
+      NI_PORTAL_USER_POOL_ID: { Ref: resource(t, 'AWS::Cognito::UserPool', 'ApiPortalUsers').id },
+      NI_PORTAL_CLIENT_ID: { Ref: resource(t, 'AWS::Cognito::UserPoolClient', 'ApiPortalUsersClient').id },
+      NI_REPORT_SIGNING_KEY_ID: { Ref: resource(t, 'AWS::KMS::Key', 'ApiPortalReportSigningKey').id },
+    });
+    expect(flatten(env.NI_PORTAL_AUTH_DOMAIN)).toBe(`https://\${${resource(t, 'AWS::Cognito::UserPoolDomain', 'ApiPortalUsersSignIn').id}}.auth.${REGION}.amazoncognito.com`);
+    expect(Object.keys(env)).not.toContain('NI_PROVIDER_SECRET_ARNS');
+  });
 });

@@ -35,9 +35,12 @@ describe('full synth with bundling', () => {
     removeAssembly(app);
   });
 
-  test('every handler is bundled into a single index.js', () => {
+  test('every handler is bundled into a single index.js; the portal\'s pages are built beside theirs', () => {
     expect([...assets.keys()].sort()).toEqual([...HANDLERS].sort());
-    for (const dir of assets.values()) expect(fs.readdirSync(dir)).toEqual(['index.js']);
+    for (const [name, dir] of assets) expect([name, fs.readdirSync(dir)]).toEqual([name, name === 'portal-assets' ? ['index.js', 'portal'] : ['index.js']]);
+    const portal = path.join(assets.get('portal-assets')!, 'portal');
+    const html = fs.readFileSync(path.join(portal, 'index.html'), 'utf8');
+    for (const asset of fs.readdirSync(path.join(portal, 'assets')).filter((f) => /\.(js|css)$/.test(f))) expect(html).toContain(`/portal/assets/${asset}`);
   });
 
   test.each([...HANDLERS])('%s: esbuildOptionsFor() builds the same bytes, and only Node built-ins stay external', async (name) => {

@@ -127,3 +127,27 @@ describe('ni keys', () => {
     }
   });
 });
+
+describe('ni accounts', () => {
+  it('creates an account, puts a key in it, invites a user with a one-time portal link, and migrates older keys into the default account', async () => {
+    const created = await ni(['accounts', 'create', '--name', 'Acme', '--json']);
+    expect(created.code).toBe(0);
+    const account = JSON.parse(created.stdout) as { id: string; name: string };
+    expect(account).toMatchObject({ id: expect.stringMatching(/^acct_/), name: 'Acme' });
+    const key = JSON.parse((await ni(['keys', 'create', '--name', 'k', '--account', account.id, '--json'])).stdout) as { account_id: string };
+    expect(key.account_id).toBe(account.id);
+    const unknown = await ni(['keys', 'create', '--name', 'k', '--account', 'acct_nope']);
+    expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringContaining('no account acct_nope')]);
+
+    const invited = await ni(['accounts', 'invite', '--account', account.id, '--email', 'Dev@Acme.ca']);
+    expect(invited.code).toBe(0);
+    expect(invited.stdout).toMatch(/\/portal\/#signin=[A-Za-z0-9_-]{43}\n/);
+    const list = JSON.parse((await ni(['accounts', 'list', '--json'])).stdout) as { id: string; users: { email: string }[] }[];
+    expect(list.find((a) => a.id === account.id)?.users.map((u) => u.email)).toEqual(['dev@acme.ca']);
+    expect(list.map((a) => a.id)).toContain('acct_default');
+
+    // Every key is already indexed in its account: nothing to move.
+    const migrated = await ni(['accounts', 'migrate']);
+    expect([migrated.code, migrated.stdout.trim()]).toEqual([0, 'Every key is already in its account.']);
+  });
+});

@@ -75,3 +75,34 @@ describe('keys store', () => {
     await expect(registerKey('sk-not-ours', { name: 'x' })).rejects.toThrow(/well-formed/);
   });
 });
+
+describe('keys by account', () => {
+  it('lists an account\'s keys through its index only; keys from before accounts join the default account when migrated', async () => {
+    const { createAccount } = await import('../../lambdas/store/accounts');
+    const { getAccountKey, listAccountKeys, migrateKeysToAccounts } = await import('../../lambdas/store/keys');
+    const { PutCommand, DeleteCommand } = await import('@aws-sdk/lib-dynamodb');
+    const a = await createAccount('A');
+    const b = await createAccount('B');
+    const ka = await createKey({ name: 'a1', account_id: a.id });
+    const kb = await createKey({ name: 'b1', account_id: b.id });
+    expect((await listAccountKeys(a.id)).map((k) => k.id)).toEqual([ka.record.id]);
+    expect((await listAccountKeys(b.id)).map((k) => k.id)).toEqual([kb.record.id]);
+    expect(await getAccountKey(a.id, kb.record.id)).toBeUndefined();
+    expect((await getAccountKey(b.id, kb.record.id))?.id).toBe(kb.record.id);
+
+    // An index entry pointing at another account's record is not followed.
+    await ddb().send(new PutCommand({ TableName: db().tables.keys, Item: { pk: `account#${a.id}`, sk: `key#${kb.record.id}`, hash: hashSecret(kb.secret) } }));
+    expect((await listAccountKeys(a.id)).map((k) => k.id)).toEqual([ka.record.id]);
+
+    // A key as written before accounts: no account_id in its record, no index entry.
+    const legacy = await createKey({ name: 'legacy' });
+    const { account_id: _, ...old } = legacy.record;
+    await ddb().send(new PutCommand({ TableName: db().tables.keys, Item: { pk: `hash#${hashSecret(legacy.secret)}`, sk: 'key', ...old } }));
+    await ddb().send(new DeleteCommand({ TableName: db().tables.keys, Key: { pk: 'account#acct_default', sk: `key#${legacy.record.id}` } }));
+    expect((await getById(legacy.record.id))?.account_id).toBe('acct_default');
+    expect((await listAccountKeys('acct_default')).map((k) => k.id)).not.toContain(legacy.record.id);
+    expect((await migrateKeysToAccounts()).map((k) => k.id)).toEqual([legacy.record.id]);
+    expect((await listAccountKeys('acct_default')).map((k) => k.id)).toContain(legacy.record.id);
+    expect(await migrateKeysToAccounts()).toEqual([]);
+  });
+});

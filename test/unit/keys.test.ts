@@ -1,6 +1,6 @@
 import {
   base62, displayPrefix, generateKeyId, generateSecret, hashSecret, isWellFormedSecret, KEY_PREFIX, KEY_SECRET_BYTES,
-  KeyOptions, keyToPrincipal, newKeyRecord, parseBearer, stageWildcardArn,
+  KeyOptions, KeyRecord, keyToPrincipal, newKeyRecord, parseBearer, stageWildcardArn,
 } from '../../lambdas/core/keys';
 import { fromAuthorizerContext, toAuthorizerContext } from '../../lambdas/core/principal';
 
@@ -51,14 +51,22 @@ describe('secrets', () => {
 });
 
 describe('key records', () => {
-  it('default to managed Canadian cloud, that tier and the stricter ones, Toronto, substitute, no cap', () => {
+  it('default to the default account, managed Canadian cloud, that tier and the stricter ones, Toronto, substitute, no cap', () => {
     const r = newKeyRecord({ name: 'ci' }, meta);
     expect(r).toEqual({
-      id: 'key_test1', name: 'ci', project: null, prefix: 'ni_live_AbCd…', created_at: '2025-03-01T12:00:00.000Z',
+      id: 'key_test1', account_id: 'acct_default', name: 'ci', project: null, prefix: 'ni_live_AbCd…', created_at: '2025-03-01T12:00:00.000Z',
       revoked_at: null, tier: 'managed_canadian_cloud', tier_pinned: false,
       allowed_tiers: ['canadian_sovereign', 'managed_canadian_cloud'], max_spend_per_day: null,
       timezone: 'America/Toronto', pii_mode: 'substitute', default_max_tokens: null, requests_per_minute: null, max_concurrent_requests: null, byok: null,
     });
+  });
+
+  it('belong to the account given; records written before accounts read as the default account\'s', () => {
+    const r = newKeyRecord({ name: 'ci', account_id: 'acct_x1' }, meta);
+    expect(r.account_id).toBe('acct_x1');
+    const { account_id: _, ...older } = r;
+    expect(KeyRecord.parse(older).account_id).toBe('acct_default');
+    expect(KeyOptions.safeParse({ name: 'a', account_id: 'someone' }).success).toBe(false);
   });
 
   it('derive the allowed tiers from the default tier', () => {
