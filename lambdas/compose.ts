@@ -1,8 +1,10 @@
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { createGateway, type Gateway } from './app/gateway';
 import { catalog } from './catalog';
+import { configureCatalog } from './core/catalog';
 import { config } from './config';
 import { flushMetrics, logger, recordRequestMetrics } from './observability';
-import { createProviders } from './providers/registry';
+import { createProviders, missingConfiguration, type ProviderSettings } from './providers/registry';
 import { secrets } from './secrets';
 import { emitCustodyEvent } from './store/custody-events';
 import { getReceipt } from './store/ledger';
@@ -18,17 +20,21 @@ export function composeGateway(): Gateway {
   const cfg = config();
   const { endpoints } = catalog();
   const openaiCompatible = Object.fromEntries(Object.entries(endpoints).map(([name, e]) => [name, { ...e, base_url: cfg.openaiCompatibleBaseUrls[name] ?? e.base_url }]));
+  const wi = cfg.vertexWorkloadIdentity;
+  const settings: ProviderSettings = {
+    endpoints: {
+      bedrock: cfg.endpoints.bedrock, azure_openai: cfg.endpoints.azure_openai, openai: cfg.endpoints.openai,
+      vertex_ai: cfg.endpoints.vertex_ai, anthropic: cfg.endpoints.anthropic,
+    },
+    vertexProject: cfg.vertexProject,
+    // Signed with the function's own role credentials, as its AWS SDK clients resolve them.
+    vertexWorkloadIdentity: wi && { ...wi, awsRegion: cfg.region, awsCredentials: defaultProvider() },
+    secrets,
+    openaiCompatible,
+  };
   return createGateway({
-    catalog: catalog(),
-    providers: createProviders({
-      endpoints: {
-        bedrock: cfg.endpoints.bedrock, azure_openai: cfg.endpoints.azure_openai, openai: cfg.endpoints.openai,
-        vertex_ai: cfg.endpoints.vertex_ai, anthropic: cfg.endpoints.anthropic,
-      },
-      vertexProject: cfg.vertexProject,
-      secrets,
-      openaiCompatible,
-    }),
+    catalog: configureCatalog(catalog(), missingConfiguration(settings)),
+    providers: createProviders(settings),
     spend: { reserve: (p, id, amount, model, tier) => reserve(p, id, amount, model, tier), unreserved, settle, keep },
     limits: { admit: (p, requestId) => admitRequest(p, requestId), release: releaseRequest },
     custody: { emit: emitCustodyEvent, receipt: getReceipt },

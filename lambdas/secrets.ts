@@ -12,6 +12,11 @@ import { keepAliveHandler, sdkClientSettings } from './sdk';
 export interface SecretSource {
   /** The credential for `provider`, or undefined when none is configured. */
   get(provider: string): Promise<string | undefined>;
+  /**
+   * Whether a credential for `provider` is configured (a secret ARN, or an entry of the secrets file), without
+   * reading a secret: a provider without one is not served (its value is checked when it is used).
+   */
+  has(provider: string): boolean;
 }
 
 let client: SecretsManagerClient | undefined;
@@ -42,5 +47,9 @@ export const secrets: SecretSource = {
       cache.set(provider, value);
     }
     return value;
+  },
+  has(provider) {
+    const { providerSecretArns, providerSecretsFile } = config();
+    return provider in providerSecretArns || (providerSecretsFile !== undefined && fromFile(providerSecretsFile, provider) !== undefined);
   },
 };

@@ -19,7 +19,8 @@ import type { Settings } from './settings';
 export interface ApiProps {
   readonly tables: Record<TableName, dynamodb.ITable>;
   readonly custody: Custody;
-  readonly settings: Pick<Settings, 'stage' | 'throttlingRateLimit' | 'throttlingBurstLimit' | 'gatewayMemoryMB' | 'provisionedConcurrency' | 'azureOpenAIEndpoint'>;
+  readonly settings: Pick<Settings, 'stage' | 'throttlingRateLimit' | 'throttlingBurstLimit' | 'gatewayMemoryMB' | 'provisionedConcurrency' | 'azureOpenAIEndpoint'
+    | 'openaiCompatibleBaseUrls' | 'vertexWorkloadIdentityAudience' | 'vertexServiceAccount' | 'vertexProjectId'>;
 }
 
 /** The alias API Gateway invokes when the gateway has provisioned concurrency (it applies to a version). */
@@ -148,7 +149,9 @@ export class Api extends Construct {
     super(scope, id);
     const stack = Stack.of(this);
     const { tables, custody, settings } = props;
-    const providerSecrets = new ProviderSecrets(this, 'ProviderSecrets', { stage: settings.stage, credentials: credentialsNeeded(catalog()) });
+    // With workload identity federation, Vertex AI needs no stored key.
+    const credentials = credentialsNeeded(catalog()).filter((c) => !(c === 'vertex_ai' && settings.vertexWorkloadIdentityAudience));
+    const providerSecrets = new ProviderSecrets(this, 'ProviderSecrets', { stage: settings.stage, credentials });
 
     const gateway = new HandlerFunction(this, 'Gateway', {
       name: 'gateway',
@@ -163,6 +166,10 @@ export class Api extends Construct {
         NI_GATEWAY_REGION: stack.region,
         ...providerSecrets.environment,
         ...(settings.azureOpenAIEndpoint ? { NI_AZURE_OPENAI_ENDPOINT: settings.azureOpenAIEndpoint } : {}),
+        ...(settings.openaiCompatibleBaseUrls ? { NI_OPENAI_COMPATIBLE_BASE_URLS: JSON.stringify(settings.openaiCompatibleBaseUrls) } : {}),
+        ...(settings.vertexProjectId ? { NI_VERTEX_PROJECT_ID: settings.vertexProjectId } : {}),
+        ...(settings.vertexWorkloadIdentityAudience ? { NI_VERTEX_WORKLOAD_IDENTITY_AUDIENCE: settings.vertexWorkloadIdentityAudience } : {}),
+        ...(settings.vertexServiceAccount ? { NI_VERTEX_SERVICE_ACCOUNT: settings.vertexServiceAccount } : {}),
       },
     });
     providerSecrets.grantRead(gateway.fn);

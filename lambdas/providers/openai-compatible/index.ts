@@ -56,8 +56,8 @@ export const endpointSecretName = (endpoint: string) => `openai_compatible:${end
 export function createOpenAICompatibleProvider(s: { endpoints: Readonly<Record<string, Endpoint>>; secrets: SecretSource }): Provider {
   const endpointOf = (route: Route) => {
     const endpoint = route.endpoint === undefined ? undefined : s.endpoints[route.endpoint];
-    if (!endpoint) throw new UpstreamError('not_enabled');
-    return { name: route.endpoint!, ...endpoint };
+    if (!endpoint?.base_url) throw new UpstreamError('not_enabled');
+    return { name: route.endpoint!, ...endpoint, base_url: endpoint.base_url };
   };
   return createChatCompletionsProvider({
     maxTokensField: 'max_tokens',

@@ -2,7 +2,8 @@ import type { Route } from '../../core/catalog';
 import type { SecretSource } from '../../secrets';
 import { postForEvents } from '../http';
 import { UpstreamError, type Provider } from '../provider';
-import { accessTokens, ServiceAccountKey } from './auth';
+import { accessTokens, ServiceAccountKey, tokenCache } from './auth';
+import { federatedToken, type WorkloadIdentity } from './federation';
 import { fromGenerateContentStream, toGenerateContentRequest } from './gemini';
 
 export interface VertexOptions {
@@ -10,6 +11,8 @@ export interface VertexOptions {
   endpoint?: string;
   /** The Google Cloud project; else the service-account key's `project_id`. */
   project?: string;
+  /** Tokens by workload identity federation from the function's AWS role (then `project` is required), instead of the key. */
+  workloadIdentity?: WorkloadIdentity;
   secrets: SecretSource;
   now?: () => number;
 }
@@ -21,9 +24,13 @@ export interface VertexOptions {
  */
 export const regionalEndpoint = (region: string) => (region === 'global' ? 'https://aiplatform.googleapis.com' : `https://${region}-aiplatform.googleapis.com`);
 
-/** Vertex AI's Gemini models, streamed; credentials: the `vertex_ai` secret, a service-account key (JSON). */
-export function createVertexProvider({ endpoint, project, secrets, now }: VertexOptions): Provider {
+/**
+ * Vertex AI's Gemini models, streamed. Credentials: workload identity federation when configured, else the
+ * `vertex_ai` secret, a service-account key (JSON).
+ */
+export function createVertexProvider({ endpoint, project, workloadIdentity, secrets, now = Date.now }: VertexOptions): Provider {
   const tokens = accessTokens(now);
+  const federated = tokenCache(now);
   const keys = new Map<string, ServiceAccountKey | null>();
 
   function serviceAccount(secret: string): ServiceAccountKey | null {
@@ -39,16 +46,27 @@ export function createVertexProvider({ endpoint, project, secrets, now }: Vertex
     return key;
   }
 
+  /** The project and a token source for the next call; without usable credentials the provider is not enabled. */
+  async function credentials(): Promise<{ projectId: string; token: () => Promise<string> }> {
+    if (workloadIdentity) {
+      if (!project) throw new UpstreamError('not_enabled');
+      const wi = workloadIdentity;
+      return { projectId: project, token: () => federated(`${wi.audience} ${wi.serviceAccount ?? ''}`, () => federatedToken(wi, now)) };
+    }
+    const secret = await secrets.get('vertex_ai');
+    const key = secret ? serviceAccount(secret) : null;
+    const projectId = project ?? key?.project_id;
+    if (!key || !projectId) throw new UpstreamError('not_enabled');
+    return { projectId, token: () => tokens.token(key) };
+  }
+
   return {
     async stream(route, request, maxTokens, signal) {
-      const secret = await secrets.get('vertex_ai');
-      const key = secret ? serviceAccount(secret) : null;
-      const projectId = project ?? key?.project_id;
-      if (!key || !projectId) throw new UpstreamError('not_enabled');
+      const { projectId, token } = await credentials();
       const base = (endpoint ?? regionalEndpoint(route.region)).replace(/\/+$/, '');
       const model = `projects/${encodeURIComponent(projectId)}/locations/${encodeURIComponent(route.region)}/publishers/google/models/${encodeURIComponent(route.upstream_id)}`;
       const body = JSON.stringify(toGenerateContentRequest(request, maxTokens));
-      const post = await postForEvents(`${base}/v1/${model}:streamGenerateContent?alt=sse`, { authorization: `Bearer ${await tokens.token(key)}` }, body, { signal });
+      const post = await postForEvents(`${base}/v1/${model}:streamGenerateContent?alt=sse`, { authorization: `Bearer ${await token()}` }, body, { signal });
       return { events: fromGenerateContentStream(post.events, post.requestSha256), requestSha256: post.requestSha256 };
     },
     custodyHops(route: Route) {
