@@ -1,7 +1,7 @@
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { createGateway, type Gateway } from './app/gateway';
 import { catalog } from './catalog';
-import { configureCatalog } from './core/catalog';
+import { configureCatalog, type Catalog } from './core/catalog';
 import { config } from './config';
 import { flushMetrics, logger, recordRequestMetrics } from './observability';
 import { createProviders, missingConfiguration, type ProviderSettings } from './providers/registry';
@@ -18,20 +18,7 @@ import { keep, reserve, settle, unreserved } from './store/spend';
  */
 export function composeGateway(): Gateway {
   const cfg = config();
-  const { endpoints } = catalog();
-  const openaiCompatible = Object.fromEntries(Object.entries(endpoints).map(([name, e]) => [name, { ...e, base_url: cfg.openaiCompatibleBaseUrls[name] ?? e.base_url }]));
-  const wi = cfg.vertexWorkloadIdentity;
-  const settings: ProviderSettings = {
-    endpoints: {
-      bedrock: cfg.endpoints.bedrock, azure_openai: cfg.endpoints.azure_openai, openai: cfg.endpoints.openai,
-      vertex_ai: cfg.endpoints.vertex_ai, anthropic: cfg.endpoints.anthropic,
-    },
-    vertexProject: cfg.vertexProject,
-    // Signed with the function's own role credentials, as its AWS SDK clients resolve them.
-    vertexWorkloadIdentity: wi && { ...wi, awsRegion: cfg.region, awsCredentials: defaultProvider() },
-    secrets,
-    openaiCompatible,
-  };
+  const settings = providerSettings();
   return createGateway({
     catalog: configureCatalog(catalog(), missingConfiguration(settings)),
     providers: createProviders(settings),
@@ -56,4 +43,25 @@ export function composeGateway(): Gateway {
     simulatedProviders: cfg.simulatedProviders,
     upstreamFirstByteTimeoutMs: cfg.upstreamFirstByteTimeoutMs,
   });
+}
+
+/**
+ * Where each provider is reached and how it is authenticated, as this process's configuration says, for the
+ * catalog's OpenAI-compatible `endpoints`.
+ */
+export function providerSettings(endpoints: Catalog['endpoints'] = catalog().endpoints): ProviderSettings {
+  const cfg = config();
+  const openaiCompatible = Object.fromEntries(Object.entries(endpoints).map(([name, e]) => [name, { ...e, base_url: cfg.openaiCompatibleBaseUrls[name] ?? e.base_url }]));
+  const wi = cfg.vertexWorkloadIdentity;
+  return {
+    endpoints: {
+      bedrock: cfg.endpoints.bedrock, azure_openai: cfg.endpoints.azure_openai, openai: cfg.endpoints.openai,
+      vertex_ai: cfg.endpoints.vertex_ai, anthropic: cfg.endpoints.anthropic,
+    },
+    vertexProject: cfg.vertexProject,
+    // Signed with the function's own role credentials, as its AWS SDK clients resolve them.
+    vertexWorkloadIdentity: wi && { ...wi, awsRegion: cfg.region, awsCredentials: defaultProvider() },
+    secrets,
+    openaiCompatible,
+  };
 }

@@ -7,7 +7,8 @@
  *                 server can stand in for several endpoints: `/sovereign-vllm/v1/chat/completions`)
  *   azure         POST /openai/deployments/{deployment}/chat/completions?api-version=… with an `api-key` header;
  *                 its quirks: a first chunk with `choices: []` and `prompt_filter_results`, `content_filter_results`
- *                 on every choice, and prompts it filters refused with a 400 whose code is `content_filter`
+ *                 on every choice, and prompts it filters refused with a 400 whose code is `content_filter`;
+ *                 GET /openai/deployments?api-version=2022-12-01 lists its `deployments` (the data-plane listing)
  *
  * Answers are deterministic: with tools offered (and the last message not a tool result) one call of the first
  * tool (or the one `tool_choice` names) with `{"text": <last user text>}`; after tool results "Tool results: " and
@@ -80,8 +81,18 @@ function answer(body: any, flavor: Flavor): { text: string[]; call?: { name: str
   return { text: ['Hello ', 'from the ', `${flavor} `, 'stand-in.'], finish: 'stop' };
 }
 
-/** `credentialRequired: false`: a server started without an API key (vLLM's default), which takes any request. */
-export async function startOpenAIStandIn(opts: { flavor: Flavor; credentialRequired?: boolean; port?: number; host?: string }): Promise<OpenAIStandIn> {
+/** A deployment of the Azure stand-in's resource, as the data-plane listing shows it. */
+export interface StandInDeployment {
+  id: string;
+  model: string;
+  status?: string;
+}
+
+/**
+ * `credentialRequired: false`: a server started without an API key (vLLM's default), which takes any request.
+ * `deployments`: what the Azure flavor's listing shows (default: gpt-4o, succeeded).
+ */
+export async function startOpenAIStandIn(opts: { flavor: Flavor; credentialRequired?: boolean; port?: number; host?: string; deployments?: StandInDeployment[] }): Promise<OpenAIStandIn> {
   const { flavor } = opts;
   const requests: RecordedChatRequest[] = [];
   const faults: Fault[] = [];
@@ -96,6 +107,14 @@ export async function startOpenAIStandIn(opts: { flavor: Flavor; credentialRequi
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(body);
       };
+      if (flavor === 'azure' && req.method === 'GET' && url.pathname === '/openai/deployments' && url.searchParams.get('api-version') === '2022-12-01') {
+        if (!req.headers['api-key']) return json(401, errorBody(401, 'Access denied due to invalid subscription key or wrong API endpoint.', '401'));
+        const data = (opts.deployments ?? [{ id: 'gpt-4o', model: 'gpt-4o' }]).map((d) => ({
+          id: d.id, model: d.model, owner: 'organization-owner', status: d.status ?? 'succeeded', object: 'deployment',
+          scale_settings: { scale_type: 'standard' }, created_at: 1_732_060_800, updated_at: 1_732_060_800,
+        }));
+        return json(200, JSON.stringify({ data, object: 'list' }));
+      }
       const azure = flavor === 'azure' ? AZURE_PATH.exec(url.pathname) : null;
       if (req.method !== 'POST' || (flavor === 'azure' ? !azure : !url.pathname.endsWith('/chat/completions'))) {
         return json(404, errorBody(404, 'Resource not found', '404'));

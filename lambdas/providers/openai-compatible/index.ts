@@ -1,5 +1,7 @@
 import type { Endpoint, Route } from '../../core/catalog';
 import type { SecretSource } from '../../secrets';
+import * as z from 'zod';
+import { getJson } from '../http';
 import { UpstreamError, type Provider } from '../provider';
 import { createChatCompletionsProvider } from './client';
 
@@ -36,6 +38,25 @@ export function createAzureOpenAIProvider(s: { endpoint?: string; secrets: Secre
     },
     custodyHops: (route) => [`azure-openai@${route.region}#${route.upstream_id}`],
   });
+}
+
+/**
+ * The data-plane API version that still lists a resource's deployments with its key (later versions dropped the
+ * listing for the management plane, which needs an Entra ID token instead of the key the gateway holds).
+ */
+export const AZURE_DEPLOYMENTS_API_VERSION = '2022-12-01';
+
+const AzureDeployments = z.object({
+  data: z.array(z.object({ id: z.string(), model: z.string(), status: z.string(), scale_settings: z.object({ scale_type: z.string() }).partial().optional() })),
+});
+export type AzureDeployment = z.infer<typeof AzureDeployments>['data'][number];
+
+/** The deployments of the Azure OpenAI resource at `endpoint`, listed with its key. */
+export async function listAzureDeployments(endpoint: string, secrets: SecretSource): Promise<AzureDeployment[]> {
+  const { status, body } = await getJson(`${trimSlash(endpoint)}/openai/deployments?api-version=${AZURE_DEPLOYMENTS_API_VERSION}`, { 'api-key': await credential(secrets, 'azure_openai') });
+  const parsed = AzureDeployments.safeParse(body);
+  if (status !== 200 || !parsed.success) throw new Error(`Azure OpenAI answered the deployments listing with HTTP ${status}${parsed.success ? '' : ' and no deployment list'}`);
+  return parsed.data.data;
 }
 
 /** OpenAI's own API (processing in OpenAI's infrastructure, in the US by default). */

@@ -1,6 +1,6 @@
 import type { Route } from '../../core/catalog';
 import type { SecretSource } from '../../secrets';
-import { postForEvents } from '../http';
+import { getJson, postForEvents } from '../http';
 import { UpstreamError, type Provider } from '../provider';
 import { accessTokens, ServiceAccountKey, tokenCache } from './auth';
 import { federatedToken, type WorkloadIdentity } from './federation';
@@ -28,7 +28,42 @@ export const regionalEndpoint = (region: string) => (region === 'global' ? 'http
  * Vertex AI's Gemini models, streamed. Credentials: workload identity federation when configured, else the
  * `vertex_ai` secret, a service-account key (JSON).
  */
-export function createVertexProvider({ endpoint, project, workloadIdentity, secrets, now = Date.now }: VertexOptions): Provider {
+export function createVertexProvider(opts: VertexOptions): Provider {
+  const credentials = vertexCredentials(opts);
+  const { endpoint } = opts;
+  return {
+    async stream(route, request, maxTokens, signal) {
+      const { projectId, token } = await credentials();
+      const base = (endpoint ?? regionalEndpoint(route.region)).replace(/\/+$/, '');
+      const model = `projects/${encodeURIComponent(projectId)}/locations/${encodeURIComponent(route.region)}/publishers/google/models/${encodeURIComponent(route.upstream_id)}`;
+      const body = JSON.stringify(toGenerateContentRequest(request, maxTokens));
+      const post = await postForEvents(`${base}/v1/${model}:streamGenerateContent?alt=sse`, { authorization: `Bearer ${await token()}` }, body, { signal });
+      return { events: fromGenerateContentStream(post.events, post.requestSha256), requestSha256: post.requestSha256 };
+    },
+    custodyHops(route: Route) {
+      return [`vertex-ai@${route.region}#${route.upstream_id}`];
+    },
+  };
+}
+
+/**
+ * Whether Vertex AI serves Google's publisher model `route.upstream_id` from the route's location
+ * (`GET /v1/publishers/google/models/{model}` on the regional endpoint), asked with the gateway's credentials
+ * (one token for every route asked about).
+ */
+export function publisherModelExists(opts: VertexOptions): (route: Route) => Promise<boolean> {
+  const credentials = vertexCredentials(opts);
+  return async (route) => {
+    const { token } = await credentials();
+    const base = (opts.endpoint ?? regionalEndpoint(route.region)).replace(/\/+$/, '');
+    const { status } = await getJson(`${base}/v1/publishers/google/models/${encodeURIComponent(route.upstream_id)}`, { authorization: `Bearer ${await token()}` });
+    if (status === 200 || status === 404) return status === 200;
+    throw new Error(`Vertex AI answered HTTP ${status} for publishers/google/models/${route.upstream_id} in ${route.region}`);
+  };
+}
+
+/** The project and a token source for the next call, from the configured credentials; none usable: not enabled. */
+function vertexCredentials({ project, workloadIdentity, secrets, now = Date.now }: VertexOptions): () => Promise<{ projectId: string; token: () => Promise<string> }> {
   const tokens = accessTokens(now);
   const federated = tokenCache(now);
   const keys = new Map<string, ServiceAccountKey | null>();
@@ -46,8 +81,7 @@ export function createVertexProvider({ endpoint, project, workloadIdentity, secr
     return key;
   }
 
-  /** The project and a token source for the next call; without usable credentials the provider is not enabled. */
-  async function credentials(): Promise<{ projectId: string; token: () => Promise<string> }> {
+  return async () => {
     if (workloadIdentity) {
       if (!project) throw new UpstreamError('not_enabled');
       const wi = workloadIdentity;
@@ -58,19 +92,5 @@ export function createVertexProvider({ endpoint, project, workloadIdentity, secr
     const projectId = project ?? key?.project_id;
     if (!key || !projectId) throw new UpstreamError('not_enabled');
     return { projectId, token: () => tokens.token(key) };
-  }
-
-  return {
-    async stream(route, request, maxTokens, signal) {
-      const { projectId, token } = await credentials();
-      const base = (endpoint ?? regionalEndpoint(route.region)).replace(/\/+$/, '');
-      const model = `projects/${encodeURIComponent(projectId)}/locations/${encodeURIComponent(route.region)}/publishers/google/models/${encodeURIComponent(route.upstream_id)}`;
-      const body = JSON.stringify(toGenerateContentRequest(request, maxTokens));
-      const post = await postForEvents(`${base}/v1/${model}:streamGenerateContent?alt=sse`, { authorization: `Bearer ${await token()}` }, body, { signal });
-      return { events: fromGenerateContentStream(post.events, post.requestSha256), requestSha256: post.requestSha256 };
-    },
-    custodyHops(route: Route) {
-      return [`vertex-ai@${route.region}#${route.upstream_id}`];
-    },
   };
 }
