@@ -5,6 +5,7 @@
  */
 import { cpus } from 'node:os';
 import { bundleBench } from './bundle';
+import { coldStartBench } from './cold-start';
 import { gatewayBench } from './gateway';
 import { ledgerBench } from './ledger';
 import { piiBench } from './pii';
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
     machine: { cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', node: process.version, platform: `${process.platform}-${process.arch}` },
     bundle: await timed('bundle', bundleBench),
     gateway: await timed('gateway', gatewayBench),
+    coldStart: await timed('cold start', coldStartBench),
     pii: await timed('pii', piiBench),
     ledger: await timed('ledger', ledgerBench),
   };

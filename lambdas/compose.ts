@@ -2,11 +2,15 @@ import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { createGateway, type Gateway } from './app/gateway';
 import { catalog } from './catalog';
 import { configureCatalog, type Catalog } from './core/catalog';
+import { DEFAULT_TIMEZONE } from './core/principal';
+import { spendDay } from './core/spend-day';
 import { config } from './config';
 import { flushMetrics, logger, recordRequestMetrics } from './observability';
 import { createProviders, missingConfiguration, type ProviderSettings } from './providers/registry';
-import { secrets } from './secrets';
-import { emitCustodyEvent } from './store/custody-events';
+import { prefetchSecrets, secrets } from './secrets';
+import { createCustodyClient, emitCustodyEvent } from './store/custody-events';
+import { ddb } from './store/ddb';
+import { resolveCredentialsNow } from './sdk';
 import { getReceipt } from './store/ledger';
 import { admitRequest, releaseRequest } from './store/rate-limits';
 import { keep, reserve, settle, unreserved } from './store/spend';
@@ -19,9 +23,18 @@ import { keep, reserve, settle, unreserved } from './store/spend';
 export function composeGateway(): Gateway {
   const cfg = config();
   const settings = providerSettings();
+  const served = configureCatalog(catalog(), missingConfiguration(settings));
+  // What every request needs is made here, at the function's init (which Lambda runs on a full vCPU before the
+  // first request): the SDK clients with their credentials, the provider secrets (being read), and the default
+  // time zone's day formatter (the first one loads ICU's zone data).
+  resolveCredentialsNow(ddb());
+  createCustodyClient();
+  prefetchSecrets();
+  spendDay(DEFAULT_TIMEZONE, new Date());
+  const bedrockRegions = [...new Set(served.models.flatMap((m) => m.served.filter((r) => r.provider === 'bedrock').map((r) => r.region)))];
   return createGateway({
-    catalog: configureCatalog(catalog(), missingConfiguration(settings)),
-    providers: createProviders(settings),
+    catalog: served,
+    providers: createProviders({ ...settings, bedrockRegions }),
     spend: { reserve: (p, id, amount, model, tier) => reserve(p, id, amount, model, tier), unreserved, settle, keep },
     limits: { admit: (p, requestId) => admitRequest(p, requestId), release: releaseRequest },
     custody: { emit: emitCustodyEvent, receipt: getReceipt },

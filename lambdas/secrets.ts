@@ -19,6 +19,15 @@ export interface SecretSource {
   has(provider: string): boolean;
 }
 
+/**
+ * Starts reading every secret of NI_PROVIDER_SECRET_ARNS, so that a function's init (which Lambda runs on a full
+ * vCPU, before the first request) does it rather than the first request needing each. A failed read is not kept:
+ * the request that needs the secret reads it again.
+ */
+export function prefetchSecrets(): void {
+  for (const provider of Object.keys(config().providerSecretArns)) secrets.get(provider).catch(() => undefined);
+}
+
 let client: SecretsManagerClient | undefined;
 const cache = new Map<string, Promise<string | undefined>>();
 

@@ -11,6 +11,8 @@ import type { Provider } from './provider';
 /** Where each provider is reached (an override per provider, else its own) and where its credentials are. */
 export interface ProviderSettings {
   endpoints: Partial<Record<ProviderName, string>>;
+  /** The regions of the Bedrock routes served: their clients are made when the providers are. */
+  bedrockRegions?: readonly string[];
   /** Vertex AI's Google Cloud project, when the service-account key names none (or another). */
   vertexProject?: string;
   /** Vertex AI's credentials by workload identity federation from the function's AWS role, instead of a key. */
@@ -21,7 +23,7 @@ export interface ProviderSettings {
 }
 
 const FACTORIES: Record<ProviderName, (s: ProviderSettings) => Provider> = {
-  bedrock: (s) => createBedrockProvider({ endpoint: s.endpoints.bedrock }),
+  bedrock: (s) => createBedrockProvider({ endpoint: s.endpoints.bedrock, regions: s.bedrockRegions }),
   azure_openai: (s) => createAzureOpenAIProvider({ endpoint: s.endpoints.azure_openai, secrets: s.secrets }),
   openai: (s) => createOpenAIProvider({ baseUrl: s.endpoints.openai, secrets: s.secrets }),
   openai_compatible: (s) => createOpenAICompatibleProvider({ endpoints: s.openaiCompatible, secrets: s.secrets }),
