@@ -173,7 +173,8 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
   // Vertex AI and Anthropic: their stand-ins unless a credential or an endpoint override is given.
   standInCredentials ??= { anthropicKey: `sk-ant-standin-${randomUUID()}`, vertexKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey };
   let vertexStandIn: VertexStandIn | null = null;
-  if (opts.forceStandIn || (!process.env.NI_VERTEX_ENDPOINT && !hasCredential('vertex_ai'))) {
+  // Vertex AI is real with an endpoint override, a key, or workload identity federation (which needs no key).
+  if (opts.forceStandIn || (!process.env.NI_VERTEX_ENDPOINT && !hasCredential('vertex_ai') && !process.env.NI_VERTEX_WORKLOAD_IDENTITY_AUDIENCE)) {
     vertexStandIn = await startVertexStandIn({ privateKey: standInCredentials.vertexKey });
     process.env.NI_VERTEX_ENDPOINT = vertexStandIn.url;
     standInSecrets.vertex_ai = JSON.stringify(vertexStandIn.serviceAccountKey);
