@@ -4,12 +4,12 @@ import { type Catalog, type Route } from '../../lambdas/core/catalog';
 import { uncheckedCatalog } from '../../lambdas/catalog';
 import { inferenceProfile } from '../../lambdas/providers/bedrock/profiles';
 import { ROUTE_CHECKS, type ProviderName } from '../../lambdas/providers/names';
-import { listAzureDeployments, type AzureDeployment } from '../../lambdas/providers/openai-compatible';
+import { listAzureDeployments, listAzureDeploymentsManaged, type AzureResourceListing } from '../../lambdas/providers/openai-compatible';
 import { missingConfiguration, type ProviderSettings } from '../../lambdas/providers/registry';
 import { publisherModelExists } from '../../lambdas/providers/vertex-ai';
 import { runCommand, UsageError } from '../cli-env';
 
-export const USAGE = `usage: ni catalog check [--region REGION] [--endpoint URL] [--json]
+export const USAGE = `usage: ni catalog check [--region REGION] [--endpoint URL] [--azure-resource-id ID] [--json]
 
   Asks each configured provider whether the catalog's routes (NI_CATALOG_FILE, or the built-in one) exist there,
   and checks each route's jurisdiction against what the provider does with it:
@@ -18,7 +18,9 @@ export const USAGE = `usage: ni catalog check [--region REGION] [--endpoint URL]
     model id → its region's country: ca-* → CA, us-* → US). Needs AWS credentials allowed
     bedrock:ListFoundationModels and bedrock:ListInferenceProfiles.
   - Azure OpenAI: the resource (NI_AZURE_OPENAI_ENDPOINT) must have a deployment named as the route's upstream
-    id, in the succeeded state; listed with the resource's key (the azure_openai credential).
+    id, in the succeeded state; listed with the resource's key (the azure_openai credential). With
+    --azure-resource-id, listed from Azure Resource Manager instead, which also shows the resource's region and each
+    deployment's type: the route's region and a Standard (regional) or regional provisioned deployment are required.
   - Vertex AI: Google's publisher model must be served from the route's location (its regional endpoint, or
     NI_VERTEX_ENDPOINT), asked with the gateway's Vertex credentials (a key, or workload identity federation).
   Credentials come as the gateway takes them: NI_PROVIDER_SECRETS_FILE, or NI_PROVIDER_SECRET_ARNS (Secrets
@@ -26,9 +28,17 @@ export const USAGE = `usage: ni catalog check [--region REGION] [--endpoint URL]
   "verified": false are listed with what the check found. Exits 1 when a problem is found.
     --region    check only the routes in this region (default: every region the catalog uses)
     --endpoint  Bedrock control-plane endpoint (default: the region's public endpoint)
+    --azure-resource-id  the Azure OpenAI account's ARM id (/subscriptions/…/resourceGroups/…/providers/
+                Microsoft.CognitiveServices/accounts/…); needs NI_AZURE_MANAGEMENT_TOKEN, an Entra ID token for Azure
+                Resource Manager (az account get-access-token --resource https://management.azure.com)
+    --azure-management-endpoint  instead of https://management.azure.com
     --json      machine-readable report`;
 
-const FLAGS = { endpoint: { type: 'string' }, json: { type: 'boolean' } } as const;
+const FLAGS = {
+  endpoint: { type: 'string' }, json: { type: 'boolean' }, 'azure-resource-id': { type: 'string' }, 'azure-management-endpoint': { type: 'string' },
+} as const;
+type Flags = { 'azure-resource-id'?: string; 'azure-management-endpoint'?: string };
+const AZURE_MANAGEMENT_ENDPOINT = 'https://management.azure.com';
 
 export interface RegionListing {
   foundationModels: { modelId: string; onDemand: boolean; lifecycle: string }[];
@@ -87,13 +97,25 @@ export function checkRoutes(routes: CatalogRoute[], listings: ReadonlyMap<string
   });
 }
 
-/** Compares the catalog's Azure OpenAI routes (upstream id: the deployment's name) with the resource's deployments. */
-export function checkAzureRoutes(routes: CatalogRoute[], deployments: AzureDeployment[]): RouteReport[] {
+/** The deployment types that process in the deployment's region; Global and Data Zone ones may process elsewhere. */
+const REGIONAL_AZURE_SKUS = new Set(['Standard', 'ProvisionedManaged']);
+
+/**
+ * Compares the catalog's Azure OpenAI routes (upstream id: the deployment's name) with the resource's deployments
+ * and, from the management plane, its region and each deployment's type: a route kept in its region needs a
+ * regional deployment in a resource of that region.
+ */
+export function checkAzureRoutes(routes: CatalogRoute[], listing: AzureResourceListing): RouteReport[] {
   return routes.map((r) => {
-    const d = deployments.find((x) => x.id === r.route.upstream_id);
+    const d = listing.deployments.find((x) => x.name === r.route.upstream_id);
     if (!d) return report(r, 'deployment', false, [`no deployment ${r.route.upstream_id} in the Azure OpenAI resource`]);
-    const problems = d.status === 'succeeded' ? [] : [`deployment ${d.id} is ${d.status}, not succeeded`];
-    return report(r, 'deployment', true, problems, [`model ${d.model}${d.scale_settings?.scale_type ? `, scale type ${d.scale_settings.scale_type}` : ''}`]);
+    const problems: string[] = [];
+    if (d.state.toLowerCase() !== 'succeeded') problems.push(`deployment ${d.name} is ${d.state}, not succeeded`);
+    if (listing.location !== undefined && listing.location !== r.route.region) problems.push(`the resource is in ${listing.location}, the route says ${r.route.region}`);
+    if (d.sku !== undefined && !REGIONAL_AZURE_SKUS.has(d.sku)) problems.push(`deployment ${d.name} is ${d.sku}, which may process outside ${r.route.region}: the route needs a Standard (regional) or regional provisioned deployment`);
+    const notes = [`model ${d.model}${d.sku ? `, ${d.sku}` : ''}`];
+    if (d.sku === undefined) notes.push('deployment type not visible with the resource key: give --azure-resource-id to check it');
+    return report(r, 'deployment', true, problems, notes);
   });
 }
 
@@ -105,9 +127,12 @@ export interface Skipped {
 }
 
 /** The providers `ni catalog check` asks besides Bedrock: each one's routes, reported from its own listing. */
-const CHECKED: Partial<Record<ProviderName, (routes: CatalogRoute[], s: ProviderSettings) => Promise<RouteReport[]>>> = {
-  async azure_openai(routes, s) {
-    return checkAzureRoutes(routes, await listAzureDeployments(s.endpoints.azure_openai!, s.secrets));
+const CHECKED: Partial<Record<ProviderName, (routes: CatalogRoute[], s: ProviderSettings, flags: Flags) => Promise<RouteReport[]>>> = {
+  async azure_openai(routes, s, flags) {
+    if (!flags['azure-resource-id']) return checkAzureRoutes(routes, await listAzureDeployments(s.endpoints.azure_openai!, s.secrets));
+    const token = process.env.NI_AZURE_MANAGEMENT_TOKEN;
+    if (!token) throw new UsageError('--azure-resource-id needs an Azure Resource Manager token in NI_AZURE_MANAGEMENT_TOKEN');
+    return checkAzureRoutes(routes, await listAzureDeploymentsManaged(flags['azure-management-endpoint'] ?? AZURE_MANAGEMENT_ENDPOINT, flags['azure-resource-id'], token));
   },
   async vertex_ai(routes, s) {
     const exists = publisherModelExists({ endpoint: s.endpoints.vertex_ai, project: s.vertexProject, workloadIdentity: s.vertexWorkloadIdentity, secrets: s.secrets });
@@ -162,7 +187,7 @@ export function run(argv: string[]): Promise<number> {
     for (const [provider, rs] of others) {
       const lacks = rs.map(({ route }) => missing(route)).find((m) => m !== undefined);
       if (lacks) skipped.push({ provider, routes: rs.length, reason: lacks });
-      else reports.push(...await CHECKED[provider]!(rs, settings));
+      else reports.push(...await CHECKED[provider]!(rs, settings, flags));
     }
     const problems = reports.reduce((n, r) => n + r.problems.length, 0);
     if (flags.json) console.log(JSON.stringify({ regions, problems, routes: reports, skipped }, null, 2));

@@ -94,7 +94,7 @@ describe('ni catalog check', () => {
     expect(report.skipped.map((s: { provider: string }) => s.provider)).toEqual([]);
     expect(report.problems).toBe(1);
     const of = (provider: string) => report.routes.filter((r: { provider: string }) => r.provider === provider);
-    expect(of('azure_openai')).toEqual([expect.objectContaining({ model: 'openai/gpt-4o', kind: 'deployment', region: 'canadaeast', found: true, problems: [], notes: expect.arrayContaining(['model gpt-4o, scale type standard']) })]);
+    expect(of('azure_openai')).toEqual([expect.objectContaining({ model: 'openai/gpt-4o', kind: 'deployment', region: 'canadaeast', found: true, problems: [], notes: ['model gpt-4o', 'deployment type not visible with the resource key: give --azure-resource-id to check it', 'marked unverified in the catalog; found upstream'] })]);
     expect(of('vertex_ai')).toEqual([
       expect.objectContaining({ model: 'vertex_ai/gemini-2-5-flash', kind: 'publisher_model', found: true, problems: [] }),
       expect.objectContaining({ model: 'vertex_ai/gemini-2-5-pro', found: false, problems: ['no publisher model gemini-2.5-pro in northamerica-northeast1'] }),
@@ -105,6 +105,33 @@ describe('ni catalog check', () => {
     expect(text.stdout).toContain('Checked 1 Azure OpenAI routes.');
     expect(text.stdout).toContain('Checked 2 Vertex AI routes.');
     expect(text.stdout).toContain('1 problem(s) found.');
+  }, 60_000);
+
+  it("with the resource's ARM id, finds a Global deployment and a resource outside the route's region", async () => {
+    const bedrock = await standIn(everything);
+    const RESOURCE = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/ni/providers/Microsoft.CognitiveServices/accounts/ni-canadaeast';
+    const args = (url: string) => ['catalog', 'check', '--endpoint', bedrock, '--json', '--azure-resource-id', RESOURCE, '--azure-management-endpoint', url];
+    const check = async (url: string, env: Record<string, string> = { NI_AZURE_MANAGEMENT_TOKEN: 'entra-token' }) => {
+      const r = await ni(args(url), { NI_AZURE_OPENAI_ENDPOINT: url, NI_PROVIDER_SECRETS_FILE: join(tmp, 'arm.json'), ...env });
+      return { ...r, azure: r.code === 2 ? undefined : JSON.parse(r.stdout).routes.find((x: { provider: string }) => x.provider === 'azure_openai') };
+    };
+    writeFileSync(join(tmp, 'arm.json'), JSON.stringify({ azure_openai: 'azure-key' }), { mode: 0o600 });
+    const regional = await startOpenAIStandIn({ flavor: 'azure' });
+    const global = await startOpenAIStandIn({ flavor: 'azure', deployments: [{ id: 'gpt-4o', model: 'gpt-4o', sku: 'GlobalStandard' }], location: 'eastus' });
+    standIns.push(regional, global);
+
+    const ok = await check(regional.url);
+    expect(ok.code).toBe(0);
+    expect(ok.azure).toMatchObject({ found: true, problems: [], notes: ['model gpt-4o 2024-11-20, Standard', 'marked unverified in the catalog; found upstream'] });
+    const bad = await check(global.url);
+    expect(bad.code).toBe(1);
+    expect(bad.azure.problems).toEqual([
+      'the resource is in eastus, the route says canadaeast',
+      'deployment gpt-4o is GlobalStandard, which may process outside canadaeast: the route needs a Standard (regional) or regional provisioned deployment',
+    ]);
+    const noToken = await check(regional.url, {});
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toContain('NI_AZURE_MANAGEMENT_TOKEN');
   }, 60_000);
 
   it('finds a missing or failed Azure deployment', async () => {
