@@ -1,5 +1,5 @@
 /**
- * `npm run cost [-- --json] [-- --ledger-writer-invocations=N]`: what one request costs in AWS, excluding tokens.
+ * `npm run cost [-- --json] [-- --requests-per-second=N]`: what one request costs in AWS, excluding tokens.
  *
  * It counts the AWS calls each request really makes, in the local runtime's pieces:
  * - a child process plays one gateway Lambda environment: the production bundles of the gateway and the
@@ -17,8 +17,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
+import { LEDGER_BATCH } from '../lib/custody';
 import { DEFAULT_GATEWAY_MEMORY_MB } from '../lib/settings';
 import { MAX_REQUEST_BODY_BYTES } from '../lambdas/app/http';
+import { reloadConfig } from '../lambdas/config';
 import { TABLES } from '../lambdas/store/tables';
 import { buildLambdaBundles, coldStarts, startLambdaEnvironment, type ColdStart } from './lambda-environment';
 
@@ -36,6 +38,8 @@ export const PRICES = {
   eventBridgePerMillionEvents: 1.0,
   /** Requests with an asymmetric key (ECC_NIST_P256 Sign). */
   kmsAsymmetricPer10k: 0.15,
+  /** Standard queue requests (each 64 KB chunk of a message is one request). */
+  sqsPerMillion: 0.4,
   logsIngestionPerGb: 0.55,
 } as const;
 
@@ -43,10 +47,13 @@ export const PRICES = {
 // Assumptions about AWS that the local runtime cannot show.
 // ---------------------------------------------------------------------------------------------------------------
 /**
- * Ledger writer invocations per request. Today the bus rule invokes the writer once per custody event; batching
- * appends (an SQS queue drained in batches) lowers it to 1 / batch size: `--ledger-writer-invocations=N`.
+ * Requests per second the deployment sustains (`--requests-per-second=N`). The bus rule feeds the ledger queue,
+ * whose writer receives what arrived within LEDGER_BATCH.window of the first message (up to LEDGER_BATCH.size):
+ * the busier the gateway, the fewer writer invocations and queue receives per request.
  */
-export const LEDGER_WRITER_INVOCATIONS_PER_REQUEST = 1;
+const SUSTAINED_REQUESTS_PER_SECOND = 1;
+/** Custody events per ledger writer invocation at `rate` requests per second. */
+const eventsPerLedgerBatch = (rate: number) => Math.min(LEDGER_BATCH.size, 1 + rate * LEDGER_BATCH.window.toSeconds());
 /**
  * API Gateway caches the authorizer's answer per key for 30 s; a key that sends a request every 10 s (Cursor
  * in use) is authorized once every 3 requests.
@@ -196,7 +203,7 @@ interface Measured {
   gateway: { meanCpuMs: number; meanBilledMs: number; meanAuthorizerMs: number; peakRssMB: number };
   dynamo: Record<string, TableCount>;
   eventBridge: { putEventsCalls: number; entries: number; maxEntryBytes: number };
-  ledgerWriter: { invocations: number; meanMs: number };
+  ledgerWriter: { invocations: number; msPerEvent: number };
   kmsSigns: number;
   logBytes: { gateway: number; writer: number };
   coldStart: ColdStart;
@@ -220,6 +227,7 @@ async function measure(): Promise<Measured> {
   process.env.NI_DATA_DIR = dir;
   process.env.NI_METRICS = 'on'; // the EMF lines CloudWatch ingests are part of the logs bill
   process.env.NI_GROUP_COMMIT_MS = '0'; // as in Lambda: one request per environment, nothing to share writes with
+  reloadConfig(); // this process's store clients (the ledger writer's) go through the counting proxy too
   process.env.NI_EVENT_BUS_NAME = 'ni-cost';
   const standIn = await startBedrockStandIn({ quiet: true, recordLimit: 0 });
 
@@ -285,7 +293,7 @@ async function measure(): Promise<Measured> {
     const measuredCounters = counters;
     counters = newCounters();
     const busMeasured = { putEventsCalls: bus.stats.putEventsCalls - busBefore.putEventsCalls, entries: bus.stats.accepted - busBefore.accepted, invocations: bus.stats.invocations - busBefore.invocations };
-    const writerMeanMs = writerTimes.reduce((a, x) => a + x, 0) / Math.max(1, writerTimes.length);
+    const writerMsPerEvent = writerTimes.reduce((a, x) => a + x, 0) / Math.max(1, busMeasured.entries);
 
     log(`a 200 KB prompt with personal data, ${PROMPT_200KB_RUNS} times, beside a 1 KB one`);
     const big = { name: '200 KB', weight: 0, key: 'uncapped' as Key, body: { model: 'anthropic/claude-sonnet-4.5', stream: true, messages: [{ role: 'user', content: `${personal(200_000)}\nni-standin:words=20` }] } };
@@ -309,7 +317,7 @@ async function measure(): Promise<Measured> {
       },
       dynamo: measuredCounters.byTable,
       eventBridge: { putEventsCalls: busMeasured.putEventsCalls, entries: busMeasured.entries, maxEntryBytes },
-      ledgerWriter: { invocations: busMeasured.invocations, meanMs: writerMeanMs },
+      ledgerWriter: { invocations: busMeasured.invocations, msPerEvent: writerMsPerEvent },
       kmsSigns: measuredCounters.checkpointPuts,
       logBytes: measuredCounters.logBytes,
       coldStart,
@@ -343,31 +351,37 @@ const gbSeconds = (memoryMB: number, ms: number) => (memoryMB / 1024) * (ms / 10
 const cpuSlowdown = (memoryMB: number) => Math.max(1, ONE_VCPU_MB / memoryMB);
 
 /** USD per request, by line, for a mean stream of `streamS` seconds with the gateway at `memoryMB`. */
-export function perRequest(m: Measured, streamS: number, memoryMB: number, writerInvocations: number): Record<string, number> {
+export function perRequest(m: Measured, streamS: number, memoryMB: number, requestsPerSecond: number): Record<string, number> {
   const n = m.requests;
   const table = (name: string) => m.dynamo[name] ?? { calls: 0, readUnits: 0, writeUnits: 0, ops: {} };
   const gatewayCalls = (table('usage').calls + m.eventBridge.putEventsCalls) / n;
   // Billed: the stream, the gateway's own CPU at this memory's share of a vCPU, and its AWS round trips.
   const gatewayMs = streamS * 1000 + m.gateway.meanCpuMs * cpuSlowdown(memoryMB) + gatewayCalls * AWS_CALL_MS;
   const authorizerMs = m.gateway.meanAuthorizerMs * cpuSlowdown(AUTHORIZER_MEMORY_MB) + AWS_CALL_MS;
-  const writerCallsPerInvocation = (table('ledger').calls) / Math.max(1, m.ledgerWriter.invocations);
-  const writerMs = m.ledgerWriter.meanMs + writerCallsPerInvocation * AWS_CALL_MS;
+  // The writer's work and store calls per event as measured, each call a round trip: batches larger than the
+  // local ones would save some of those calls, which this does not count.
+  const batch = eventsPerLedgerBatch(requestsPerSecond);
+  const writerInvocations = 1 / batch;
+  const writerMsPerEvent = m.ledgerWriter.msPerEvent + (table('ledger').calls / n) * AWS_CALL_MS;
   const lambda = (invocations: number, mem: number, ms: number) =>
     invocations * (PRICES.lambdaRequestPerMillion / 1e6 + gbSeconds(mem, ms) * PRICES.lambdaArmPerGbSecond);
   const dynamo = (name: string, invocationsScale = 1) =>
     ((table(name).writeUnits * PRICES.dynamoWriteUnitPerMillion + table(name).readUnits * PRICES.dynamoReadUnitPerMillion) / 1e6 / n) * invocationsScale;
   const invocationsPerRequest = 1 + AUTHORIZER_INVOCATIONS_PER_REQUEST + writerInvocations;
+  const chunks = Math.ceil(Math.max(1, m.eventBridge.maxEntryBytes) / 65_536);
   const logBytes = (m.logBytes.gateway + m.logBytes.writer) / n + invocationsPerRequest * LAMBDA_PLATFORM_LOG_BYTES + ACCESS_LOG_BYTES;
   // The keys table is read once per authorizer invocation, here every request: scaled to the cached rate.
   return {
     apiGateway: PRICES.apiGatewayRestPerMillion / 1e6,
     gatewayLambda: lambda(1, memoryMB, gatewayMs),
     authorizerLambda: lambda(AUTHORIZER_INVOCATIONS_PER_REQUEST, AUTHORIZER_MEMORY_MB, authorizerMs),
-    ledgerWriterLambda: lambda(writerInvocations, WRITER_MEMORY_MB, writerMs),
+    ledgerWriterLambda: lambda(writerInvocations, WRITER_MEMORY_MB, writerMsPerEvent * batch),
     dynamoKeys: dynamo('keys', AUTHORIZER_INVOCATIONS_PER_REQUEST),
     dynamoUsage: dynamo('usage'),
     dynamoLedger: dynamo('ledger'),
-    eventBridge: ((m.eventBridge.entries / n) * Math.ceil(Math.max(1, m.eventBridge.maxEntryBytes) / 65_536) * PRICES.eventBridgePerMillionEvents) / 1e6,
+    eventBridge: ((m.eventBridge.entries / n) * chunks * PRICES.eventBridgePerMillionEvents) / 1e6,
+    // The rule's SendMessage per event, and per batch the writer's receive and its delete of the batch.
+    sqs: ((m.eventBridge.entries / n) * (chunks + 2 / batch) * PRICES.sqsPerMillion) / 1e6,
     kms: ((m.kmsSigns / n) * PRICES.kmsAsymmetricPer10k) / 1e4,
     secretsManager: 0, // the gateway reads no secret at run time
     logs: (logBytes / 2 ** 30) * PRICES.logsIngestionPerGb,
@@ -377,9 +391,9 @@ export function perRequest(m: Measured, streamS: number, memoryMB: number, write
 const perMillion = (lines: Record<string, number>) => Math.round(Object.values(lines).reduce((a, x) => a + x, 0) * 1e6 * 100) / 100;
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
-function report(m: Measured, writerInvocations: number) {
-  const at = (memoryMB: number) => Object.fromEntries(STREAM_SECONDS.map((s) => [`${s}s`, perMillion(perRequest(m, s, memoryMB, writerInvocations))]));
-  const breakdown10s = Object.fromEntries(Object.entries(perRequest(m, 10, DEPLOYED_MEMORY_MB, writerInvocations)).map(([k, v]) => [k, round2(v * 1e6)]));
+function report(m: Measured, requestsPerSecond: number) {
+  const at = (memoryMB: number) => Object.fromEntries(STREAM_SECONDS.map((s) => [`${s}s`, perMillion(perRequest(m, s, memoryMB, requestsPerSecond))]));
+  const breakdown10s = Object.fromEntries(Object.entries(perRequest(m, 10, DEPLOYED_MEMORY_MB, requestsPerSecond)).map(([k, v]) => [k, round2(v * 1e6)]));
   // The gateway's work before the first token is CPU (parse, PII scan, hashing, signing): it stretches as the CPU share shrinks.
   const ttft200KB = (memoryMB: number) => Math.round(m.prompt200KB.cpuToFirstByteMs * cpuSlowdown(memoryMB));
   return {
@@ -420,13 +434,15 @@ function report(m: Measured, writerInvocations: number) {
       eventbridge_entries: round2(m.eventBridge.entries / m.requests),
       eventbridge_max_entry_bytes: m.eventBridge.maxEntryBytes,
       ledger_writer_invocations_measured: round2(m.ledgerWriter.invocations / m.requests),
-      ledger_writer_ms_here: round2(m.ledgerWriter.meanMs),
+      ledger_writer_ms_per_event_here: round2(m.ledgerWriter.msPerEvent),
       kms_signs: round2(m.kmsSigns / m.requests),
       log_bytes_gateway: Math.round(m.logBytes.gateway / m.requests),
       log_bytes_ledger_writer: Math.round(m.logBytes.writer / m.requests),
     },
     assumptions: {
-      ledger_writer_invocations_per_request: writerInvocations,
+      sustained_requests_per_second: requestsPerSecond,
+      custody_events_per_ledger_batch: round2(eventsPerLedgerBatch(requestsPerSecond)),
+      ledger_batch: { size: LEDGER_BATCH.size, window_s: LEDGER_BATCH.window.toSeconds() },
       authorizer_invocations_per_request: round2(AUTHORIZER_INVOCATIONS_PER_REQUEST),
       aws_call_ms: AWS_CALL_MS,
       one_vcpu_mb: ONE_VCPU_MB,
@@ -461,10 +477,10 @@ function table(r: ReturnType<typeof report>): string {
 }
 
 async function main(): Promise<void> {
-  const flag = process.argv.find((a) => a.startsWith('--ledger-writer-invocations='));
-  const writerInvocations = flag ? Number(flag.split('=')[1]) : LEDGER_WRITER_INVOCATIONS_PER_REQUEST;
-  if (!Number.isFinite(writerInvocations) || writerInvocations < 0) throw new Error('--ledger-writer-invocations takes a number >= 0');
-  const r = report(await measure(), writerInvocations);
+  const flag = process.argv.find((a) => a.startsWith('--requests-per-second='));
+  const requestsPerSecond = flag ? Number(flag.split('=')[1]) : SUSTAINED_REQUESTS_PER_SECOND;
+  if (!Number.isFinite(requestsPerSecond) || requestsPerSecond < 0) throw new Error('--requests-per-second takes a number >= 0');
+  const r = report(await measure(), requestsPerSecond);
   process.stdout.write(`${process.argv.includes('--json') ? JSON.stringify(r, null, 2) : table(r)}\n`);
 }
 

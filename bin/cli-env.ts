@@ -79,6 +79,7 @@ export interface CliEnv {
   custodyFallbackQueueUrl?: string;
   ledgerSigningKeyId?: string;
   ledgerAnchorBucket?: string;
+  byokKmsKeyId?: string;
   dashboardName?: string;
   /** Points this process's store modules at this environment (process.env + a fresh DynamoDB client). */
   apply(): void;
@@ -101,6 +102,7 @@ export async function resolveCliEnv(flags: { region?: string; stack?: string }):
         NI_CUSTODY_FALLBACK_QUEUE_URL: fields.custodyFallbackQueueUrl,
         NI_LEDGER_SIGNING_KEY_ID: fields.ledgerSigningKeyId,
         NI_LEDGER_ANCHOR_BUCKET: fields.ledgerAnchorBucket,
+        NI_BYOK_KMS_KEY_ID: fields.byokKmsKeyId,
       };
       for (const [name, value] of Object.entries(optional)) if (value) env[name] = value;
       // The local runtime's store takes unsigned calls (local/loopback.ts); a stack's is reached as AWS's.
@@ -169,6 +171,7 @@ async function stackFields(region: string, stack: string): Promise<Fields> {
     custodyFallbackQueueUrl: outputs[o.custodyFallbackQueueUrl] || undefined,
     ledgerSigningKeyId: outputs[o.ledgerSigningKeyId] || undefined,
     ledgerAnchorBucket: outputs[o.ledgerAnchorBucket] || undefined,
+    byokKmsKeyId: outputs[o.byokKmsKeyId] || undefined,
     dashboardName: outputs[o.dashboardName] || undefined,
   };
 }

@@ -8,6 +8,7 @@ import { config } from './config';
 import { flushMetrics, logger, recordRequestMetrics } from './observability';
 import { createProviders, missingConfiguration, type ProviderSettings } from './providers/registry';
 import { prefetchSecrets, secrets } from './secrets';
+import { createCustomerCredentials } from './store/byok-credentials';
 import { createCustodyClient, emitCustodyEvent } from './store/custody-events';
 import { ddb } from './store/ddb';
 import { resolveCredentialsNow } from './sdk';
@@ -38,6 +39,7 @@ export function composeGateway(): Gateway {
     spend: { reserve: (p, id, amount, model, tier) => reserve(p, id, amount, model, tier), unreserved, settle, keep },
     limits: { admit: (p, requestId) => admitRequest(p, requestId), release: releaseRequest },
     custody: { emit: emitCustodyEvent, receipt: getReceipt },
+    byok: createCustomerCredentials({ ttlMs: cfg.keyCacheTtlMs, now: Date.now }),
     metrics: {
       request(e, m) {
         recordRequestMetrics(e, m);

@@ -73,6 +73,9 @@ const Env = z.object({
   /** The S3 bucket signed checkpoints are anchored in (set by the stack); unset, a directory in NI_DATA_DIR. */
   NI_LEDGER_ANCHOR_BUCKET: z.string().min(1).optional(),
   NI_KMS_ENDPOINT: Url.optional(),
+  /** The KMS key dedicated to BYOK envelopes (set by the stack); unset, a key file in NI_DATA_DIR stands in. */
+  NI_BYOK_KMS_KEY_ID: z.string().min(1).optional(),
+  NI_BYOK_KEY_FILE: z.string().min(1).optional(),
   NI_LEDGER_CHECKPOINT_EVERY: Positive.default(DEFAULT_CHECKPOINT_POLICY.every),
   NI_LEDGER_CHECKPOINT_INTERVAL_S: Positive.default(DEFAULT_CHECKPOINT_POLICY.intervalMs / 1000),
 });
@@ -113,6 +116,10 @@ export function parseConfig(env: Record<string, string | undefined>) {
       eventBusName: e.NI_EVENT_BUS_NAME,
       fallbackQueueUrl: e.NI_CUSTODY_FALLBACK_QUEUE_URL,
       outboxFile: e.NI_CUSTODY_OUTBOX ?? `${e.NI_DATA_DIR}/custody-outbox.jsonl`,
+    },
+    byok: {
+      kmsKeyId: e.NI_BYOK_KMS_KEY_ID,
+      keyFile: e.NI_BYOK_KEY_FILE ?? `${e.NI_DATA_DIR}/byok-key`,
     },
     ledger: {
       signingKeyId: e.NI_LEDGER_SIGNING_KEY_ID,

@@ -10,6 +10,7 @@ import { AUTHORIZER_CACHE_TTL_SECONDS } from '../lambdas/core/keys';
 import { HEALTH_PATH, ROUTES } from '../lambdas/routes';
 import { TABLES, type TableName } from '../lambdas/store/tables';
 import { bedrockInvokeArns, bedrockInvokeStatements } from './bedrock';
+import type { ByokKey } from './byok';
 import type { Custody } from './custody';
 import { HandlerFunction, logRetention } from './function';
 import { ProviderSecrets } from './provider-secrets';
@@ -19,6 +20,7 @@ import type { Settings } from './settings';
 export interface ApiProps {
   readonly tables: Record<TableName, dynamodb.ITable>;
   readonly custody: Custody;
+  readonly byok: ByokKey;
   readonly settings: Pick<Settings, 'stage' | 'throttlingRateLimit' | 'throttlingBurstLimit' | 'gatewayMemoryMB' | 'provisionedConcurrency' | 'azureOpenAIEndpoint'
     | 'openaiCompatibleBaseUrls' | 'vertexWorkloadIdentityAudience' | 'vertexServiceAccount' | 'vertexProjectId'>;
 }
@@ -148,7 +150,7 @@ export class Api extends Construct {
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const { tables, custody, settings } = props;
+    const { tables, custody, byok, settings } = props;
     // With workload identity federation, Vertex AI needs no stored key.
     const credentials = credentialsNeeded(catalog()).filter((c) => !(c === 'vertex_ai' && settings.vertexWorkloadIdentityAudience));
     const providerSecrets = new ProviderSecrets(this, 'ProviderSecrets', { stage: settings.stage, credentials });
@@ -164,6 +166,7 @@ export class Api extends Construct {
         NI_EVENT_BUS_NAME: custody.bus.eventBusName,
         NI_CUSTODY_FALLBACK_QUEUE_URL: custody.fallbackQueue.queueUrl,
         NI_GATEWAY_REGION: stack.region,
+        NI_BYOK_KMS_KEY_ID: byok.key.keyId,
         ...providerSecrets.environment,
         ...(settings.azureOpenAIEndpoint ? { NI_AZURE_OPENAI_ENDPOINT: settings.azureOpenAIEndpoint } : {}),
         ...(settings.openaiCompatibleBaseUrls ? { NI_OPENAI_COMPATIBLE_BASE_URLS: JSON.stringify(settings.openaiCompatibleBaseUrls) } : {}),
@@ -176,6 +179,7 @@ export class Api extends Construct {
     tables.usage.grantReadWriteData(gateway.fn);
     tables.ledger.grantReadData(gateway.fn);
     custody.grantEmit(gateway.fn);
+    byok.grantOpen(gateway.fn);
     const bedrockRoutes = catalog().models.flatMap((m) => m.served);
     for (const statement of bedrockInvokeStatements(bedrockRoutes, stack.account)) gateway.fn.addToRolePolicy(statement);
     const bedrockArns = bedrockInvokeArns(bedrockRoutes, stack.account);

@@ -12,6 +12,7 @@ import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../lambdas/core/custo
 import { ANCHOR_PREFIX } from '../lambdas/core/ledger';
 import { TABLES } from '../lambdas/store/tables';
 import { HandlerFunction } from './function';
+import { settings } from './settings';
 
 export interface CustodyProps {
   readonly ledgerTable: dynamodb.ITable;
@@ -28,12 +29,6 @@ const WRITER_VISIBILITY_TIMEOUT = Duration.seconds(6 * WRITER_TIMEOUT.toSeconds(
 export const WRITER_MAX_RECEIVES = 5;
 /** The ledger queue's batches: up to this many events, gathered for up to this long (one block per key each). */
 export const LEDGER_BATCH = { size: 100, window: Duration.seconds(1) };
-/**
- * How long each anchored checkpoint is locked (compliance mode: nobody, the root user included, can delete or
- * overwrite it, or shorten this, before it ends; the bucket cannot be deleted before its objects expire).
- */
-export const ANCHOR_RETENTION = Duration.days(10 * 365);
-
 /**
  * The custody pipeline: the gateway puts one event per request on the bus; a rule sends it to the ledger queue,
  * which the ledger writer drains in batches (one block write per key per batch), appending to the key's hash
@@ -89,7 +84,8 @@ export class Custody extends Construct {
     this.anchorBucket = new s3.Bucket(this, 'CheckpointAnchor', {
       versioned: true,
       objectLockEnabled: true,
-      objectLockDefaultRetention: s3.ObjectLockRetention.compliance(ANCHOR_RETENTION),
+      // Compliance mode: nobody, the root user included, can delete or overwrite a checkpoint, or shorten this.
+      objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(settings(this).ledgerAnchorRetentionDays)),
       encryption: s3.BucketEncryption.S3_MANAGED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,

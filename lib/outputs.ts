@@ -10,6 +10,8 @@ export const STACK_OUTPUTS = {
   custodyFallbackQueueUrl: 'CustodyFallbackQueueUrl',
   ledgerSigningKeyId: 'LedgerSigningKeyId',
   ledgerAnchorBucket: 'LedgerAnchorBucketName',
+  /** The KMS key sealing customers' own provider credentials (`ni keys byok set` seals with it). */
+  byokKmsKeyId: 'ByokKmsKeyId',
   dashboardName: 'DashboardName',
   alarmTopicArn: 'AlarmTopicArn',
 } as const;

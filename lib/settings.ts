@@ -68,6 +68,11 @@ const ContextSchema = z.object({
     'a pool provider like //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER').optional(),
   vertexServiceAccount: z.email().optional(),
   vertexProjectId: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a Google Cloud project id').optional(),
+  /**
+   * How long each anchored ledger checkpoint is locked, in days (S3 Object Lock, compliance mode: it cannot be
+   * shortened, and the bucket cannot be deleted while it holds locked objects). A short value suits test stages.
+   */
+  ledgerAnchorRetentionDays: Count(1, 36_500).default(3_650),
   /** Retention of every log group of the stack, in days: one of CloudWatch Logs' allowed values. */
   logRetentionDays: z.coerce.number().refine((d) => RETENTION_DAYS.includes(d), `one of ${RETENTION_DAYS.join(', ')}`).default(90),
 }).superRefine((s, ctx) => {

@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { Api } from './api';
+import { ByokKey } from './byok';
 import { Custody } from './custody';
 import { Data } from './data';
 import { CustomDomain } from './domain';
@@ -22,7 +23,8 @@ export class NorthernInferenceStack extends Stack {
 
     const { tables } = new Data(this, 'Data');
     const custody = new Custody(this, 'Custody', { ledgerTable: tables.ledger });
-    const api = new Api(this, 'Api', { tables, custody, settings });
+    const byok = new ByokKey(this, 'Byok');
+    const api = new Api(this, 'Api', { tables, custody, byok, settings });
     const domain = settings.domainName ? new CustomDomain(this, 'CustomDomain', { ...settings, domainName: settings.domainName, api: api.restApi }) : undefined;
     const observability = new Observability(this, 'Observability', {
       api: api.restApi,
@@ -53,6 +55,7 @@ export class NorthernInferenceStack extends Stack {
       custodyFallbackQueueUrl: custody.fallbackQueue.queueUrl,
       ledgerSigningKeyId: custody.signingKey.keyId,
       ledgerAnchorBucket: custody.anchorBucket.bucketName,
+      byokKmsKeyId: byok.key.keyId,
       dashboardName: observability.dashboard.dashboardName,
       alarmTopicArn: observability.alarmTopic.topicArn,
     };

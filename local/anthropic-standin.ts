@@ -21,6 +21,8 @@ export interface AnthropicRecordedRequest {
 export interface AnthropicStandIn extends RecordingStandIn<AnthropicRecordedRequest> {
   /** The API key it accepts. */
   apiKey: string;
+  /** Accepts these keys too (a customer's own, in tests of BYOK). */
+  accept(...apiKeys: string[]): void;
 }
 
 const ERROR_TYPES: Record<number, string> = {
@@ -57,6 +59,7 @@ function turnOf(body: any): Turn {
 export async function startAnthropicStandIn(opts: { port?: number; apiKey?: string } = {}): Promise<AnthropicStandIn> {
   const apiKey = opts.apiKey ?? `sk-ant-standin-${randomUUID()}`;
   const requests: AnthropicRecordedRequest[] = [];
+  const accepted = new Set([apiKey]);
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const raw = await readBody(req);
@@ -69,7 +72,7 @@ export async function startAnthropicStandIn(opts: { port?: number; apiKey?: stri
     }
     const header = (name: string) => req.headers[name] as string | undefined;
     requests.push({ path: req.url, apiKey: header('x-api-key'), version: header('anthropic-version'), body });
-    if (header('x-api-key') !== apiKey) return sendError(res, 401, 'invalid x-api-key');
+    if (!accepted.has(header('x-api-key') ?? '')) return sendError(res, 401, 'invalid x-api-key');
     if (!header('anthropic-version')) return sendError(res, 400, 'anthropic-version: header is required');
     if (body.stream !== true) return sendError(res, 400, 'this stand-in serves streamed requests only');
     if (!(Number(body.max_tokens) >= 1)) return sendError(res, 400, 'max_tokens: Field required');
@@ -114,6 +117,7 @@ export async function startAnthropicStandIn(opts: { port?: number; apiKey?: stri
   return {
     url: server.url,
     apiKey,
+    accept: (...keys) => keys.forEach((k) => accepted.add(k)),
     requests,
     reset: () => void requests.splice(0),
     close: server.close,

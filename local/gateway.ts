@@ -31,7 +31,10 @@ export interface LocalGatewayOptions {
   dataDir?: string;
   /** Serve every provider from its stand-in even when credentials or endpoints are given (tests, bench). */
   forceStandIn?: boolean;
-  /** Providers given neither a stand-in nor an endpoint, as in a deployment that does not configure them (tests). */
+  /**
+   * Providers the operator does not configure, as in a deployment without them (tests): Azure OpenAI gets no
+   * resource endpoint (and no stand-in); OpenAI's stand-in runs, for customers' own keys, but the operator has no key.
+   */
   unconfigured?: ('azure_openai' | 'openai')[];
   /** Fault injection for the custody bus (tests). */
   bus?: BusFaults;
@@ -121,11 +124,10 @@ async function startOpenAIStandIns(force: boolean, unconfigured: string[], simul
     standInSecrets.azure_openai = STAND_IN_CREDENTIAL;
     simulated.push('azure_openai');
   }
-  if (unconfigured.includes('openai')) delete process.env.NI_OPENAI_BASE_URL;
-  else if (force || !(cfg.endpoints.openai || hasCredential('openai'))) {
+  if (force || !(cfg.endpoints.openai || hasCredential('openai'))) {
     started.openai = await startOpenAIStandIn({ flavor: 'openai' });
     process.env.NI_OPENAI_BASE_URL = `${started.openai.url}/v1`;
-    standInSecrets.openai = STAND_IN_CREDENTIAL;
+    if (!unconfigured.includes('openai')) standInSecrets.openai = STAND_IN_CREDENTIAL;
     simulated.push('openai');
   }
   const endpoints = Object.entries(catalog().endpoints).filter(([name]) => force || !(name in cfg.openaiCompatibleBaseUrls));

@@ -8,8 +8,7 @@ import { answerer, caller } from './port-rpc';
 /*
  * SDK request handlers that hand each request to a Node HTTP request listener (the embedded DynamoDB's) with no
  * socket in between: the SDK still serializes, sends and parses the very bytes it would send over HTTP, and the
- * listener answers them as it would a socket's. Measured with conditional puts to dynalite in one thread, the
- * loopback HTTP exchange was about 0.17 ms of the 0.6 ms CPU each put cost.
+ * listener answers them as it would a socket's, without the loopback exchange's share of each call's CPU.
  * - `listenerHandler`: the listener runs in the caller's thread (the ledger writer, on the store's thread);
  * - `portHandler` / `servePort`: the caller's thread (the one serving requests) posts to the store's thread.
  */

@@ -21,7 +21,11 @@
  * (503), `hang` (no answer at all until the server closes), `filter_prompt` (Azure's 400 content_filter),
  * `filter_completion` (a partial answer ending with finish_reason content_filter), `fail_mid_stream` (the first
  * delta, then the connection is reset).
- * Every request is recorded (path, credential presence, parsed body) for tests to assert on.
+ * Every request is recorded (path, the credential it carried, parsed body) for tests to assert on: a stand-in only
+ * ever sees stand-in credentials, or the made-up ones tests give as a customer's own (BYOK).
+ *
+ * Credentials in `refuse(...)` are answered as the real API answers an invalid key (401 `invalid_api_key`), and
+ * those in `outOfQuota(...)` as an account without quota (429 `insufficient_quota`).
  */
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
@@ -34,11 +38,13 @@ export interface RecordedChatRequest {
   path: string;
   /** The deployment (Azure) or the body's `model`. */
   model: string;
-  /** Whether the request carried the flavor's credential header (its value is never recorded). */
+  /** Whether the request carried the flavor's credential header. */
   authenticated: boolean;
+  /** That header's credential (the `api-key` value, or the bearer token). */
+  credential: string | undefined;
   body: any;
-  /** What the stand-in did with it: `answered`, the fault it played, or `unauthenticated` (401). */
-  outcome: 'answered' | 'unauthenticated' | Fault;
+  /** What the stand-in did with it: `answered`, the fault it played, `unauthenticated` (401) or `out_of_quota` (429). */
+  outcome: 'answered' | 'unauthenticated' | 'out_of_quota' | Fault;
 }
 
 export interface OpenAIStandIn {
@@ -47,6 +53,10 @@ export interface OpenAIStandIn {
   requests: RecordedChatRequest[];
   /** The next requests (one each, in order) play these faults. */
   inject(...faults: Fault[]): void;
+  /** Requests with these credentials are refused (401), as with a revoked key. */
+  refuse(...credentials: string[]): void;
+  /** Requests with these credentials are refused as out of quota (429 insufficient_quota). */
+  outOfQuota(...credentials: string[]): void;
   close(): Promise<void>;
 }
 
@@ -104,6 +114,8 @@ export async function startOpenAIStandIn(opts: { flavor: Flavor; credentialRequi
   const requests: RecordedChatRequest[] = [];
   const faults: Fault[] = [];
   const hanging = new Set<http.ServerResponse>();
+  const refused = new Set<string>();
+  const noQuota = new Set<string>();
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -145,11 +157,21 @@ export async function startOpenAIStandIn(opts: { flavor: Flavor; credentialRequi
       } catch {
         return json(400, errorBody(400, 'The request body is not valid JSON.', null));
       }
-      const authenticated = flavor === 'azure' ? Boolean(req.headers['api-key']) : /^Bearer \S+/.test(req.headers.authorization ?? '');
-      const refused = !authenticated && opts.credentialRequired !== false;
-      const fault = refused ? undefined : faults.shift();
-      requests.push({ path: url.pathname, model: azure ? decodeURIComponent(azure[1]) : String(body.model), authenticated, body, outcome: refused ? 'unauthenticated' : fault ?? 'answered' });
-      if (refused) return json(401, errorBody(401, 'Access denied due to invalid subscription key or wrong API endpoint.', '401'));
+      const credential = flavor === 'azure' ? (req.headers['api-key'] as string | undefined) : /^Bearer (\S+)/.exec(req.headers.authorization ?? '')?.[1];
+      const authenticated = Boolean(credential);
+      const unauthenticated = (!authenticated && opts.credentialRequired !== false) || (credential !== undefined && refused.has(credential));
+      const quota = !unauthenticated && credential !== undefined && noQuota.has(credential);
+      const fault = unauthenticated || quota ? undefined : faults.shift();
+      requests.push({
+        path: url.pathname, model: azure ? decodeURIComponent(azure[1]) : String(body.model), authenticated, credential, body,
+        outcome: unauthenticated ? 'unauthenticated' : quota ? 'out_of_quota' : fault ?? 'answered',
+      });
+      if (unauthenticated) {
+        return flavor === 'azure'
+          ? json(401, errorBody(401, 'Access denied due to invalid subscription key or wrong API endpoint.', '401'))
+          : json(401, errorBody(401, 'Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.', 'invalid_api_key'));
+      }
+      if (quota) return json(429, errorBody(429, 'You exceeded your current quota, please check your plan and billing details.', 'insufficient_quota', 'insufficient_quota'));
       if (body.stream !== true) return json(400, errorBody(400, 'This stand-in serves streamed chat completions only.', null));
       switch (fault) {
         case 'throttle':
@@ -216,6 +238,8 @@ export async function startOpenAIStandIn(opts: { flavor: Flavor; credentialRequi
     flavor,
     requests,
     inject: (...f) => void faults.push(...f),
+    refuse: (...c) => c.forEach((x) => refused.add(x)),
+    outOfQuota: (...c) => c.forEach((x) => noQuota.add(x)),
     async close() {
       for (const res of hanging) res.destroy();
       server.closeAllConnections();

@@ -7,7 +7,7 @@ import { resolveCliEnv, runCommand, UsageError } from '../cli-env';
 
 const REVOCATION_BOUND_S = AUTHORIZER_CACHE_TTL_SECONDS + Math.ceil(DEFAULT_KEY_CACHE_TTL_MS / 1000);
 
-export const USAGE = `usage: ni keys <create|list|show|revoke> [options]
+export const USAGE = `usage: ni keys <create|list|show|revoke|byok> [options]
 
   ni keys create --name NAME [--project P] [--tier TIER] [--pin-tier] [--allow-tiers T1,T2]
                  [--max-spend-per-day CAD] [--timezone ZONE] [--pii-mode MODE]
@@ -27,6 +27,7 @@ export const USAGE = `usage: ni keys <create|list|show|revoke> [options]
   ni keys list [--json]        every key (never the secrets)
   ni keys show ID [--json]     one key
   ni keys revoke ID            revokes a key; it stops working within ${REVOCATION_BOUND_S} seconds
+  ni keys byok set|show|clear ID ...   the key's own provider credentials (ni keys byok --help)
 
   --region REGION --stack STACK   target a deployed stack instead of the local \`npm start\` store
   --json                          machine-readable output`;
@@ -57,6 +58,8 @@ const FLAG_OF: Record<string, string> = {
 const CREATE_ONLY = Object.keys(FLAGS).filter((f) => f !== 'json');
 
 export function run(argv: string[]): Promise<number> {
+  // Required lazily (tsx's CommonJS hook loads it), as bin/ni.ts loads the commands.
+  if (argv[0] === 'byok') return (require('./keys-byok') as typeof import('./keys-byok')).run(argv.slice(1));
   return runCommand({ usage: USAGE, flags: FLAGS, helpSubcommand: true }, argv, async ({ values: flags, positionals }) => {
     const [sub, ...args] = positionals;
     if (!sub || !['create', 'list', 'show', 'revoke'].includes(sub)) {
@@ -83,13 +86,13 @@ export function run(argv: string[]): Promise<number> {
       }
       case 'list': {
         const records = await listKeys();
-        console.log(flags.json ? JSON.stringify(records, null, 2) : table(records));
+        console.log(flags.json ? JSON.stringify(records.map(listed), null, 2) : table(records));
         return 0;
       }
       case 'show': {
         const record = await getById(args[0]);
         if (!record) return notFound(args[0]);
-        console.log(flags.json ? JSON.stringify(record, null, 2) : details(record));
+        console.log(flags.json ? JSON.stringify(listed(record), null, 2) : details(record));
         return 0;
       }
       default: {
@@ -141,6 +144,9 @@ function createOptions(flags: Record<string, string | boolean | undefined>): Key
   return parsed.data;
 }
 
+/** A record as listed: its BYOK credentials by provider only (`ni keys byok show` prints what may be shown of them). */
+const listed = (r: KeyRecord) => ({ ...r, byok: r.byok && Object.keys(r.byok).length ? Object.keys(r.byok) : null });
+
 function notFound(id: string): number {
   console.error(`no key with id ${id}`);
   return 1;
@@ -175,10 +181,11 @@ function details(r: KeyRecord): string {
     ['max tokens', r.default_max_tokens === null ? "model's default" : String(r.default_max_tokens)],
     ['requests/min', r.requests_per_minute === null ? 'unlimited' : String(r.requests_per_minute)],
     ['concurrent', r.max_concurrent_requests === null ? 'unlimited' : String(r.max_concurrent_requests)],
+    ['own credentials', r.byok && Object.keys(r.byok).length ? `${Object.keys(r.byok).join(', ')} (ni keys byok show ${r.id})` : '-'],
     ['created', time(r.created_at)],
     ['revoked', time(r.revoked_at)],
   ];
-  return rows.map(([k, v]) => `  ${k.padEnd(15)}${v}`).join('\n');
+  return rows.map(([k, v]) => `  ${k.padEnd(16)}${v}`).join('\n');
 }
 
 function table(records: KeyRecord[]): string {

@@ -114,12 +114,14 @@ function requestTable(results: KeyUsage[]): string {
   const rows: string[][] = [];
   for (const k of results) {
     for (const r of k.data as RequestUsage[]) {
-      rows.push([r.ended_at, k.key_id, r.model, r.status, ...tokens(r), formatCad(r.cost_micro_cad),
+      // What the customer's own provider charges them (BYOK) is theirs, not billed here: shown apart.
+      rows.push([r.ended_at, k.key_id, r.model, r.status, r.credential ?? 'operator', ...tokens(r), formatCad(r.cost_micro_cad),
+        r.provider_cost_estimate_micro_cad === null ? '-' : formatCad(r.provider_cost_estimate_micro_cad),
         r.ttft_ms === null ? '-' : String(r.ttft_ms), String(r.duration_ms), r.request_id]);
     }
   }
   if (rows.length === 0) return `No requests ${rangeText(results)}.`;
-  return render(['ENDED_AT', 'KEY', 'MODEL', 'STATUS', 'INPUT', 'OUTPUT', 'CACHE_READ', 'CACHE_WRITE', 'COST_CAD', 'TTFT_MS', 'DURATION_MS', 'REQUEST_ID'], rows, 4);
+  return render(['ENDED_AT', 'KEY', 'MODEL', 'STATUS', 'CREDENTIAL', 'INPUT', 'OUTPUT', 'CACHE_READ', 'CACHE_WRITE', 'COST_CAD', 'PROVIDER_COST_CAD', 'TTFT_MS', 'DURATION_MS', 'REQUEST_ID'], rows, 5);
 }
 
 function rangeText(results: KeyUsage[]): string {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { byokPlan, type ByokPlan } from '../core/byok';
 import { assertCapable, resolveModel, type Model, type Route } from '../core/catalog';
 import { hasImages, offersTools, type ChatRequest, type FinishReason, type StreamEvent } from '../core/chat';
 import { ChunkFormatter, CompletionAccumulator, SSE_DONE, sseError } from '../core/completions';
@@ -7,13 +8,13 @@ import { asGatewayError, GatewayError } from '../core/errors';
 import { parseChatRequest } from '../core/openai';
 import { outputBudget } from '../core/output-budget';
 import { estimatedUsage, reservationAmount } from '../core/billing';
-import { costOf, ZERO_USAGE, type TokenUsage, type UsageBasis } from '../core/pricing';
+import { costOf, ZERO_USAGE, type Prices, type TokenUsage, type UsageBasis } from '../core/pricing';
 import { resolveTier, type Principal } from '../core/principal';
 import { protect, RestoringSink, type Protection } from '../core/privacy';
 import { AnswerReader, upstreamStreamError, type CompletionSink } from '../core/stream';
-import type { Tier } from '../core/tiers';
+import { tierAllows, type Tier } from '../core/tiers';
 import { UpstreamError, type Provider } from '../providers/provider';
-import { callUpstream, type Attempted } from '../providers/upstream';
+import { callUpstream, type Attempted, type UpstreamOptions } from '../providers/upstream';
 import { GATEWAY_ERRORS, MAX_REQUEST_BODY_BYTES, requestHeaders, sendJson, type HttpRequest, type ResponseSink } from './http';
 import type { GatewayPorts, Lease, Reservation } from './ports';
 import { hasRateLimits } from '../core/rate-limits';
@@ -45,7 +46,13 @@ class Outcome {
   httpStatus = 200;
   finishReason: FinishReason | null = null;
   error: GatewayError | null = null;
-  prices: Model['prices'] | null = null;
+  /** The prices the gateway bills at: the list price, or the BYOK routing-only fee. */
+  prices: Prices | null = null;
+  /** Whose credential served the request, when the key brings its own for the model's provider. */
+  credential: CustodyEvent['credential'] | null = null;
+  /** With the customer's credential: the list prices, at which their provider's charge is estimated. */
+  customerPrices: Prices | null = null;
+  providerCost: number | null = null;
 
   constructor(private readonly ports: GatewayPorts, readonly requestId: string, readonly principal: Principal) {
     this.startedAt = ports.now();
@@ -104,6 +111,8 @@ class Outcome {
       ...(this.attempts.length ? { attempts: this.attempts } : {}),
       usage: { input_tokens: this.usage.input, output_tokens: this.usage.output, cache_read_tokens: this.usage.cache_read, cache_write_tokens: this.usage.cache_write },
       cost_micro_cad: this.cost,
+      ...(this.credential && { credential: this.credential }),
+      ...(this.providerCost !== null && { provider_cost_estimate_micro_cad: this.providerCost }),
       status: this.status,
       http_status: this.httpStatus,
       finish_reason: this.finishReason,
@@ -120,11 +129,15 @@ const SETTLE_BACKOFF_MS = 200;
 
 /**
  * The deadlines of one upstream call: until the provider accepts it (connect and first byte), and for the whole
- * answer from the request's start. `signal` aborts with the error to answer; `aborted` rejects with it.
+ * answer from the request's start. `signal` aborts with the error to answer.
  */
 interface Deadline {
   signal: AbortSignal;
-  aborted: Promise<never>;
+  /**
+   * `pending`, or the deadline's error if it passes first. One waits at a time (the call, then each event):
+   * a single abort listener serves them all, so a long stream adds nothing per event.
+   */
+  race<T>(pending: Promise<T>): Promise<T>;
   /** The provider accepted the call: only the whole-answer deadline remains. */
   accepted(): void;
   /** The answer is over: no deadline remains. */
@@ -134,8 +147,8 @@ interface Deadline {
 function deadlineFor(ports: GatewayPorts, startedAt: number): Deadline {
   const { acceptMs, totalMs } = ports.deadlines;
   const controller = new AbortController();
-  const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
-  aborted.catch(() => undefined); // observed by whoever races it; nobody may be racing it when it fires
+  let rejectWaiting: ((reason: unknown) => void) | null = null;
+  controller.signal.addEventListener('abort', () => rejectWaiting?.(controller.signal.reason), { once: true });
   const seconds = Math.round(totalMs / 1000);
   const cancelTotal = ports.schedule(startedAt + totalMs - ports.now(), () => controller.abort(new GatewayError(504,
     `The answer did not complete within the gateway's limit of ${seconds} seconds per request; it ends here and what was generated is billed.`,
@@ -143,7 +156,13 @@ function deadlineFor(ports: GatewayPorts, startedAt: number): Deadline {
   const cancelAccept = ports.schedule(acceptMs, () => controller.abort(new UpstreamError('timeout')));
   return {
     signal: controller.signal,
-    aborted,
+    race<T>(pending: Promise<T>): Promise<T> {
+      if (controller.signal.aborted) return Promise.reject(controller.signal.reason);
+      return new Promise<T>((resolve, reject) => {
+        rejectWaiting = reject;
+        pending.then(resolve, reject);
+      });
+    },
     accepted: cancelAccept,
     clear() {
       cancelAccept();
@@ -201,7 +220,7 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
     try {
       for (;;) {
         next = iterator.next();
-        const result = await Promise.race([next, deadline.aborted]);
+        const result = await deadline.race(next);
         if (result.done) break;
         reader.handle(result.value);
       }
@@ -217,6 +236,7 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       o.usage = reader.usage ?? estimatedUsage(o.requestBytes, o.relayedBytes);
       o.usageBasis = reader.usage ? 'reported' : 'estimated';
       if (o.prices) o.cost = costOf(o.usage, o.prices);
+      if (o.customerPrices) o.providerCost = costOf(o.usage, o.customerPrices);
     }
     o.finishReason = reader.complete();
   }
@@ -248,14 +268,54 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       requestId: o.requestId, keyId: o.principal.keyId, model: o.model, tier: o.tier, status: o.status, httpStatus: o.httpStatus,
       finishReason: o.finishReason, errorCode: event.error_code, inputTokens: o.usage.input, outputTokens: o.usage.output, costMicroCad: o.cost,
       ttftMs, durationMs, upstreamThrottles: o.throttles, piiSubstitutions: o.protection?.total ?? 0, jurisdiction: event.jurisdiction,
+      ...(o.credential && { credential: o.credential.owner, byokFallback: o.credential.fallback }),
     });
     ports.metrics.request(event, { ttftMs, durationMs, upstreamThrottles: o.throttles });
-    const { reservation, lease } = o;
+    const { reservation, lease, credential } = o;
+    const customerCalled = credential && o.attempts.some((a) => a.credential === 'customer');
     return Promise.all([
+      customerCalled ? ports.byok.used(o.principal.keyId, credential.provider, credential.fingerprint) : undefined,
       lease ? ports.limits.release(lease).catch((err) => ports.log.error('request limit release failed', { requestId: o.requestId, error: (err as Error).name })) : undefined,
       reservation ? settle(o, reservation, event) : undefined,
       ports.custody.emit(event),
     ]).then(() => undefined);
+  }
+
+  /**
+   * The call on the customer's own credential. Its refusal, rate limit or quota (byok_provider_error) ends the
+   * request, unless the key allows falling back: then the operator's routes of the same jurisdiction serve it at
+   * the list price, and the custody event and usage say so.
+   */
+  async function callCustomer(o: Outcome, plan: ByokPlan, model: Model, request: ChatRequest, maxTokens: number, opts: UpstreamOptions): Promise<Attempted> {
+    const { provider, credential } = plan;
+    o.credential = { owner: 'customer', provider, fingerprint: credential.fingerprint, fallback: false };
+    o.customerPrices = model.prices;
+    let secret: string;
+    try {
+      secret = await ports.byok.open(o.principal.keyId, provider, credential);
+    } catch (err) {
+      ports.log.error('BYOK credential not opened', { requestId: o.requestId, keyId: o.principal.keyId, provider, error: (err as Error).name });
+      throw new GatewayError(500, `The gateway could not open this API key's own ${provider} credential; nothing was sent upstream.`, 'server_error', 'byok_credential_unavailable');
+    }
+    // A provider served by a local stand-in is simulated whole: the stand-in answers in the customer's resource's place.
+    const endpoint = ports.simulatedProviders.has(provider) ? undefined : credential.endpoint;
+    try {
+      return await callUpstream(providers, plan.routes, request, maxTokens, { ...opts, customer: { provider, credential: { secret, ...(endpoint && { endpoint }) } } });
+    } catch (err) {
+      if (!(err instanceof GatewayError && err.code === 'byok_provider_error') || !credential.allow_fallback) throw err;
+      const { jurisdiction } = plan.routes[0];
+      const fallback = model.served.filter((r) => tierAllows(o.tier, r) && r.jurisdiction === jurisdiction);
+      if (!fallback.length) throw err;
+      o.credential = { ...o.credential, owner: 'operator', fallback: true };
+      o.prices = model.prices;
+      o.customerPrices = null;
+      const from = opts.attempts.length;
+      try {
+        return await callUpstream(providers, fallback, request, maxTokens, opts);
+      } finally {
+        for (const a of opts.attempts.slice(from)) a.credential = 'operator';
+      }
+    }
   }
 
   return async (req, principal, sink) => {
@@ -271,18 +331,23 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       if (hasRateLimits(principal)) o.lease = await ports.limits.admit(principal, o.requestId);
       chat = parseChatRequest(req.body);
       o.tier = resolveTier(principal, chat.privacyTier, req.headers['x-ni-privacy-tier']);
-      const { model, routes } = resolveModel(catalog, chat.model, o.tier);
+      // A key with its own credential for a provider serving the model under this tier uses it (core/byok.ts).
+      const known = catalog.byId.get(chat.model);
+      const plan = known && (known.served.length || known.unconfigured.length) ? byokPlan(known, o.tier, principal.byok) : null;
+      const { model, routes } = plan ? { model: known!, routes: plan.routes } : resolveModel(catalog, chat.model, o.tier);
       assertCapable(catalog, model, o.tier, { tools: offersTools(chat), images: hasImages(chat) });
       // Only a catalog id goes into records: an unknown model string is client text, possibly anything.
       o.model = model.id;
-      o.prices = model.prices;
+      o.prices = plan ? model.byok_fee_prices : model.prices;
       o.protection = protect(chat, principal.piiMode);
       const maxTokens = outputBudget(model, chat.maxTokens, principal.defaultMaxTokens);
-      await admit(o, () => reservationAmount(model, bytes, maxTokens));
+      // A key that may fall back to the operator's credential may be billed the list price: its reservation covers it.
+      await admit(o, () => reservationAmount(model, bytes, maxTokens, plan?.credential.allow_fallback ? model.prices : o.prices!));
       deadline = deadlineFor(ports, o.startedAt);
-      const call = callUpstream(providers, routes, o.protection.request, maxTokens, { attempts: o.attempts, firstByteTimeoutMs: ports.upstreamFirstByteTimeoutMs, signal: deadline.signal });
+      const opts: UpstreamOptions = { attempts: o.attempts, firstByteTimeoutMs: ports.upstreamFirstByteTimeoutMs, signal: deadline.signal };
+      const call = plan ? callCustomer(o, plan, model, o.protection.request, maxTokens, opts) : callUpstream(providers, routes, o.protection.request, maxTokens, opts);
       call.then((late) => deadline!.signal.aborted && abandon(late.stream.events[Symbol.asyncIterator]()), () => undefined);
-      upstream = await Promise.race([call, deadline.aborted]);
+      upstream = await deadline.race(call);
       deadline.accepted();
       o.route = upstream.route;
       o.provider = upstream.provider;

@@ -1,3 +1,4 @@
+import type { ByokCredential, ByokProvider } from '../core/byok';
 import type { Catalog } from '../core/catalog';
 import type { CustodyEvent } from '../core/custody';
 import type { UsageBasis } from '../core/pricing';
@@ -56,6 +57,14 @@ export interface Custody {
   receipt(requestId: string, keyId: string): Promise<object | null>;
 }
 
+/** Customers' own provider credentials (BYOK), sealed in their keys' records. */
+export interface CustomerCredentials {
+  /** The secret inside a credential's envelope (opened per request; kept in memory a short while at most). */
+  open(keyId: string, provider: ByokProvider, credential: ByokCredential): Promise<string>;
+  /** After the response: a call was made with it (`ni keys byok show` prints when). Never rejects. */
+  used(keyId: string, provider: ByokProvider, fingerprint: string): Promise<void>;
+}
+
 export interface RequestMeasures {
   ttftMs: number | null;
   durationMs: number;
@@ -78,6 +87,7 @@ export interface GatewayPorts {
   spend: Spend;
   limits: RequestLimits;
   custody: Custody;
+  byok: CustomerCredentials;
   metrics: Metrics;
   log: Log;
   /** Milliseconds since the epoch. */

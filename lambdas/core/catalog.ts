@@ -55,9 +55,17 @@ const ModelSchema = z.object({
   message: 'default_max_tokens must not exceed max_output_tokens', path: ['default_max_tokens'],
 });
 
+/** 5% of the list price, for a catalog file that names no BYOK fee. */
+export const DEFAULT_BYOK_ROUTING_FEE_BPS = 500;
+
 const CatalogFileSchema = z.object({
   version: z.literal(1),
   notes: z.string().optional(),
+  /**
+   * The routing-only fee of a request served with the customer's own credential (BYOK), as a fraction of the
+   * model's list price in basis points (500 = 5%), applied to each token class's price.
+   */
+  byok_routing_fee_bps: z.number().int().min(0).max(10_000).default(DEFAULT_BYOK_ROUTING_FEE_BPS),
   endpoints: z.record(EndpointName, EndpointSchema).default({}),
   models: z.array(ModelSchema).min(1),
 });
@@ -69,6 +77,8 @@ export interface Model extends z.infer<typeof ModelSchema> {
   default_max_tokens: number;
   /** micro-CAD per million tokens; cache classes fall back to the input price when the catalog names none. */
   prices: Prices;
+  /** What the gateway bills per million tokens for a request on the customer's own credential (BYOK): the routing-only fee. */
+  byok_fee_prices: Prices;
   /** Routes the gateway can serve, in preference order. */
   served: Route[];
   /** Routes whose provider this deployment has not configured, and what is missing (configureCatalog). */
@@ -83,7 +93,17 @@ export interface Catalog {
   byId: ReadonlyMap<string, Model>;
   /** The OpenAI-compatible endpoints routes name, by name. */
   endpoints: Readonly<Record<string, Endpoint>>;
+  /** The BYOK routing-only fee, in basis points of the list price. */
+  byokRoutingFeeBps: number;
 }
+
+/** Each price scaled to a fraction in basis points, rounded up to whole micro-CAD per million tokens. */
+const scaled = (p: Prices, bps: number): Prices => ({
+  input: Math.ceil((p.input * bps) / 10_000),
+  output: Math.ceil((p.output * bps) / 10_000),
+  cache_read: Math.ceil((p.cache_read * bps) / 10_000),
+  cache_write: Math.ceil((p.cache_write * bps) / 10_000),
+});
 
 export class CatalogError extends Error {}
 
@@ -108,21 +128,23 @@ export function buildCatalog(raw: unknown, served: ReadonlySet<string>): Catalog
     const unknown = m.routes.find((r) => r.endpoint !== undefined && !(r.endpoint in parsed.data.endpoints));
     if (unknown) throw new CatalogError(`Invalid catalog: model "${m.id}": route endpoint "${unknown.endpoint}" is not declared in endpoints`);
     const input = parseCad(m.pricing.input_per_mtok);
+    const prices: Prices = {
+      input,
+      output: parseCad(m.pricing.output_per_mtok),
+      cache_read: m.pricing.cache_read_per_mtok ? parseCad(m.pricing.cache_read_per_mtok) : input,
+      cache_write: m.pricing.cache_write_per_mtok ? parseCad(m.pricing.cache_write_per_mtok) : input,
+    };
     const model: Model = withServed({
       ...m,
       default_max_tokens: m.default_max_tokens ?? Math.min(FALLBACK_DEFAULT_MAX_TOKENS, m.max_output_tokens),
-      prices: {
-        input,
-        output: parseCad(m.pricing.output_per_mtok),
-        cache_read: m.pricing.cache_read_per_mtok ? parseCad(m.pricing.cache_read_per_mtok) : input,
-        cache_write: m.pricing.cache_write_per_mtok ? parseCad(m.pricing.cache_write_per_mtok) : input,
-      },
+      prices,
+      byok_fee_prices: scaled(prices, parsed.data.byok_routing_fee_bps),
       unconfigured: [],
     }, m.routes.filter((r) => served.has(r.provider)));
     byId.set(m.id, model);
     if (model.served.length > 0) models.push(model);
   }
-  return { models, byId, endpoints: parsed.data.endpoints };
+  return { models, byId, endpoints: parsed.data.endpoints, byokRoutingFeeBps: parsed.data.byok_routing_fee_bps };
 }
 
 /** A model serving `routes`: its tiers and jurisdictions follow from them. */
@@ -149,7 +171,7 @@ export function configureCatalog(c: Catalog, missing: (route: Route) => string |
     });
     byId.set(m.id, withServed({ ...m, unconfigured: [...m.unconfigured, ...unconfigured] }, m.served.filter((r) => !unconfigured.some((u) => u.route === r))));
   }
-  return { models: [...byId.values()].filter((m) => m.served.length > 0), byId, endpoints: c.endpoints };
+  return { ...c, models: [...byId.values()].filter((m) => m.served.length > 0), byId };
 }
 
 export const modelsForTier = (c: Catalog, tier: Tier) => c.models.filter((m) => m.tiers.includes(tier));

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { ByokProvider } from './byok';
 import { PII_TYPES } from './pii';
 import { Jurisdiction, Tier } from './tiers';
 
@@ -15,7 +16,11 @@ const Counts = z.partialRecord(z.enum(PII_TYPES), z.number().int().nonnegative()
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 
 /** One call to an upstream route, in the order made; `outcome` is `ok` or the failure that moved the request on. */
-export const RouteAttempt = z.object({ provider: z.string(), region: z.string(), upstream_id: z.string(), outcome: z.string() });
+export const RouteAttempt = z.object({
+  provider: z.string(), region: z.string(), upstream_id: z.string(), outcome: z.string(),
+  /** Whose credential the call carried, when the key brings its own (BYOK); absent: the operator's. */
+  credential: z.enum(['customer', 'operator']).optional(),
+});
 export type RouteAttempt = z.infer<typeof RouteAttempt>;
 
 /**
@@ -42,7 +47,21 @@ export const CustodyEvent = z.object({
     cache_read_tokens: z.number().int().nonnegative(),
     cache_write_tokens: z.number().int().nonnegative(),
   }),
+  /** What the gateway bills (micro-CAD): for a request on the customer's own credential, the routing-only fee. */
   cost_micro_cad: z.number().int().nonnegative(),
+  /**
+   * Present when the key brings its own credential for the provider serving the model: whose credential served the
+   * request (never the credential; its fingerprint tells rotations apart), and whether the operator's replaced a
+   * refused one because the key allows it (`fallback`). Absent in older events and for other requests.
+   */
+  credential: z.object({
+    owner: z.enum(['customer', 'operator']),
+    provider: ByokProvider,
+    fingerprint: z.string(),
+    fallback: z.boolean(),
+  }).optional(),
+  /** With the customer's credential: what their provider charges them, estimated at the catalog's list price (micro-CAD). */
+  provider_cost_estimate_micro_cad: z.number().int().nonnegative().optional(),
   status: z.enum(['ok', 'error', 'cancelled']),
   http_status: z.number().int(),
   finish_reason: z.string().nullable(),

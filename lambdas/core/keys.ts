@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as z from 'zod';
+import { ByokEntries, type ByokCredentials } from './byok';
 import { DEFAULT_TIMEZONE, defaultAllowedTiers, PiiMode, Principal } from './principal';
 import { DEFAULT_TIER, strictness, Tier } from './tiers';
 
@@ -125,8 +126,8 @@ export const KeyRecord = z.object({
   /** null: the defaults (core/rate-limits). Records written before the fields existed read as null. */
   requests_per_minute: z.number().int().positive().nullable().default(null),
   max_concurrent_requests: z.number().int().positive().nullable().default(null),
-  /** Bring-your-own provider credentials: reserved for a later issue, always null for now. */
-  byok: z.null(),
+  /** The customer's own provider credentials (BYOK), sealed, by provider; null: none. */
+  byok: ByokEntries.nullable().default(null),
 });
 export type KeyRecord = z.infer<typeof KeyRecord>;
 
@@ -166,5 +167,11 @@ export function keyToPrincipal(r: KeyRecord): Principal {
     ...(r.default_max_tokens !== null && { defaultMaxTokens: r.default_max_tokens }),
     ...(r.requests_per_minute !== null && { requestsPerMinute: r.requests_per_minute }),
     ...(r.max_concurrent_requests !== null && { maxConcurrent: r.max_concurrent_requests }),
+    ...(r.byok && Object.keys(r.byok).length > 0 && { byok: byokCredentials(r.byok) }),
   };
+}
+
+/** What a request needs of the key's BYOK entries (not what only `ni keys byok show` prints). */
+function byokCredentials(entries: ByokEntries): ByokCredentials {
+  return Object.fromEntries(Object.entries(entries).map(([provider, { last4: _last4, set_at: _setAt, ...credential }]) => [provider, credential]));
 }

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { ByokCredentials } from './byok';
 import { GatewayError } from './errors';
 import { DEFAULT_TIER, strictness, Tier, tierAndStricter } from './tiers';
 
@@ -22,6 +23,8 @@ export const Principal = z.object({
   /** The key's own request limits; absent: the defaults (core/rate-limits). */
   requestsPerMinute: z.number().int().positive().optional(),
   maxConcurrent: z.number().int().positive().optional(),
+  /** The key's own provider credentials, sealed (decrypted per request by the gateway). */
+  byok: ByokCredentials.optional(),
 });
 export type Principal = z.infer<typeof Principal>;
 
@@ -40,6 +43,7 @@ export function toAuthorizerContext(p: Principal): Record<string, string | numbe
     defaultMaxTokens: p.defaultMaxTokens ?? -1,
     requestsPerMinute: p.requestsPerMinute ?? -1,
     maxConcurrent: p.maxConcurrent ?? -1,
+    byok: p.byok ? JSON.stringify(p.byok) : '',
   };
 }
 
@@ -64,6 +68,7 @@ export function fromAuthorizerContext(ctx: Record<string, unknown> | null | unde
     defaultMaxTokens: positive(ctx.defaultMaxTokens),
     requestsPerMinute: positive(ctx.requestsPerMinute),
     maxConcurrent: positive(ctx.maxConcurrent),
+    byok: typeof ctx.byok === 'string' && ctx.byok !== '' ? JSON.parse(ctx.byok) : undefined,
   });
 }
 

@@ -43,8 +43,10 @@ export interface ProviderRefusal {
 
 function refusalOf(status: number, text: string): ProviderRefusal {
   try {
-    const { message, code } = (JSON.parse(text) as { error?: { message?: unknown; code?: unknown } }).error ?? {};
-    return { status, message: typeof message === 'string' ? message : undefined, code: typeof code === 'string' ? code : undefined };
+    // OpenAI's errors carry a `code` (invalid_api_key, insufficient_quota); Anthropic's only a `type`.
+    const { message, code, type } = (JSON.parse(text) as { error?: { message?: unknown; code?: unknown; type?: unknown } }).error ?? {};
+    const named = typeof code === 'string' ? code : typeof type === 'string' ? type : undefined;
+    return { status, message: typeof message === 'string' ? message : undefined, code: named };
   } catch {
     return { status };
   }
@@ -81,7 +83,7 @@ export async function postForEvents(url: string, headers: Record<string, string>
     const own = opts.refusal?.(refusal);
     if (own) throw own;
     const failure = failureOfStatus(res.status);
-    throw new UpstreamError(failure, failure === 'rejected' ? (refusal.message ?? `HTTP ${res.status}`) : undefined);
+    throw new UpstreamError(failure, failure === 'rejected' ? (refusal.message ?? `HTTP ${res.status}`) : undefined, { status: res.status, code: refusal.code });
   }
   if (!res.body) throw new UpstreamError('broken');
   return { events: readEvents(res.body), requestSha256: createHash('sha256').update(bytes).digest('hex') };

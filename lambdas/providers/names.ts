@@ -1,4 +1,5 @@
 import type { Route } from '../core/catalog';
+import { AZURE_CANADIAN_REGIONS } from '../core/byok';
 import { checkBedrockRoute } from './bedrock/profiles';
 
 /** The upstream APIs the gateway has a client for (each a folder beside this file, created in registry.ts). */
@@ -25,7 +26,7 @@ const regional = (name: string, canadian: readonly string[]): RouteCheck => (r) 
 
 export const ROUTE_CHECKS: Partial<Record<ProviderName, RouteCheck>> = {
   bedrock: checkBedrockRoute,
-  azure_openai: regional('Azure OpenAI', ['canadaeast', 'canadacentral']),
+  azure_openai: regional('Azure OpenAI', AZURE_CANADIAN_REGIONS),
   openai: regional("OpenAI's API", []),
   anthropic: regional("Anthropic's API", []),
   vertex_ai: (r) => (r.region === 'global' && r.jurisdiction !== 'GLOBAL'

@@ -10,9 +10,18 @@ export interface Provider {
    * `signal` aborts when the gateway's deadline for the call passes: a provider that can, stops its HTTP call
    * (the flow stops waiting for it either way).
    */
-  stream(route: Route, request: ChatRequest, maxTokens: number, signal?: AbortSignal): Promise<ProviderStream>;
+  stream(route: Route, request: ChatRequest, maxTokens: number, signal?: AbortSignal, credential?: CustomerCredential): Promise<ProviderStream>;
   /** The hops after the gateway that hold the data on this route (X-NI-Custody-Path). */
   custodyHops(route: Route): string[];
+}
+
+/**
+ * A customer's own credential for this call (BYOK), instead of the operator's: its secret and, for Azure, the
+ * customer's resource. A provider that takes none (Bedrock, Vertex AI) is never given one.
+ */
+export interface CustomerCredential {
+  secret: string;
+  endpoint?: string;
 }
 
 export interface ProviderStream {
@@ -33,13 +42,19 @@ const FAILURES: Record<UpstreamFailure, { status: number; type: GatewayError['ty
   broken: { status: 502, type: 'api_error', code: 'upstream_stream_error', retryable: false, message: 'The model provider returned no stream.' },
 };
 
+/** What the provider's API answered, when it answered with an HTTP error: its status and error code, if any. */
+export interface ProviderAnswer {
+  status: number;
+  code?: string;
+}
+
 /** A provider failure before any byte was streamed; `retryable` ones are retried with backoff. */
 export class UpstreamError extends GatewayError {
   readonly retryable: boolean;
   readonly throttled: boolean;
 
   /** `detail`: the provider's own words, for a rejected request (never credentials). */
-  constructor(readonly failure: UpstreamFailure, detail?: string) {
+  constructor(readonly failure: UpstreamFailure, detail?: string, readonly answer?: ProviderAnswer) {
     const f = FAILURES[failure];
     super(f.status, detail ? `${f.message}: ${detail}` : f.message, f.type, f.code);
     this.retryable = f.retryable;

@@ -1,8 +1,9 @@
 import type { Route } from '../core/catalog';
 import type { ChatRequest } from '../core/chat';
 import type { RouteAttempt } from '../core/custody';
+import { byokProviderError, CUSTOMER_ACCOUNT_STATUSES, type ByokProvider } from '../core/byok';
 import { GatewayError } from '../core/errors';
-import { UpstreamError, type Provider, type ProviderStream } from './provider';
+import { UpstreamError, type CustomerCredential, type Provider, type ProviderStream } from './provider';
 import type { ProviderRegistry } from './registry';
 
 export const MAX_ATTEMPTS = 3;
@@ -30,12 +31,17 @@ export interface UpstreamOptions {
   firstByteTimeoutMs?: number;
   /** Aborts when the request's deadline passes: no further attempt starts, and the current one is aborted. */
   signal?: AbortSignal;
+  /**
+   * The customer's own credential (BYOK) for every route here, all of that provider's. The provider's refusal of it,
+   * its rate limit or its quota is the customer's account answering: never retried, thrown as byok_provider_error.
+   */
+  customer?: { provider: ByokProvider; credential: CustomerCredential };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** One attempt, abandoned (and its request aborted) when the provider has not answered within `timeoutMs`. */
-async function attempt(provider: Provider, route: Route, request: ChatRequest, maxTokens: number, timeoutMs: number, deadline?: AbortSignal): Promise<ProviderStream> {
+async function attempt(provider: Provider, route: Route, request: ChatRequest, maxTokens: number, timeoutMs: number, deadline?: AbortSignal, credential?: CustomerCredential): Promise<ProviderStream> {
   const abort = new AbortController();
   const signal = deadline ? AbortSignal.any([abort.signal, deadline]) : abort.signal;
   let timer: NodeJS.Timeout | undefined;
@@ -46,7 +52,7 @@ async function attempt(provider: Provider, route: Route, request: ChatRequest, m
     }, timeoutMs);
   });
   try {
-    return await Promise.race([provider.stream(route, request, maxTokens, signal), timedOut]);
+    return await Promise.race([provider.stream(route, request, maxTokens, signal, credential), timedOut]);
   } finally {
     clearTimeout(timer);
   }
@@ -65,12 +71,16 @@ export async function callUpstream(providers: ProviderRegistry, routes: Route[],
     const route = routes[n % routes.length];
     const provider = providers.get(route.provider);
     if (!provider) throw new GatewayError(500, `No provider for route ${route.provider}`, 'server_error', 'provider_unavailable');
-    const tried: RouteAttempt = { provider: route.provider, region: route.region, upstream_id: route.upstream_id, outcome: 'ok' };
+    const { customer } = opts;
+    const tried: RouteAttempt = { provider: route.provider, region: route.region, upstream_id: route.upstream_id, outcome: 'ok', ...(customer && { credential: 'customer' as const }) };
     opts.attempts.push(tried);
     try {
-      return { stream: await attempt(provider, route, request, maxTokens, opts.firstByteTimeoutMs ?? DEFAULT_FIRST_BYTE_TIMEOUT_MS, opts.signal), route, provider, throttles };
+      return { stream: await attempt(provider, route, request, maxTokens, opts.firstByteTimeoutMs ?? DEFAULT_FIRST_BYTE_TIMEOUT_MS, opts.signal, customer?.credential), route, provider, throttles };
     } catch (err) {
       tried.outcome = err instanceof UpstreamError ? err.failure : 'error';
+      if (customer && err instanceof UpstreamError && err.answer && CUSTOMER_ACCOUNT_STATUSES.has(err.answer.status)) {
+        throw byokProviderError(customer.provider, err.answer.status, err.answer.code);
+      }
       if (!(err instanceof UpstreamError) || !err.retryable || n + 1 >= MAX_ATTEMPTS) {
         if (err instanceof UpstreamError && err.throttled) {
           Object.assign(err.extra, { upstream_throttles: throttles + 1 });

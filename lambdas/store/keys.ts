@@ -4,6 +4,7 @@ import {
   displayPrefix, generateKeyId, generateSecret, hashSecret, isWellFormedSecret, KeyId, KeyOptions, KeyRecord,
   newKeyRecord,
 } from '../core/keys';
+import type { ByokEntry, ByokProvider } from '../core/byok';
 import { applied, isConditionFailure } from './conditional';
 import { ddb } from './ddb';
 import { tableName } from './tables';
@@ -144,6 +145,40 @@ export async function revokeKey(id: string): Promise<KeyRecord | undefined> {
     const record = await findByHash(hash); // already revoked
     return record?.id === id ? record : undefined;
   }
+}
+
+/**
+ * Sets (entry) or clears (null) a key's BYOK entry for one provider, in the key record the authorizer reads, so the
+ * change reaches requests within the key caches' TTL. Undefined if there is no such key.
+ */
+export async function updateByok(id: string, provider: ByokProvider, entry: ByokEntry | null): Promise<KeyRecord | undefined> {
+  const hash = await hashOf(id);
+  if (hash === undefined) return undefined;
+  const update = (UpdateExpression: string, byokType: 'M' | 'NULL', values: Record<string, unknown>) => ddb().send(new UpdateCommand({
+    TableName: table(),
+    Key: { pk: hashPk(hash), sk: SK },
+    UpdateExpression,
+    ConditionExpression: '#id = :id AND attribute_type(byok, :type)',
+    ExpressionAttributeNames: { '#id': 'id', ...(byokType === 'M' ? { '#p': provider } : {}) },
+    ExpressionAttributeValues: { ':id': id, ':type': byokType, ...values },
+    ReturnValues: 'ALL_NEW',
+  })).then((out) => out.Attributes && toRecord(out.Attributes), (err) => {
+    if (isConditionFailure(err)) return null;
+    throw err;
+  });
+  // A record holds a map once a first entry was set, NULL before: each form has its update, and a race between
+  // two writers is settled by the type condition (the loser reads again and takes the other form).
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const done = await update(entry ? 'SET byok.#p = :entry' : 'REMOVE byok.#p', 'M', entry ? { ':entry': entry } : {});
+    if (done) return done;
+    const record = await findByHash(hash);
+    if (!record || record.id !== id) return undefined;
+    if (record.byok !== null) continue;
+    if (!entry) return record;
+    const first = await update('SET byok = :entries', 'NULL', { ':entries': { [provider]: entry } });
+    if (first) return first;
+  }
+  throw new Error(`the BYOK settings of ${id} kept changing under this update; try again`);
 }
 
 /** The id the local runtime's development key was created under, if any (it may since have been revoked). */

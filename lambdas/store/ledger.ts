@@ -1,5 +1,6 @@
 import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { brotliCompressSync, brotliDecompressSync, constants as zlib } from 'node:zlib';
 import type { CustodyEvent } from '../core/custody';
 import {
   canonicalJson, checkpointDue, checkpointPayload, GENESIS_HASH, newEntry, verifyChain,
@@ -20,9 +21,10 @@ import { tableName } from './tables';
  *
  * ITEMS
  *   pk = chain#<keyId>    sk = block#<first seq, 12 digits>  a block of consecutive entries first..last: key_id,
- *                                                           first, last, recorded_at, request_ids, entries (each
- *                                                           entry's canonical JSON, the very bytes hashed), hashes,
- *                                                           checkpoint_due (whether its append owes a checkpoint)
+ *                                                           first, last, recorded_at, request_ids, entries_br (each
+ *                                                           entry's canonical JSON, the very bytes hashed, packed:
+ *                                                           packEntries), hashes, checkpoint_due (whether its
+ *                                                           append owes a checkpoint)
  *   pk = chain#<keyId>    sk = checkpoint#<seq, 12 digits>  a signed checkpoint: key_id, seq, hash, time, alg,
  *                                                           signing_key, signature (base64 DER)
  *   pk = request#<reqId>  sk = entry                        idempotency marker: key_id, request_id, block (the
@@ -88,7 +90,7 @@ interface Head {
 }
 const GENESIS: Head = { seq: 0, hash: GENESIS_HASH, recorded_at: null };
 
-/** A block item as stored. */
+/** A block as the writer holds it (stored with its entries packed). */
 interface Block {
   key_id: string;
   first: number;
@@ -112,6 +114,32 @@ function remember(keyId: string, head: Head): void {
 
 /** Forget cached chain heads (tests that tamper with or recreate the table). */
 export const resetLedgerCache = () => heads.clear();
+
+/**
+ * A block's entries as stored: brotli over the JSON array of their texts. A custody entry's JSON is mostly
+ * repeated field names and hex, so packed it is about half the size, and a block of one entry fits in one
+ * DynamoDB write unit instead of two. Blocks written before entries were packed hold them as `entries`.
+ */
+export const packEntries = (entries: string[]): Uint8Array =>
+  brotliCompressSync(JSON.stringify(entries), { params: { [zlib.BROTLI_PARAM_MODE]: zlib.BROTLI_MODE_TEXT, [zlib.BROTLI_PARAM_QUALITY]: 9 } });
+
+/** The entries' texts of a stored block item (whatever its form: a tampered item yields what it holds). */
+export function storedEntryTexts(item: Record<string, any>): unknown[] {
+  if (item.entries_br instanceof Uint8Array) {
+    try {
+      const texts: unknown = JSON.parse(brotliDecompressSync(item.entries_br).toString('utf8'));
+      return Array.isArray(texts) ? texts : [];
+    } catch {
+      return []; // unreadable: verification finds its entries missing
+    }
+  }
+  return Array.isArray(item.entries) ? item.entries : [];
+}
+
+function blockOf(item: Record<string, any>): Block {
+  const { entries_br: _, ...block } = item;
+  return { ...block, entries: storedEntryTexts(item).map(String) } as Block;
+}
 
 const headOf = (b: Block): Head => ({ seq: b.last, hash: b.hashes[b.hashes.length - 1], recorded_at: b.recorded_at });
 
@@ -153,7 +181,7 @@ async function batchGet(keys: { pk: string; sk: string }[]): Promise<Record<stri
 /** The blocks starting at `firsts` (absent ones left out), by first seq. */
 async function getBlocks(keyId: string, firsts: number[]): Promise<Map<number, Block>> {
   const items = await batchGet([...new Set(firsts)].map((f) => blockKey(keyId, f)));
-  return new Map(items.map((item) => [item.first as number, item as Block]));
+  return new Map(items.map((item) => [item.first as number, blockOf(item)]));
 }
 
 async function claim(requestId: string, keyId: string, block: number, now: Date): Promise<StoredMarker> {
@@ -208,9 +236,9 @@ function newBlock(keyId: string, events: CustodyEvent[], head: Head, recordedAt:
 }
 
 /** True when this put took the block's place. */
-async function putBlock(block: Block): Promise<boolean> {
+async function putBlock({ entries, ...block }: Block): Promise<boolean> {
   return applied(ddb().send(new PutCommand({
-    TableName: table(), Item: { ...blockKey(block.key_id, block.first), ...block }, ConditionExpression: 'attribute_not_exists(pk)',
+    TableName: table(), Item: { ...blockKey(block.key_id, block.first), ...block, entries_br: packEntries(entries) }, ConditionExpression: 'attribute_not_exists(pk)',
   })));
 }
 
@@ -408,8 +436,7 @@ const storedCheckpoint = (item: Record<string, any>): StoredCheckpoint => ({
  * tampered into nonsense still yields entries, which verification then flags.
  */
 function entriesOf(item: Record<string, any>, first: number | null): StoredEntry[] {
-  const texts: unknown[] = Array.isArray(item.entries) ? item.entries : [];
-  return texts.map((text, i) => {
+  return storedEntryTexts(item).map((text, i) => {
     let entry: Partial<LedgerEntry> = {};
     try {
       entry = JSON.parse(String(text)) as LedgerEntry;
@@ -451,7 +478,7 @@ export async function getReceipt(requestId: string, keyId: string): Promise<obje
   const item = await getItem(blockKey(keyId, marker.block));
   const at = item?.request_ids.indexOf(requestId) ?? -1;
   if (at < 0) return null; // claimed, not yet appended
-  const entry = JSON.parse(item!.entries[at]) as LedgerEntry;
+  const entry = JSON.parse(String(storedEntryTexts(item!)[at])) as LedgerEntry;
   const latest = (await ddb().send(new QueryCommand({
     TableName: table(),
     KeyConditionExpression: 'pk = :pk AND begins_with(sk, :cp)',

@@ -1,9 +1,8 @@
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { config } from '../config';
 import { SIGNING_ALGORITHM } from '../core/ledger';
+import { loadOrCreateKeyFile } from './key-file';
 import { keepAliveHandler, sdkClientSettings } from '../sdk';
 
 /**
@@ -76,24 +75,11 @@ function fileSigner(file: string): LedgerSigner {
 }
 
 function loadOrCreateKey(file: string): KeyObject {
-  try {
-    return createPrivateKey(readFileSync(file, 'utf8'));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  mkdirSync(dirname(file), { recursive: true });
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  // Written aside then linked into place: link fails if the file exists, so two processes starting at once
-  // agree on one key, and nobody ever reads a half-written file.
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  writeFileSync(tmp, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
-  try {
-    linkSync(tmp, file);
-    return privateKey;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return createPrivateKey(readFileSync(file, 'utf8'));
-  } finally {
-    unlinkSync(tmp);
-  }
+  return loadOrCreateKeyFile(file, {
+    parse: (pem) => createPrivateKey(pem.toString('utf8')),
+    create() {
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      return { key: privateKey, contents: privateKey.export({ format: 'pem', type: 'pkcs8' }) };
+    },
+  });
 }

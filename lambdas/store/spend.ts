@@ -148,6 +148,8 @@ function usageRecord(r: Reservation, e: CustodyEvent, basis: UsageBasis): Reques
     cache_read_tokens: e.usage.cache_read_tokens,
     cache_write_tokens: e.usage.cache_write_tokens,
     cost_micro_cad: e.cost_micro_cad,
+    credential: e.credential ? (e.credential.fallback ? 'operator_fallback' : e.credential.owner) : 'operator',
+    provider_cost_estimate_micro_cad: e.provider_cost_estimate_micro_cad ?? null,
     usage_basis: basis,
     ttft_ms: e.first_byte_at === null ? null : ms(e.started_at, e.first_byte_at),
     duration_ms: ms(e.started_at, e.ended_at),

@@ -17,6 +17,7 @@ import { tableName } from './tables';
  *        plus day and model; one query reads every model of a range of days.
  *   pk = req#<keyId>        sk = <ended_at ISO>#<requestId>  one record per admitted request (REQUEST_FIELDS).
  *   pk = rate#<keyId>       sk = minute#<n> | inflight     per-key request limits (store/rate-limits.ts; never read here).
+ *   pk = byok#<keyId>       sk = <provider>                when the key's own credential was last used (store/byok-credentials.ts).
  *
  * Day items are kept DAY_RETENTION_DAYS, request records REQUEST_RETENTION_DAYS. DynamoDB's TTL deletes
  * expired items up to a few days late (and the embedded local store never does), so every read here drops
@@ -71,7 +72,15 @@ export interface RequestUsage extends Tokens {
   http_status: number;
   finish_reason: string | null;
   error_code: string | null;
+  /** What the gateway bills: for a request on the key's own provider credential (BYOK), the routing-only fee. */
   cost_micro_cad: number;
+  /**
+   * Whose credential served it: the operator's, the customer's own (BYOK), or the operator's in place of a refused
+   * customer credential (a key that allows falling back); null in older records.
+   */
+  credential: 'operator' | 'customer' | 'operator_fallback' | null;
+  /** With the customer's credential: what their provider charges them, estimated at the list price (not billed here). */
+  provider_cost_estimate_micro_cad: number | null;
   /** `reported`: the provider's usage; `estimated`: it reported none, so tokens were estimated (billing.ts); null in older records. */
   usage_basis: UsageBasis | null;
   ttft_ms: number | null;
@@ -84,7 +93,8 @@ export interface RequestUsage extends Tokens {
 
 export const REQUEST_FIELDS: readonly (keyof RequestUsage)[] = [
   'request_id', 'key_id', 'day', 'model', 'tier', 'route', 'jurisdiction', 'status', 'http_status', 'finish_reason',
-  'error_code', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'cost_micro_cad', 'usage_basis',
+  'error_code', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'cost_micro_cad', 'credential',
+  'provider_cost_estimate_micro_cad', 'usage_basis',
   'ttft_ms', 'duration_ms', 'pii_substitutions', 'started_at', 'ended_at',
 ];
 

@@ -57,7 +57,7 @@ describe('without context: the stack as before', () => {
 describe('custom domain in a Route 53 zone, alarm e-mail, stage and settings', () => {
   const { template, stackName, outputs } = synth({
     stage: 'staging', domainName: 'api.example.ca', hostedZoneName: 'example.ca', hostedZoneId: ZONE_ID, alarmEmail: 'ops@example.ca',
-    throttlingRateLimit: '20', throttlingBurstLimit: '40', gatewayMemoryMB: '512', provisionedConcurrency: '2', logRetentionDays: '30',
+    throttlingRateLimit: '20', throttlingBurstLimit: '40', gatewayMemoryMB: '512', provisionedConcurrency: '2', logRetentionDays: '30', ledgerAnchorRetentionDays: '7',
     azureOpenAIEndpoint: 'https://ni-canadaeast.openai.azure.com',
     openaiCompatibleBaseUrls: '{"sovereign-vllm":"https://gpu.example.ca/v1"}',
     vertexWorkloadIdentityAudience: WIF_AUDIENCE, vertexServiceAccount: 'ni-gateway@ni-prod.iam.gserviceaccount.com', vertexProjectId: 'ni-prod',
@@ -107,7 +107,7 @@ describe('custom domain in a Route 53 zone, alarm e-mail, stage and settings', (
     expect(outputs.CustomDomainTarget).toBeUndefined(); // the alias record points the name already
   });
 
-  test('throttling, memory, provisioned concurrency (API Gateway invokes the alias) and log retention as given', () => {
+  test('throttling, memory, provisioned concurrency (API Gateway invokes the alias), log and anchor retention as given', () => {
     expect(resource(template, 'AWS::ApiGateway::Stage', 'ApiRestApiDeploymentStage').props.MethodSettings)
       .toEqual([expect.objectContaining({ ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 })]);
     const gateway = resource(template, 'AWS::Lambda::Function', 'ApiGatewayFunction');
@@ -117,6 +117,8 @@ describe('custom domain in a Route 53 zone, alarm e-mail, stage and settings', (
     const v1 = Object.values(template.findResources('AWS::ApiGateway::Method')).find((m) => m.Properties.HttpMethod === 'ANY')!;
     expect(JSON.stringify(v1.Properties.Integration.Uri)).toContain(alias.id);
     for (const lg of Object.values(template.findResources('AWS::Logs::LogGroup'))) expect(lg.Properties.RetentionInDays).toBe(30);
+    expect(resource(template, 'AWS::S3::Bucket', 'CustodyCheckpointAnchor').props.ObjectLockConfiguration)
+      .toEqual({ ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 7 } } });
   });
 
   test("the Azure OpenAI resource's endpoint reaches the gateway; provider secrets are named by stage", () => {
@@ -172,6 +174,7 @@ describe('invalid context stops the synth, naming each value', () => {
     [{ vertexWorkloadIdentityAudience: WIF_AUDIENCE }, /vertexWorkloadIdentityAudience: needs vertexProjectId/],
     [{ vertexServiceAccount: 'sa@p.iam.gserviceaccount.com' }, /vertexServiceAccount: only applies with vertexWorkloadIdentityAudience/],
     [{ logRetentionDays: '45' }, /logRetentionDays: one of 1, 3, 5, 7, 14, 30, 60, 90/],
+    [{ ledgerAnchorRetentionDays: '0' }, /ledgerAnchorRetentionDays/],
     [{ throttlingRateLimit: '200', throttlingBurstLimit: '100' }, /throttlingBurstLimit: must be at least throttlingRateLimit/],
   ])('%j', (context, message) => {
     expect(() => testApp({ context })).toThrow(SettingsError);

@@ -8,7 +8,7 @@ import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE } from '../../lambdas/core/cu
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../../lambdas/core/metrics';
 import { REDELIVERY_WINDOW_MS } from '../../lambdas/core/ledger';
 import { TABLES } from '../../lambdas/store/tables';
-import { ANCHOR_RETENTION, LEDGER_BATCH, WRITER_MAX_RECEIVES } from '../../lib/custody';
+import { LEDGER_BATCH, WRITER_MAX_RECEIVES } from '../../lib/custody';
 import { BEDROCK_INVOKE_ACTIONS, bedrockInvokeGrants } from '../../lib/bedrock';
 import { credentialsNeeded } from '../../lambdas/providers/registry';
 import { REGION, stackProps } from '../../lib/stack';
@@ -55,7 +55,7 @@ describe('environment and bundling', () => {
     expect(gateway).toMatchObject({ Timeout: 900, MemorySize: 256 });
     const env = (gateway.Environment as { Variables: Record<string, unknown> }).Variables;
     expect(Object.keys(env).sort()).toEqual(
-      [TABLES.usage.env, TABLES.ledger.env, 'NI_EVENT_BUS_NAME', 'NI_CUSTODY_FALLBACK_QUEUE_URL', 'NI_GATEWAY_REGION', 'NI_PROVIDER_SECRET_ARNS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE'].sort(),
+      [TABLES.usage.env, TABLES.ledger.env, 'NI_EVENT_BUS_NAME', 'NI_CUSTODY_FALLBACK_QUEUE_URL', 'NI_GATEWAY_REGION', 'NI_BYOK_KMS_KEY_ID', 'NI_PROVIDER_SECRET_ARNS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE'].sort(),
     );
     expect(env.NI_GATEWAY_REGION).toBe(REGION);
     expect(env.NI_EVENT_BUS_NAME).toEqual({ Ref: resource(template, 'AWS::Events::EventBus', 'CustodyBus').id });
@@ -350,6 +350,24 @@ describe('least privilege', () => {
     expect(asList(onKey[0].statement.Action)).toEqual(['kms:Sign']);
   });
 
+  test('the BYOK key: symmetric, rotated, kept; the gateway may only Decrypt with it, and only under a BYOK encryption context', () => {
+    const key = resource(template, 'AWS::KMS::Key', 'ByokKey');
+    expect(key.props).toMatchObject({ EnableKeyRotation: true });
+    expect(key.props.KeySpec ?? 'SYMMETRIC_DEFAULT').toBe('SYMMETRIC_DEFAULT');
+    expect(key.res.DeletionPolicy).toBe('Retain');
+    expect(fn(GATEWAY).props).toMatchObject({ Environment: { Variables: { NI_BYOK_KMS_KEY_ID: { Ref: key.id } } } });
+    const onKey = statements.filter((s) => arnsOf(s).includes(`\${${key.id}.Arn}`));
+    expect(onKey.map((s) => [s.roles, asList(s.statement.Action)])).toEqual([[[roleOf(GATEWAY)], ['kms:Decrypt']]]);
+    expect((onKey[0].statement as unknown as { Condition: unknown }).Condition).toEqual({
+      'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['ni_key_id', 'provider'] },
+      StringEquals: { 'kms:EncryptionContext:provider': ['openai', 'anthropic', 'azure_openai'] },
+      StringLike: { 'kms:EncryptionContext:ni_key_id': 'key_*' },
+    });
+    // The key policy is the default one (the account, delegating to IAM): no principal is named on the key itself.
+    const keyPolicy = (key.props.KeyPolicy as { Statement: { Principal: unknown }[] }).Statement;
+    expect(keyPolicy.map((st) => flatten((st.Principal as { AWS: unknown }).AWS))).toEqual([`arn:aws:iam::${TEST_ACCOUNT}:root`]);
+  });
+
   test('no "*" resource, and no AWS-managed policy except on the account-wide API Gateway logging role', () => {
     for (const s of statements) expect(arnsOf(s)).not.toContain('*');
     const managed = Object.values(template.findResources('AWS::IAM::Role')).filter((r) => r.Properties.ManagedPolicyArns);
@@ -429,11 +447,11 @@ describe('custody pipeline', () => {
     }
   });
 
-  test('checkpoints are anchored in a private bucket with Object Lock in compliance mode, retained', () => {
+  test('checkpoints are anchored in a private bucket with Object Lock in compliance mode for the documented 10 years, retained', () => {
     const bucket = resource(template, 'AWS::S3::Bucket', 'CustodyCheckpointAnchor');
     expect(bucket.props).toMatchObject({
       ObjectLockEnabled: true,
-      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: ANCHOR_RETENTION.toDays() } } },
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 3650 } } },
       VersioningConfiguration: { Status: 'Enabled' },
       PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
     });
@@ -502,7 +520,7 @@ describe('observability', () => {
 
 test('stack outputs are exactly the ones the CLI reads', () => {
   const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
-  const expected = ['ApiUrl', 'BaseUrl', 'AlarmTopicArn', 'KeysTableName', 'UsageTableName', 'LedgerTableName', 'EventBusName', 'CustodyFallbackQueueUrl', 'LedgerSigningKeyId', 'LedgerAnchorBucketName', 'DashboardName'];
+  const expected = ['ApiUrl', 'BaseUrl', 'AlarmTopicArn', 'KeysTableName', 'UsageTableName', 'LedgerTableName', 'EventBusName', 'CustodyFallbackQueueUrl', 'LedgerSigningKeyId', 'LedgerAnchorBucketName', 'ByokKmsKeyId', 'DashboardName'];
   expect(Object.keys(outputs).sort()).toEqual(expected.sort());
   expect(Object.values(STACK_OUTPUTS).sort()).toEqual(expected.sort()); // what `ni --stack` reads
   const restApi = resource(template, 'AWS::ApiGateway::RestApi', 'ApiRestApi').id;
@@ -512,4 +530,5 @@ test('stack outputs are exactly the ones the CLI reads', () => {
   expect(outputs.CustodyFallbackQueueUrl.Value).toEqual({ Ref: resource(template, 'AWS::SQS::Queue', 'CustodyFallbackQueue').id });
   expect(outputs.LedgerSigningKeyId.Value).toEqual({ Ref: resource(template, 'AWS::KMS::Key', 'CustodyLedgerSigningKey').id });
   expect(outputs.LedgerAnchorBucketName.Value).toEqual({ Ref: resource(template, 'AWS::S3::Bucket', 'CustodyCheckpointAnchor').id });
+  expect(outputs.ByokKmsKeyId.Value).toEqual({ Ref: resource(template, 'AWS::KMS::Key', 'ByokKey').id });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../bin/commands/ledger';
 import { ddb } from '../../lambdas/store/ddb';
-import { appendCustodyEvent, chainEntries, resetLedgerCache } from '../../lambdas/store/ledger';
+import { appendCustodyEvent, chainEntries, packEntries, resetLedgerCache, storedEntryTexts } from '../../lambdas/store/ledger';
 import { custodyEvent } from '../support/custody';
 import { useEmbeddedDynamo } from '../support/dynamo';
 import { reloadConfig } from '../../lambdas/config';
@@ -54,10 +54,10 @@ it('verify: exit 0 on an intact ledger, 1 naming the first broken link; --json a
   // The second entry's recorded model changed (each append above is a block of one entry).
   const key = { pk: 'chain#key_cli2', sk: 'block#000000000002' };
   const { Item } = await ddb().send(new GetCommand({ TableName: 'ni-ledger', Key: key }));
-  const entry = JSON.parse(Item!.entries[0]);
+  const entry = JSON.parse(String(storedEntryTexts(Item!)[0]));
   await ddb().send(new UpdateCommand({
-    TableName: 'ni-ledger', Key: key, UpdateExpression: 'SET entries = :e',
-    ExpressionAttributeValues: { ':e': [JSON.stringify({ ...entry, event: { ...entry.event, model: 'forged' } })] },
+    TableName: 'ni-ledger', Key: key, UpdateExpression: 'SET entries_br = :e',
+    ExpressionAttributeValues: { ':e': packEntries([JSON.stringify({ ...entry, event: { ...entry.event, model: 'forged' } })]) },
   }));
   const broken = await ni('verify');
   expect(broken.code).toBe(1);

@@ -7,7 +7,7 @@ import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE, type CustodyEvent } from '..
 import { canonicalJson, entryHash, GENESIS_HASH, newEntry, type LedgerEntry } from '../../lambdas/core/ledger';
 import { handler } from '../../lambdas/handlers/ledger-writer';
 import { ddb } from '../../lambdas/store/ddb';
-import { appendCustodyEvent, chainEntries, getReceipt, resetLedgerCache, verifyLedger } from '../../lambdas/store/ledger';
+import { appendCustodyEvent, chainEntries, getReceipt, packEntries, resetLedgerCache, storedEntryTexts, verifyLedger } from '../../lambdas/store/ledger';
 import { ledgerAnchor } from '../../lambdas/store/ledger-anchor';
 import { ledgerSigner, type LedgerSigner } from '../../lambdas/store/signer';
 import { custodyEvent } from '../support/custody';
@@ -94,6 +94,23 @@ describe('appending', () => {
     expect(ok).toBe(true);
     expect(chain).toMatchObject({ entries: 7, checkpoints: 2, last_checkpoint: { seq: 5 }, unsigned_tail: 2 });
     expect(statSync(process.env.NI_LEDGER_SIGNING_KEY_FILE!).mode & 0o777).toBe(0o600);
+  });
+
+  it('stores a block\'s entries packed: a block of one entry is one write unit, where its plain form takes two', async () => {
+    const keyId = newKey();
+    await appendCustodyEvent(custodyEvent({ key_id: keyId }));
+    const { Item: block } = await ddb().send(new GetCommand({ TableName: TABLE, Key: { pk: `chain#${keyId}`, sk: 'block#000000000001' } }));
+    expect(block!.entries).toBeUndefined();
+    expect(block!.entries_br).toBeInstanceOf(Uint8Array);
+    // The store's own capacity accounting, by item size, for the block as stored and with its entries in plain text.
+    const unitsOf = async (item: Record<string, unknown>) => (await ddb().send(new PutCommand({
+      TableName: TABLE, Item: { ...item, pk: `scratch#${keyId}` }, ReturnConsumedCapacity: 'TOTAL',
+    }))).ConsumedCapacity!.CapacityUnits;
+    const [stored] = await entriesOf(keyId);
+    const { sk_seq: _s, block: _b, key_id: _k, request_id: _r, hash: _h, ...entry } = stored;
+    const { entries_br: _e, ...plain } = block!;
+    expect(await unitsOf(block!)).toBe(1);
+    expect(await unitsOf({ ...plain, entries: [canonicalJson(entry)] })).toBe(2);
   });
 
   it('records a request delivered 5 times, one after another, once', async () => {
@@ -317,10 +334,21 @@ describe('tamper detection', () => {
     TableName: TABLE,
     Item: {
       ...blockKey(keyId, at), key_id: keyId, first: entry.seq, last: entry.seq, recorded_at: entry.recorded_at,
-      request_ids: [entry.event.request_id], entries: [canonicalJson(entry)], hashes: [hash], checkpoint_due: false,
+      request_ids: [entry.event.request_id], entries_br: packEntries([canonicalJson(entry)]), hashes: [hash], checkpoint_due: false,
     },
   }));
   const firstProblem = async (keyId: string) => (await verifyKey(keyId)).first_problem;
+
+  it('a block stored before entries were packed (plain texts) verifies and answers receipts', async () => {
+    const keyId = newKey();
+    const events = Array.from({ length: 3 }, () => custodyEvent({ key_id: keyId }));
+    for (const e of events) await appendCustodyEvent(e);
+    const { entries_br, ...block } = await getBlockItem(keyId, 2);
+    await ddb().send(new PutCommand({ TableName: TABLE, Item: { ...block, entries: storedEntryTexts({ entries_br }) } }));
+    expect((await getBlockItem(keyId, 2)).entries_br).toBeUndefined();
+    expect(await verifyKey(keyId)).toMatchObject({ ok: true, chain: { entries: 3 } });
+    expect(await getReceipt(events[1].request_id, keyId)).toMatchObject({ entry: { seq: 2, event: { request_id: events[1].request_id } } });
+  });
 
   it('an untampered chain passes, also in the full scan', async () => {
     const keyId = await intactChain();

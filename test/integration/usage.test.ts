@@ -72,7 +72,8 @@ describe('usage store', () => {
       request_id: 'req_a1', key_id: KEY, day: D1, model: HAIKU, tier: 'global',
       route: { provider: 'bedrock', region: 'ca-central-1', upstream_id: 'us.anthropic.claude-haiku-4-5-20251001-v1:0' },
       jurisdiction: 'US', status: 'ok', http_status: 200, finish_reason: 'stop', error_code: null,
-      input_tokens: 1000, output_tokens: 100, cache_read_tokens: 1, cache_write_tokens: 2, cost_micro_cad: 100, usage_basis: 'reported',
+      input_tokens: 1000, output_tokens: 100, cache_read_tokens: 1, cache_write_tokens: 2, cost_micro_cad: 100, credential: 'operator',
+      provider_cost_estimate_micro_cad: null, usage_basis: 'reported',
       ttft_ms: 300, duration_ms: 1500, pii_substitutions: 0,
       started_at: `${D1}T14:59:58.500Z`, ended_at: `${D1}T15:00:00.000Z`,
     } satisfies RequestUsage);

@@ -15,6 +15,10 @@ describe('publicCatalog', () => {
   const c = catalog();
   const { models } = publicCatalog(c);
 
+  it('states the BYOK routing-only fee as a fraction of the list price', () => {
+    expect(publicCatalog(c).byok_routing_fee_fraction_of_list_price).toBe('0.05');
+  });
+
   it('lists every served model and nothing else', () => {
     expect(models.map((m) => m.model_id)).toEqual(c.models.map((m) => m.id));
     expect(models.length).toBeGreaterThan(0);
@@ -32,7 +36,11 @@ describe('publicCatalog', () => {
       display_name: 'Claude Sonnet 4.5',
       privacy_tiers: ['global'],
       jurisdictions: ['US', 'GLOBAL'],
-      pricing: { currency: 'CAD', input_per_mtok: '4.14', output_per_mtok: '20.70', cache_read_per_mtok: '0.414', cache_write_per_mtok: '5.175' },
+      pricing: {
+        currency: 'CAD', input_per_mtok: '4.14', output_per_mtok: '20.70', cache_read_per_mtok: '0.414', cache_write_per_mtok: '5.175',
+        // 5% of each, rounded up to whole micro-CAD.
+        byok_routing_fee: { input_per_mtok: '0.207', output_per_mtok: '1.035', cache_read_per_mtok: '0.0207', cache_write_per_mtok: '0.25875' },
+      },
       context_window: 200000,
       max_output_tokens: 64000,
       capabilities: { streaming: true, tools: true, vision: true },

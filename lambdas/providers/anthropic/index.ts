@@ -19,8 +19,8 @@ const PINNED_GEOS = new Set(['us']);
 export function createAnthropicProvider({ baseUrl = ANTHROPIC_API, secrets }: AnthropicOptions): Provider {
   const url = `${baseUrl.replace(/\/+$/, '')}/v1/messages`;
   return {
-    async stream(route, request, maxTokens, signal) {
-      const apiKey = await secrets.get('anthropic');
+    async stream(route, request, maxTokens, signal, credential) {
+      const apiKey = credential?.secret ?? await secrets.get('anthropic');
       if (!apiKey) throw new UpstreamError('not_enabled');
       const body = toMessagesRequest(request, route.upstream_id, maxTokens, PINNED_GEOS.has(route.region) ? route.region : undefined);
       const post = await postForEvents(url, { 'x-api-key': apiKey, 'anthropic-version': ANTHROPIC_VERSION }, JSON.stringify(body), { signal });

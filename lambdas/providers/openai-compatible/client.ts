@@ -1,7 +1,7 @@
 import type { Route } from '../../core/catalog';
 import { GatewayError } from '../../core/errors';
 import { eventJson, postForEvents, type ProviderRefusal, type SseEvent } from '../http';
-import type { Provider } from '../provider';
+import type { CustomerCredential, Provider } from '../provider';
 import { fromChatCompletionChunks, toChatCompletionsBody, type BodyOptions, type ChatCompletionChunk } from './chat-completions';
 
 /** Where one route's request goes: the URL and the headers carrying its credential. */
@@ -11,8 +11,11 @@ export interface Target {
 }
 
 export interface ChatCompletionsProviderOptions extends BodyOptions {
-  /** The route's target; throws UpstreamError('not_enabled') when the provider is not configured for it. */
-  target(route: Route): Promise<Target>;
+  /**
+   * The route's target; throws UpstreamError('not_enabled') when the provider is not configured for it. With the
+   * customer's own credential, the target carries it (and their endpoint, where the provider takes one).
+   */
+  target(route: Route, credential?: CustomerCredential): Promise<Target>;
   custodyHops(route: Route): string[];
 }
 
@@ -32,8 +35,8 @@ async function* chunksOf(events: AsyncIterable<SseEvent>): AsyncGenerator<ChatCo
 /** A provider speaking OpenAI's streamed chat completions over fetch (keep-alive is undici's default). */
 export function createChatCompletionsProvider(opts: ChatCompletionsProviderOptions): Provider {
   return {
-    async stream(route, request, maxTokens, signal) {
-      const target = await opts.target(route);
+    async stream(route, request, maxTokens, signal, credential) {
+      const target = await opts.target(route, credential);
       const body = JSON.stringify(toChatCompletionsBody(request, route.upstream_id, maxTokens, opts));
       const post = await postForEvents(target.url, target.headers, body, { signal, refusal: contentFilter });
       return { events: fromChatCompletionChunks(chunksOf(post.events)), requestSha256: post.requestSha256 };

@@ -31,10 +31,11 @@ async function credential(secrets: SecretSource, name: string): Promise<string> 
 export function createAzureOpenAIProvider(s: { endpoint?: string; secrets: SecretSource }): Provider {
   return createChatCompletionsProvider({
     maxTokensField: 'max_tokens',
-    async target(route) {
-      if (!s.endpoint) throw new UpstreamError('not_enabled');
-      const url = `${trimSlash(s.endpoint)}/openai/deployments/${encodeURIComponent(route.upstream_id)}/chat/completions?api-version=${AZURE_API_VERSION}`;
-      return { url, headers: { 'api-key': await credential(s.secrets, 'azure_openai') } };
+    async target(route, customer) {
+      const endpoint = customer?.endpoint ?? s.endpoint;
+      if (!endpoint) throw new UpstreamError('not_enabled');
+      const url = `${trimSlash(endpoint)}/openai/deployments/${encodeURIComponent(route.upstream_id)}/chat/completions?api-version=${AZURE_API_VERSION}`;
+      return { url, headers: { 'api-key': customer?.secret ?? await credential(s.secrets, 'azure_openai') } };
     },
     custodyHops: (route) => [`azure-openai@${route.region}#${route.upstream_id}`],
   });
@@ -109,8 +110,8 @@ export async function listAzureDeploymentsManaged(managementEndpoint: string, re
 export function createOpenAIProvider(s: { baseUrl?: string; secrets: SecretSource }): Provider {
   return createChatCompletionsProvider({
     maxTokensField: 'max_completion_tokens',
-    async target() {
-      return { url: `${trimSlash(s.baseUrl ?? OPENAI_BASE_URL)}/chat/completions`, headers: { authorization: `Bearer ${await credential(s.secrets, 'openai')}` } };
+    async target(_route, customer) {
+      return { url: `${trimSlash(s.baseUrl ?? OPENAI_BASE_URL)}/chat/completions`, headers: { authorization: `Bearer ${customer?.secret ?? await credential(s.secrets, 'openai')}` } };
     },
     custodyHops: (route) => [`openai@${route.region}#${route.upstream_id}`],
   });

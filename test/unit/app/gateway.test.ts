@@ -127,6 +127,7 @@ function setup(opts: { events?: (route: Route) => Answer; simulated?: boolean; s
       },
       receipt: async (requestId, keyId) => (requestId === 'req-known' && keyId === 'key_1' ? { object: 'custody.receipt', request_id: requestId } : null),
     },
+    byok: { open: () => Promise.reject(new Error('no key here brings its own credential')), used: async () => undefined },
     metrics: { request: () => undefined },
     log: { info: (message, fields) => logs.push({ message, fields }), error: (message, fields) => logs.push({ message, fields }) },
     now: () => (clock += 5),
