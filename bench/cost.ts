@@ -11,22 +11,18 @@
  * Over a realistic mix of requests it then prices the counts with the ca-central-1 table below, at the gateway's
  * deployed memory and at the 1,024 MB it had, for 2 s, 10 s and 30 s mean stream durations.
  */
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
-import { build } from 'esbuild';
-import { handlerEntry } from '../lib/bundling';
-import { esbuildOptionsFor } from '../lib/esbuild';
 import { LEDGER_BATCH } from '../lib/custody';
 import { DEFAULT_GATEWAY_MEMORY_MB } from '../lib/settings';
 import { MAX_REQUEST_BODY_BYTES } from '../lambdas/app/http';
 import { reloadConfig } from '../lambdas/config';
 import { TABLES } from '../lambdas/store/tables';
-import type { ChildMessage, Invocation } from './cost-child';
+import { buildLambdaBundles, coldStarts, startLambdaEnvironment, type ColdStart } from './lambda-environment';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Prices, USD, ca-central-1 (README "What a request costs in AWS" names the pages they come from).
@@ -210,7 +206,7 @@ interface Measured {
   ledgerWriter: { invocations: number; msPerEvent: number };
   kmsSigns: number;
   logBytes: { gateway: number; writer: number };
-  coldStart: { sinceProcessStartMs: number; requireMs: number; firstRequestMs: number; firstRequestFirstByteMs: number };
+  coldStart: ColdStart;
   prompt200KB: { smallPromptFirstByteMs: number; firstByteMs: number; cpuToFirstByteMs: number; smallCpuToFirstByteMs: number; peakRssMB: number };
   largestBody: { status: number; peakRssMB: number; cpuToFirstByteMs: number };
 }
@@ -260,16 +256,9 @@ async function measure(): Promise<Measured> {
   };
 
   log('bundling the gateway and the authorizer as the stack deploys them');
-  const bundles = { gatewayJs: join(dir, 'gateway.js'), authorizerJs: join(dir, 'authorizer.js') };
-  await build({ ...esbuildOptionsFor(handlerEntry('gateway')), outfile: bundles.gatewayJs, logLevel: 'error' });
-  await build({ ...esbuildOptionsFor(handlerEntry('authorizer')), outfile: bundles.authorizerJs, logLevel: 'error' });
-  // The child runs as plain node, like Lambda's runtime: no TypeScript loader in its start-up or its CPU time.
-  const childJs = join(dir, 'cost-child.js');
-  await build({ entryPoints: [join(__dirname, 'cost-child.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: childJs, logLevel: 'error' });
-
+  const bundles = await buildLambdaBundles(dir);
   const childEnv = {
     ...process.env,
-    NI_COST_BUNDLES: JSON.stringify(bundles),
     NI_EVENTBRIDGE_ENDPOINT: bus.endpoint,
     NI_BEDROCK_ENDPOINT: standIn.url,
     NI_SIMULATED_PROVIDERS: 'bedrock',
@@ -279,41 +268,13 @@ async function measure(): Promise<Measured> {
     NI_KEY_CACHE_TTL_MS: '0', // every authorizer invocation reads the key, as one every 30 s mostly does
     NI_GATEWAY_REGION: 'ca-central-1',
   };
-  /** A fresh gateway environment: resolves once its bundles are loaded. */
-  async function startChild() {
-    const proc = fork(childJs, [], { execArgv: [], env: childEnv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-    const countLogs = (chunk: Buffer) => { counters.logBytes.gateway += chunk.length; };
-    proc.stdout!.on('data', countLogs);
-    proc.stderr!.on('data', countLogs);
-    let exited: (err: Error) => void = () => undefined;
-    proc.once('exit', (code) => exited(new Error(`cost child exited with ${code}`)));
-    const next = () => new Promise<ChildMessage>((resolve, reject) => {
-      exited = reject;
-      proc.once('message', (m: ChildMessage) => ('error' in m ? reject(new Error(m.error)) : resolve(m)));
-    });
-    const first = await next();
-    if (!('loaded' in first)) throw new Error('cost child did not load');
-    const run = async (invocations: Invocation[]) => {
-      const answer = next();
-      proc.send({ run: invocations });
-      const m = await answer;
-      return 'results' in m ? m.results : [];
-    };
-    return { loaded: first.loaded, run, stop: () => { exited = () => undefined; proc.kill(); } };
-  }
+  /** A fresh gateway environment, its log lines counted. */
+  const startChild = () => startLambdaEnvironment(bundles, childEnv, (chunk) => { counters.logBytes.gateway += chunk.length; });
   const invocation = (m: MixItem, extra = '') => ({ body: JSON.stringify(m.body).replace('ni-standin', `${extra}ni-standin`), secret: keys[m.key] });
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   log(`${COLD_STARTS} cold starts`);
-  const colds: Measured['coldStart'][] = [];
-  for (let i = 0; i < COLD_STARTS; i++) {
-    const c = await startChild();
-    const [first] = await c.run([invocation(MIX[0])]);
-    c.stop();
-    // The gateway's share: the authorizer's first call is its own function's cold start in AWS.
-    colds.push({ ...c.loaded, firstRequestMs: first.totalMs - first.authorizerMs, firstRequestFirstByteMs: first.firstByteMs - first.authorizerMs });
-  }
-  const coldStart = Object.fromEntries(Object.keys(colds[0]).map((k) => [k, median(colds.map((c) => c[k as keyof typeof c]))])) as Measured['coldStart'];
+  const coldStart = await coldStarts(COLD_STARTS, startChild, invocation(MIX[0]));
   await bus.flush();
 
   const { run, stop } = await startChild();

@@ -64,13 +64,13 @@ const TARGETS = { addedP50Ms: 1, addedP99Ms: 3, ttftOverheadMs: 1 };
 
 const log = (msg: string) => process.stderr.write(`[bench:gateway] ${msg}\n`);
 
-interface Child {
+export interface Child {
   proc: ChildProcess;
   info: Record<string, string | number>;
 }
 
 /** Forks the bundled `serve.ts <mode>` (bundled as `npm start` runs the gateway) and waits for its ready line. */
-function startChild(serveJs: string, mode: 'standin' | 'gateway' | 'relay', env: NodeJS.ProcessEnv, extraExecArgv: string[] = []): Promise<Child> {
+export function startChild(serveJs: string, mode: 'standin' | 'standins' | 'gateway' | 'relay', env: NodeJS.ProcessEnv, extraExecArgv: string[] = []): Promise<Child> {
   const proc = fork(serveJs, [mode], {
     execArgv: extraExecArgv,
     env,
@@ -87,6 +87,21 @@ function startChild(serveJs: string, mode: 'standin' | 'gateway' | 'relay', env:
   });
 }
 
+/** One streamed chat completion through a gateway with the openai client: its duration and time to first token. */
+export async function streamViaOpenAI(openai: OpenAI, model: string, prompt: string, collect?: string[]): Promise<Sample> {
+  const t0 = performance.now();
+  let ttftMs = NaN;
+  const stream = await openai.chat.completions.create({ model, messages: [{ role: 'user', content: prompt }], stream: true });
+  for await (const chunk of stream) {
+    const content = chunk.choices[0]?.delta?.content;
+    if (content) {
+      if (Number.isNaN(ttftMs)) ttftMs = ms(t0);
+      collect?.push(content);
+    }
+  }
+  return { totalMs: ms(t0), ttftMs };
+}
+
 /** Sends an IPC command to the gateway child and waits for its answer. */
 function ask<T>(proc: ChildProcess, cmd: string): Promise<T> {
   return new Promise((resolveAnswer, reject) => {
@@ -95,7 +110,7 @@ function ask<T>(proc: ChildProcess, cmd: string): Promise<T> {
   });
 }
 
-function stop(proc: ChildProcess): Promise<void> {
+export function stop(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null) return Promise.resolve();
   return new Promise((done) => {
     proc.once('exit', () => done());
@@ -108,7 +123,7 @@ const ms = (t0: number) => performance.now() - t0;
 const round = (n: number) => Math.round(n * 1000) / 1000;
 
 /** Gateway (b) against direct (a): the added latency and TTFT overhead, with the targets. */
-function compare(a: ReturnType<typeof summarize>, b: ReturnType<typeof summarize>) {
+export function compare(a: ReturnType<typeof summarize>, b: ReturnType<typeof summarize>) {
   const added = { p50: round(b.total.p50 - a.total.p50), p99: round(b.total.p99 - a.total.p99) };
   const ttftOverhead = { p50: round(b.ttft.p50 - a.ttft.p50), p99: round(b.ttft.p99 - a.ttft.p99) };
   return {
@@ -176,19 +191,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
     };
 
     // (b) through a gateway with the openai client.
-    const viaOpenAI = async (openai: OpenAI, model: string, name: PromptName, collect?: string[]): Promise<Sample> => {
-      const t0 = performance.now();
-      let ttftMs = NaN;
-      const stream = await openai.chat.completions.create({ model, messages: [{ role: 'user', content: PROMPTS[name].prompt }], stream: true });
-      for await (const chunk of stream) {
-        const content = chunk.choices[0]?.delta?.content;
-        if (content) {
-          if (Number.isNaN(ttftMs)) ttftMs = ms(t0);
-          collect?.push(content);
-        }
-      }
-      return { totalMs: ms(t0), ttftMs };
-    };
+    const viaOpenAI = (openai: OpenAI, model: string, name: PromptName, collect?: string[]) => streamViaOpenAI(openai, model, PROMPTS[name].prompt, collect);
     // Ours with the key without a cap, or the capped one; every request counted, to check that each reached the store.
     const clientFor = (secret: unknown) => new OpenAI({ baseURL: `${gw!.info.url}/v1`, apiKey: String(secret), maxRetries: 0 });
     const uncapped = clientFor(gw.info.secret);

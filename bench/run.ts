@@ -5,9 +5,11 @@
  */
 import { cpus } from 'node:os';
 import { bundleBench } from './bundle';
+import { coldStartBench } from './cold-start';
 import { gatewayBench } from './gateway';
 import { ledgerBench } from './ledger';
 import { piiBench } from './pii';
+import { providersBench } from './providers';
 
 // Children inherit this: the SDK's notice about its future Node 22 requirement is noise on stderr here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -27,6 +29,8 @@ async function main(): Promise<void> {
     machine: { cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', node: process.version, platform: `${process.platform}-${process.arch}` },
     bundle: await timed('bundle', bundleBench),
     gateway: await timed('gateway', gatewayBench),
+    providers: await timed('providers', providersBench),
+    coldStart: await timed('cold start', coldStartBench),
     pii: await timed('pii', piiBench),
     ledger: await timed('ledger', ledgerBench),
   };

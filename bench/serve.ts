@@ -1,6 +1,8 @@
 /**
  * Child-process entries of the gateway benchmark, each printing one JSON line on stdout when ready:
  *   serve.ts standin   the Bedrock stand-in (nothing recorded, quiet)                 → {url, pid}
+ *   serve.ts standins  the other providers' stand-ins: Azure OpenAI, OpenAI, an OpenAI-compatible host, Vertex AI
+ *                      and Anthropic                       → {urls: {provider: url}, secrets: {credential: value}, pid}
  *   serve.ts gateway   the whole local gateway (authorizer, spend, PII, settle, custody bus, ledger writer)
  *                      against NI_BEDROCK_ENDPOINT, with two keys: one without a daily spend cap, one with a
  *                      cap never reached (it reserves before calling upstream)   → {url, secret, cappedSecret, pid}
@@ -26,7 +28,10 @@ import { createBedrockProvider } from '../lambdas/providers/bedrock';
 import { useSdkClientFactory } from '../lambdas/sdk';
 import { localClientSettings } from '../local/loopback';
 import { LocalResponseStream } from '../local/awslambda';
+import { startAnthropicStandIn } from '../local/anthropic-standin';
 import { startBedrockStandIn } from '../local/bedrock-standin';
+import { startOpenAIStandIn } from '../local/openai-standin';
+import { startVertexStandIn } from '../local/vertex-standin';
 import { startLocalGateway, type LocalGateway } from '../local/gateway';
 
 const ready = (info: object) => process.stdout.write(`${JSON.stringify(info)}\n`);
@@ -104,6 +109,34 @@ async function standIn(): Promise<void> {
   ready({ url: s.url, pid: process.pid });
 }
 
+/** The stand-ins of every provider but Bedrock, and the credentials each takes (as the secrets file names them). */
+async function standIns(): Promise<void> {
+  const azure = await startOpenAIStandIn({ flavor: 'azure' });
+  const openai = await startOpenAIStandIn({ flavor: 'openai' });
+  const compatible = await startOpenAIStandIn({ flavor: 'openai', credentialRequired: false });
+  const vertex = await startVertexStandIn();
+  const anthropic = await startAnthropicStandIn();
+  const all = [azure, openai, compatible, vertex, anthropic];
+  // The bench sends thousands of requests: the request logs tests assert on are not kept here.
+  const forget = setInterval(() => {
+    for (const s of [azure, openai, compatible]) s.requests.splice(0);
+    vertex.reset();
+    anthropic.reset();
+  }, 1000);
+  const stopAll = () => {
+    clearInterval(forget);
+    void Promise.all(all.map((s) => s.close())).then(() => process.exit(0));
+  };
+  process.once('SIGTERM', stopAll);
+  process.on('message', (m: { cmd: string }) => m.cmd === 'stop' && stopAll());
+  process.once('disconnect', () => process.exit(0));
+  ready({
+    urls: { azure_openai: azure.url, openai: `${openai.url}/v1`, openai_compatible: compatible.url, vertex_ai: vertex.url, anthropic: anthropic.url },
+    secrets: { azure_openai: 'bench', openai: 'bench', vertex_ai: JSON.stringify(vertex.serviceAccountKey), anthropic: anthropic.apiKey },
+    pid: process.pid,
+  });
+}
+
 let bedrock: ReturnType<typeof createBedrockProvider> | undefined;
 
 /** One streamed completion, written as the gateway writes it (LocalResponseStream: one packet per turn). */
@@ -139,7 +172,7 @@ async function relay(): Promise<void> {
   ready({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, pid: process.pid });
 }
 
-const MODES: Record<string, () => Promise<void>> = { gateway, standin: standIn, relay };
+const MODES: Record<string, () => Promise<void>> = { gateway, standin: standIn, standins: standIns, relay };
 const mode = process.argv[2];
 (MODES[mode]?.() ?? Promise.reject(new Error(`usage: serve.ts ${Object.keys(MODES).join('|')}`)))
   .catch((err) => {

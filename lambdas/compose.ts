@@ -1,11 +1,17 @@
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { createGateway, type Gateway } from './app/gateway';
 import { catalog } from './catalog';
+import { configureCatalog, type Catalog } from './core/catalog';
+import { DEFAULT_TIMEZONE } from './core/principal';
+import { spendDay } from './core/spend-day';
 import { config } from './config';
 import { flushMetrics, logger, recordRequestMetrics } from './observability';
-import { createProviders } from './providers/registry';
-import { secrets } from './secrets';
+import { createProviders, missingConfiguration, type ProviderSettings } from './providers/registry';
+import { prefetchSecrets, secrets } from './secrets';
 import { createCustomerCredentials } from './store/byok-credentials';
-import { emitCustodyEvent } from './store/custody-events';
+import { createCustodyClient, emitCustodyEvent } from './store/custody-events';
+import { ddb } from './store/ddb';
+import { resolveCredentialsNow } from './sdk';
 import { getReceipt } from './store/ledger';
 import { admitRequest, releaseRequest } from './store/rate-limits';
 import { keep, reserve, settle, unreserved } from './store/spend';
@@ -35,19 +41,19 @@ export function useScheduler(s: Schedule | null): void {
  */
 export function composeGateway(): Gateway {
   const cfg = config();
-  const { endpoints } = catalog();
-  const openaiCompatible = Object.fromEntries(Object.entries(endpoints).map(([name, e]) => [name, { ...e, base_url: cfg.openaiCompatibleBaseUrls[name] ?? e.base_url }]));
+  const settings = providerSettings();
+  const served = configureCatalog(catalog(), missingConfiguration(settings));
+  // What every request needs is made here, at the function's init (which Lambda runs on a full vCPU before the
+  // first request): the SDK clients with their credentials, the provider secrets (being read), and the default
+  // time zone's day formatter (the first one loads ICU's zone data).
+  resolveCredentialsNow(ddb());
+  createCustodyClient();
+  prefetchSecrets();
+  spendDay(DEFAULT_TIMEZONE, new Date());
+  const bedrockRegions = [...new Set(served.models.flatMap((m) => m.served.filter((r) => r.provider === 'bedrock').map((r) => r.region)))];
   return createGateway({
-    catalog: catalog(),
-    providers: createProviders({
-      endpoints: {
-        bedrock: cfg.endpoints.bedrock, azure_openai: cfg.endpoints.azure_openai, openai: cfg.endpoints.openai,
-        vertex_ai: cfg.endpoints.vertex_ai, anthropic: cfg.endpoints.anthropic,
-      },
-      vertexProject: cfg.vertexProject,
-      secrets,
-      openaiCompatible,
-    }),
+    catalog: served,
+    providers: createProviders({ ...settings, bedrockRegions }),
     spend: { reserve: (p, id, amount, model, tier) => reserve(p, id, amount, model, tier), unreserved, settle, keep },
     limits: { admit: (p, requestId) => admitRequest(p, requestId), release: releaseRequest },
     custody: { emit: emitCustodyEvent, receipt: getReceipt },
@@ -66,4 +72,25 @@ export function composeGateway(): Gateway {
     simulatedProviders: cfg.simulatedProviders,
     upstreamFirstByteTimeoutMs: cfg.upstreamFirstByteTimeoutMs,
   });
+}
+
+/**
+ * Where each provider is reached and how it is authenticated, as this process's configuration says, for the
+ * catalog's OpenAI-compatible `endpoints`.
+ */
+export function providerSettings(endpoints: Catalog['endpoints'] = catalog().endpoints): ProviderSettings {
+  const cfg = config();
+  const openaiCompatible = Object.fromEntries(Object.entries(endpoints).map(([name, e]) => [name, { ...e, base_url: cfg.openaiCompatibleBaseUrls[name] ?? e.base_url }]));
+  const wi = cfg.vertexWorkloadIdentity;
+  return {
+    endpoints: {
+      bedrock: cfg.endpoints.bedrock, azure_openai: cfg.endpoints.azure_openai, openai: cfg.endpoints.openai,
+      vertex_ai: cfg.endpoints.vertex_ai, anthropic: cfg.endpoints.anthropic,
+    },
+    vertexProject: cfg.vertexProject,
+    // Signed with the function's own role credentials, as its AWS SDK clients resolve them.
+    vertexWorkloadIdentity: wi && { ...wi, awsRegion: cfg.region, awsCredentials: defaultProvider() },
+    secrets,
+    openaiCompatible,
+  };
 }

@@ -44,6 +44,13 @@ const Env = z.object({
   NI_UPSTREAM_FIRST_BYTE_TIMEOUT_MS: Positive.optional(),
   NI_VERTEX_ENDPOINT: Url.optional(),
   NI_VERTEX_PROJECT_ID: z.string().min(1).optional(),
+  /** Workload identity federation: the pool provider Google's STS exchanges the function's signed AWS identity at. */
+  NI_VERTEX_WORKLOAD_IDENTITY_AUDIENCE: z.string().regex(/^\/\/iam\.googleapis\.com\/projects\/\d+\/locations\/global\/workloadIdentityPools\/[a-z0-9-]+\/providers\/[a-z0-9-]+$/,
+    'a pool provider like //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER').optional(),
+  /** The service account the federated identity impersonates (its e-mail). */
+  NI_VERTEX_SERVICE_ACCOUNT: z.email().optional(),
+  NI_GOOGLE_STS_ENDPOINT: Url.optional(),
+  NI_GOOGLE_IAM_CREDENTIALS_ENDPOINT: Url.optional(),
   NI_ANTHROPIC_BASE_URL: Url.optional(),
   /** Providers (comma-separated) whose endpoints are the local stand-ins: their answers are marked SIMULATED. */
   NI_SIMULATED_PROVIDERS: z.string().default(''),
@@ -102,6 +109,12 @@ export function parseConfig(env: Record<string, string | undefined>) {
     openaiCompatibleBaseUrls: e.NI_OPENAI_COMPATIBLE_BASE_URLS ?? {},
     upstreamFirstByteTimeoutMs: e.NI_UPSTREAM_FIRST_BYTE_TIMEOUT_MS,
     vertexProject: e.NI_VERTEX_PROJECT_ID,
+    vertexWorkloadIdentity: e.NI_VERTEX_WORKLOAD_IDENTITY_AUDIENCE === undefined ? undefined : {
+      audience: e.NI_VERTEX_WORKLOAD_IDENTITY_AUDIENCE,
+      serviceAccount: e.NI_VERTEX_SERVICE_ACCOUNT,
+      stsEndpoint: e.NI_GOOGLE_STS_ENDPOINT ?? 'https://sts.googleapis.com',
+      iamCredentialsEndpoint: e.NI_GOOGLE_IAM_CREDENTIALS_ENDPOINT ?? 'https://iamcredentials.googleapis.com',
+    },
     providerSecretArns: e.NI_PROVIDER_SECRET_ARNS ?? {},
     providerSecretsFile: e.NI_PROVIDER_SECRETS_FILE,
     simulatedProviders: new Set(e.NI_SIMULATED_PROVIDERS.split(',').map((s) => s.trim()).filter(Boolean)),

@@ -43,3 +43,11 @@ export function keepAliveHandler(opts: KeepAliveOptions = {}): NodeHttpHandler {
     httpsAgent: new HttpsAgent(agent),
   });
 }
+
+/**
+ * Resolves a client's credentials now (a function's init, which Lambda runs on a full vCPU before the first
+ * request), so that its first call does not; a failure is left for that call to report.
+ */
+export function resolveCredentialsNow(client: { config: { credentials: () => Promise<unknown> } }): void {
+  client.config.credentials().catch(() => undefined);
+}

@@ -12,6 +12,20 @@ import { keepAliveHandler, sdkClientSettings } from './sdk';
 export interface SecretSource {
   /** The credential for `provider`, or undefined when none is configured. */
   get(provider: string): Promise<string | undefined>;
+  /**
+   * Whether a credential for `provider` is configured (a secret ARN, or an entry of the secrets file), without
+   * reading a secret: a provider without one is not served (its value is checked when it is used).
+   */
+  has(provider: string): boolean;
+}
+
+/**
+ * Starts reading every secret of NI_PROVIDER_SECRET_ARNS, so that a function's init (which Lambda runs on a full
+ * vCPU, before the first request) does it rather than the first request needing each. A failed read is not kept:
+ * the request that needs the secret reads it again.
+ */
+export function prefetchSecrets(): void {
+  for (const provider of Object.keys(config().providerSecretArns)) secrets.get(provider).catch(() => undefined);
 }
 
 let client: SecretsManagerClient | undefined;
@@ -42,5 +56,9 @@ export const secrets: SecretSource = {
       cache.set(provider, value);
     }
     return value;
+  },
+  has(provider) {
+    const { providerSecretArns, providerSecretsFile } = config();
+    return provider in providerSecretArns || (providerSecretsFile !== undefined && fromFile(providerSecretsFile, provider) !== undefined);
   },
 };

@@ -22,7 +22,8 @@ export interface ApiProps {
   readonly tables: Record<TableName, dynamodb.ITable>;
   readonly custody: Custody;
   readonly byok: ByokKey;
-  readonly settings: Pick<Settings, 'stage' | 'throttlingRateLimit' | 'throttlingBurstLimit' | 'gatewayMemoryMB' | 'provisionedConcurrency' | 'azureOpenAIEndpoint' | 'domainName'>;
+  readonly settings: Pick<Settings, 'stage' | 'throttlingRateLimit' | 'throttlingBurstLimit' | 'gatewayMemoryMB' | 'provisionedConcurrency' | 'azureOpenAIEndpoint'
+    | 'domainName' | 'openaiCompatibleBaseUrls' | 'vertexWorkloadIdentityAudience' | 'vertexServiceAccount' | 'vertexProjectId'>;
 }
 
 /** The alias API Gateway invokes when the gateway has provisioned concurrency (it applies to a version). */
@@ -154,7 +155,9 @@ export class Api extends Construct {
     super(scope, id);
     const stack = Stack.of(this);
     const { tables, custody, byok, settings } = props;
-    const providerSecrets = new ProviderSecrets(this, 'ProviderSecrets', { stage: settings.stage, credentials: credentialsNeeded(catalog()) });
+    // With workload identity federation, Vertex AI needs no stored key.
+    const credentials = credentialsNeeded(catalog()).filter((c) => !(c === 'vertex_ai' && settings.vertexWorkloadIdentityAudience));
+    const providerSecrets = new ProviderSecrets(this, 'ProviderSecrets', { stage: settings.stage, credentials });
 
     const gateway = new HandlerFunction(this, 'Gateway', {
       name: 'gateway',
@@ -170,6 +173,10 @@ export class Api extends Construct {
         NI_BYOK_KMS_KEY_ID: byok.key.keyId,
         ...providerSecrets.environment,
         ...(settings.azureOpenAIEndpoint ? { NI_AZURE_OPENAI_ENDPOINT: settings.azureOpenAIEndpoint } : {}),
+        ...(settings.openaiCompatibleBaseUrls ? { NI_OPENAI_COMPATIBLE_BASE_URLS: JSON.stringify(settings.openaiCompatibleBaseUrls) } : {}),
+        ...(settings.vertexProjectId ? { NI_VERTEX_PROJECT_ID: settings.vertexProjectId } : {}),
+        ...(settings.vertexWorkloadIdentityAudience ? { NI_VERTEX_WORKLOAD_IDENTITY_AUDIENCE: settings.vertexWorkloadIdentityAudience } : {}),
+        ...(settings.vertexServiceAccount ? { NI_VERTEX_SERVICE_ACCOUNT: settings.vertexServiceAccount } : {}),
       },
     });
     providerSecrets.grantRead(gateway.fn);

@@ -1,6 +1,7 @@
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import * as z from 'zod';
+import { catalog } from '../lambdas/catalog';
 
 /*
  * A deployment's settings, from CDK context (`-c name=value`, or `context` in cdk.json): every name below is
@@ -14,6 +15,15 @@ export const DEFAULT_STAGE = 'prod';
 export const DEFAULT_GATEWAY_MEMORY_MB = 256;
 
 const Count = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** An object given as JSON text (`-c name='{…}'`) or as an object (cdk.json). */
+const jsonObject = <T>(schema: z.ZodType<T>, what: string) => z.unknown().transform((v, ctx): T => {
+  try {
+    return schema.parse(typeof v === 'string' ? JSON.parse(v) : v);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `a JSON object of ${what}` });
+    return z.NEVER;
+  }
+});
 const RETENTION_DAYS = Object.values(logs.RetentionDays).filter((d): d is number => typeof d === 'number' && d > 0);
 
 const ContextSchema = z.object({
@@ -45,6 +55,20 @@ const ContextSchema = z.object({
   /** The Azure OpenAI resource (in Canada East) whose Standard deployments serve the catalog's azure_openai routes. */
   azureOpenAIEndpoint: z.url({ protocol: /^https$/ }).optional(),
   /**
+   * Base URLs of the catalog's OpenAI-compatible endpoints (a self-hosted vLLM, a sovereign host): JSON
+   * `{"sovereign-vllm": "https://…/v1"}`. An endpoint given none here or in the catalog is not served.
+   */
+  openaiCompatibleBaseUrls: jsonObject(z.record(z.string(), z.url({ protocol: /^https$/ })), 'endpoint names to https base URLs').optional(),
+  /**
+   * Vertex AI by workload identity federation from the gateway's role instead of a service-account key: the pool
+   * provider (`//iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER`),
+   * the service account it impersonates, and the project Vertex AI bills.
+   */
+  vertexWorkloadIdentityAudience: z.string().regex(/^\/\/iam\.googleapis\.com\/projects\/\d+\/locations\/global\/workloadIdentityPools\/[a-z0-9-]+\/providers\/[a-z0-9-]+$/,
+    'a pool provider like //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER').optional(),
+  vertexServiceAccount: z.email().optional(),
+  vertexProjectId: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a Google Cloud project id').optional(),
+  /**
    * How long each anchored ledger checkpoint is locked, in days (S3 Object Lock, compliance mode: it cannot be
    * shortened, and the bucket cannot be deleted while it holds locked objects). A short value suits test stages.
    */
@@ -62,6 +86,10 @@ const ContextSchema = z.object({
     issue('hostedZoneName', `${s.domainName} is not in ${s.hostedZoneName}`);
   }
   if (s.alarmEmail && s.alarmTopicArn) issue('alarmEmail', 'give alarmEmail or alarmTopicArn, not both');
+  const unknown = Object.keys(s.openaiCompatibleBaseUrls ?? {}).filter((name) => !(name in catalog().endpoints));
+  if (unknown.length) issue('openaiCompatibleBaseUrls', `not endpoints of the catalog: ${unknown.join(', ')}`);
+  if (s.vertexWorkloadIdentityAudience && !s.vertexProjectId) issue('vertexWorkloadIdentityAudience', 'needs vertexProjectId');
+  if (s.vertexServiceAccount && !s.vertexWorkloadIdentityAudience) issue('vertexServiceAccount', 'only applies with vertexWorkloadIdentityAudience');
   if (s.throttlingBurstLimit < Math.min(s.throttlingRateLimit, 5_000)) issue('throttlingBurstLimit', 'must be at least throttlingRateLimit');
 });
 

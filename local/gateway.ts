@@ -31,6 +31,11 @@ export interface LocalGatewayOptions {
   dataDir?: string;
   /** Serve every provider from its stand-in even when credentials or endpoints are given (tests, bench). */
   forceStandIn?: boolean;
+  /**
+   * Providers the operator does not configure, as in a deployment without them (tests): Azure OpenAI gets no
+   * resource endpoint (and no stand-in); OpenAI's stand-in runs, for customers' own keys, but the operator has no key.
+   */
+  unconfigured?: ('azure_openai' | 'openai')[];
   /** Fault injection for the custody bus (tests). */
   bus?: BusFaults;
   /** Create or register the development key (npm start). */
@@ -109,10 +114,11 @@ const STAND_IN_CREDENTIAL = 'stand-in';
  * environment at them, appends them to `simulated`, and gives them stand-in credentials (a secrets file in
  * `stateDir` holding the given file's entries plus those).
  */
-async function startOpenAIStandIns(force: boolean, simulated: string[], standInSecrets: Record<string, string>): Promise<LocalGateway['openaiStandIns']> {
+async function startOpenAIStandIns(force: boolean, unconfigured: string[], simulated: string[], standInSecrets: Record<string, string>): Promise<LocalGateway['openaiStandIns']> {
   const cfg = reloadConfig();
   const started: LocalGateway['openaiStandIns'] = { azure_openai: null, openai: null, openai_compatible: null };
-  if (force || !cfg.endpoints.azure_openai) {
+  if (unconfigured.includes('azure_openai')) delete process.env.NI_AZURE_OPENAI_ENDPOINT;
+  else if (force || !cfg.endpoints.azure_openai) {
     started.azure_openai = await startOpenAIStandIn({ flavor: 'azure' });
     process.env.NI_AZURE_OPENAI_ENDPOINT = started.azure_openai.url;
     standInSecrets.azure_openai = STAND_IN_CREDENTIAL;
@@ -121,7 +127,7 @@ async function startOpenAIStandIns(force: boolean, simulated: string[], standInS
   if (force || !(cfg.endpoints.openai || hasCredential('openai'))) {
     started.openai = await startOpenAIStandIn({ flavor: 'openai' });
     process.env.NI_OPENAI_BASE_URL = `${started.openai.url}/v1`;
-    standInSecrets.openai = STAND_IN_CREDENTIAL;
+    if (!unconfigured.includes('openai')) standInSecrets.openai = STAND_IN_CREDENTIAL;
     simulated.push('openai');
   }
   const endpoints = Object.entries(catalog().endpoints).filter(([name]) => force || !(name in cfg.openaiCompatibleBaseUrls));
@@ -165,11 +171,12 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
     simulated.push('bedrock');
   }
   const standInSecrets: Record<string, string> = {};
-  const openaiStandIns = await startOpenAIStandIns(Boolean(opts.forceStandIn), simulated, standInSecrets);
+  const openaiStandIns = await startOpenAIStandIns(Boolean(opts.forceStandIn), opts.unconfigured ?? [], simulated, standInSecrets);
   // Vertex AI and Anthropic: their stand-ins unless a credential or an endpoint override is given.
   standInCredentials ??= { anthropicKey: `sk-ant-standin-${randomUUID()}`, vertexKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey };
   let vertexStandIn: VertexStandIn | null = null;
-  if (opts.forceStandIn || (!process.env.NI_VERTEX_ENDPOINT && !hasCredential('vertex_ai'))) {
+  // Vertex AI is real with an endpoint override, a key, or workload identity federation (which needs no key).
+  if (opts.forceStandIn || (!process.env.NI_VERTEX_ENDPOINT && !hasCredential('vertex_ai') && !process.env.NI_VERTEX_WORKLOAD_IDENTITY_AUDIENCE)) {
     vertexStandIn = await startVertexStandIn({ privateKey: standInCredentials.vertexKey });
     process.env.NI_VERTEX_ENDPOINT = vertexStandIn.url;
     standInSecrets.vertex_ai = JSON.stringify(vertexStandIn.serviceAccountKey);
@@ -214,7 +221,7 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
       { name: 'openai', endpoint: cfg.endpoints.openai ?? OPENAI_BASE_URL },
       { name: 'vertex_ai', endpoint: cfg.endpoints.vertex_ai ?? 'Vertex AI (each route region\'s endpoint)' },
       { name: 'anthropic', endpoint: cfg.endpoints.anthropic ?? 'https://api.anthropic.com' },
-      ...Object.entries(catalog().endpoints).map(([name, e]) => ({ name: `openai_compatible:${name}`, endpoint: cfg.openaiCompatibleBaseUrls[name] ?? e.base_url })),
+      ...Object.entries(catalog().endpoints).map(([name, e]) => ({ name: `openai_compatible:${name}`, endpoint: cfg.openaiCompatibleBaseUrls[name] ?? e.base_url ?? 'not configured (NI_OPENAI_COMPATIBLE_BASE_URLS)' })),
     ].map((p) => ({ ...p, simulated: cfg.simulatedProviders.has(p.name) })),
     vertexStandIn,
     anthropicStandIn,

@@ -7,7 +7,10 @@
  *                 server can stand in for several endpoints: `/sovereign-vllm/v1/chat/completions`)
  *   azure         POST /openai/deployments/{deployment}/chat/completions?api-version=… with an `api-key` header;
  *                 its quirks: a first chunk with `choices: []` and `prompt_filter_results`, `content_filter_results`
- *                 on every choice, and prompts it filters refused with a 400 whose code is `content_filter`
+ *                 on every choice, and prompts it filters refused with a 400 whose code is `content_filter`;
+ *                 GET /openai/deployments?api-version=2022-12-01 lists its `deployments` (the data-plane listing,
+ *                 with the key), and Azure Resource Manager's account and deployments (with a bearer token):
+ *                 GET /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.CognitiveServices/accounts/{a}[/deployments]
  *
  * Answers are deterministic: with tools offered (and the last message not a tool result) one call of the first
  * tool (or the one `tool_choice` names) with `{"text": <last user text>}`; after tool results "Tool results: " and
@@ -92,8 +95,23 @@ function answer(body: any, flavor: Flavor): { text: string[]; call?: { name: str
   return { text: ['Hello ', 'from the ', `${flavor} `, 'stand-in.'], finish: 'stop' };
 }
 
-/** `credentialRequired: false`: a server started without an API key (vLLM's default), which takes any request. */
-export async function startOpenAIStandIn(opts: { flavor: Flavor; credentialRequired?: boolean; port?: number; host?: string }): Promise<OpenAIStandIn> {
+/** A deployment of the Azure stand-in's resource, as the data-plane listing shows it. */
+export interface StandInDeployment {
+  id: string;
+  model: string;
+  status?: string;
+  /** Its deployment type, as the management plane shows it (default Standard). */
+  sku?: string;
+}
+
+const ARM_ACCOUNT_PATH = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.CognitiveServices\/accounts\/([^/]+)(\/deployments)?$/;
+
+/**
+ * `credentialRequired: false`: a server started without an API key (vLLM's default), which takes any request.
+ * `deployments`: what the Azure flavor's listing shows (default: gpt-4o, succeeded).
+ */
+export async function startOpenAIStandIn(opts: { flavor: Flavor; credentialRequired?: boolean; port?: number; host?: string; deployments?: StandInDeployment[]; location?: string }): Promise<OpenAIStandIn> {
+  const deployments = opts.deployments ?? [{ id: 'gpt-4o', model: 'gpt-4o' }];
   const { flavor } = opts;
   const requests: RecordedChatRequest[] = [];
   const faults: Fault[] = [];
@@ -111,6 +129,26 @@ export async function startOpenAIStandIn(opts: { flavor: Flavor; credentialRequi
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(body);
       };
+      if (flavor === 'azure' && req.method === 'GET' && url.pathname === '/openai/deployments' && url.searchParams.get('api-version') === '2022-12-01') {
+        if (!req.headers['api-key']) return json(401, errorBody(401, 'Access denied due to invalid subscription key or wrong API endpoint.', '401'));
+        const data = deployments.map((d) => ({
+          id: d.id, model: d.model, owner: 'organization-owner', status: d.status ?? 'succeeded', object: 'deployment',
+          scale_settings: { scale_type: 'standard' }, created_at: 1_732_060_800, updated_at: 1_732_060_800,
+        }));
+        return json(200, JSON.stringify({ data, object: 'list' }));
+      }
+      const arm = flavor === 'azure' && req.method === 'GET' ? ARM_ACCOUNT_PATH.exec(url.pathname) : null;
+      if (arm) {
+        if (!/^Bearer \S+/.test(req.headers.authorization ?? '')) return json(401, JSON.stringify({ error: { code: 'AuthenticationFailed', message: 'Authentication failed.' } }));
+        if (url.searchParams.get('api-version') !== '2023-05-01') return json(400, JSON.stringify({ error: { code: 'InvalidApiVersionParameter', message: 'Unsupported api-version.' } }));
+        if (!arm[2]) return json(200, JSON.stringify({ name: arm[1], kind: 'OpenAI', location: opts.location ?? 'canadaeast', properties: { endpoint: `https://${arm[1]}.openai.azure.com/` } }));
+        return json(200, JSON.stringify({
+          value: deployments.map((d) => ({
+            name: d.id, sku: { name: d.sku ?? 'Standard', capacity: 10 },
+            properties: { model: { format: 'OpenAI', name: d.model, version: '2024-11-20' }, provisioningState: d.status === 'failed' ? 'Failed' : 'Succeeded' },
+          })),
+        }));
+      }
       const azure = flavor === 'azure' ? AZURE_PATH.exec(url.pathname) : null;
       if (req.method !== 'POST' || (flavor === 'azure' ? !azure : !url.pathname.endsWith('/chat/completions'))) {
         return json(404, errorBody(404, 'Resource not found', '404'));

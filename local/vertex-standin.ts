@@ -6,10 +6,19 @@
  *                 scope, expiry) before an access token is issued.
  *   POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:streamGenerateContent?alt=sse
  *                 with `Authorization: Bearer <issued token>`: GenerateContentResponse chunks as SSE.
+ *   POST /v1/token   Google's Security Token Service for workload identity federation from AWS: the subject token
+ *                 (a serialized, SigV4-signed AWS STS GetCallerIdentity request) is checked as AWS would check it,
+ *                 against the AWS credentials the stand-in is given, and must name the stand-in's pool provider in
+ *                 its signed x-goog-cloud-target-resource header; answers a federated token.
+ *   POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken   IAM Credentials: with a federated token,
+ *                 a token of the stand-in's service account (any other account is 403).
+ *   GET  /v1/publishers/google/models/{m}   Vertex AI's publisher model (404 for one not in `models`).
  * Like Gemini it refuses function parameter schemas with keywords outside its OpenAPI subset and function
  * responses that answer no call of the previous model turn, answers errors in Google's error shape, and records
  * every request (the location included, for residency tests). Answers are scripted by local/standin-script.ts.
  */
+import { Sha256 } from '@smithy/core/checksum';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { createPublicKey, createVerify, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import type * as http from 'node:http';
 import { listen, readBody, type RecordingStandIn, scriptedAnswer, sendJson, SSE_HEADERS, type Turn } from './standin-script';
@@ -30,7 +39,20 @@ export interface TokenRequest {
   scope: string;
 }
 
+/** What Google's STS stand-in was sent and what it made of it. */
+export interface FederationRequest {
+  endpoint: 'sts' | 'iam';
+  /** The AWS access key that signed the subject token (sts), or the impersonated account (iam). */
+  subject: string;
+  ok: boolean;
+}
+
 export interface VertexStandIn extends RecordingStandIn<VertexRecordedRequest> {
+  /** The workload identity pool provider its STS accepts subject tokens for. */
+  workloadIdentityAudience: string;
+  /** The service account federated identities may impersonate. */
+  clientEmail: string;
+  federationRequests: FederationRequest[];
   /** A service-account key (as Google issues them) whose token_uri is this stand-in. */
   serviceAccountKey: { type: 'service_account'; project_id: string; private_key: string; client_email: string; token_uri: string };
   tokenRequests: TokenRequest[];
@@ -115,6 +137,41 @@ export interface VertexStandInOptions {
   privateKey?: KeyObject;
   /** Its clock for assertion and token expiry (tests move it). */
   now?: () => number;
+  /** The AWS credentials whose signed GetCallerIdentity requests its STS accepts (AWS's side of the check). */
+  awsCredentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** The publisher models it lists (default: the Gemini models of the catalog). */
+  models?: string[];
+}
+
+const WIF_AUDIENCE = '//iam.googleapis.com/projects/000000000000/locations/global/workloadIdentityPools/ni-standin/providers/aws';
+const PUBLISHER_MODEL_PATH = /^\/v1\/publishers\/google\/models\/([^/:?]+)$/;
+const GENERATE_ACCESS_TOKEN_PATH = /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):generateAccessToken$/;
+
+/**
+ * AWS's check of a serialized GetCallerIdentity request, done here with the credentials it was given: the same
+ * request signed again with the same key at the same time must give the same Authorization header. Returns the
+ * signing access key, or null.
+ */
+async function verifySubjectToken(token: string, audience: string, creds: VertexStandInOptions['awsCredentials']): Promise<string | null> {
+  let parsed: { url?: string; method?: string; headers?: { key: string; value: string }[] };
+  try {
+    parsed = JSON.parse(decodeURIComponent(token));
+  } catch {
+    return null;
+  }
+  const headers = Object.fromEntries((parsed.headers ?? []).map((h) => [h.key.toLowerCase(), h.value]));
+  const url = new URL(parsed.url ?? 'about:blank');
+  const scope = /Credential=([^/]+)\/(\d{8})\/([^/]+)\/sts\/aws4_request, SignedHeaders=([^,]+),/.exec(headers.authorization ?? '');
+  if (!creds || !scope || parsed.method !== 'POST' || url.hostname !== `sts.${scope[3]}.amazonaws.com` || url.searchParams.get('Action') !== 'GetCallerIdentity') return null;
+  if (scope[1] !== creds.accessKeyId || headers['x-goog-cloud-target-resource'] !== audience) return null;
+  if (!scope[4].split(';').includes('x-goog-cloud-target-resource')) return null;
+  const signer = new SignatureV4({ service: 'sts', region: scope[3], credentials: creds, sha256: Sha256, applyChecksum: false });
+  const unsigned = Object.fromEntries(Object.entries(headers).filter(([k]) => k !== 'authorization' && k !== 'x-amz-date' && k !== 'x-amz-security-token'));
+  const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(headers['x-amz-date'] ?? '');
+  if (!date) return null;
+  const signingDate = new Date(Date.UTC(+date[1], +date[2] - 1, +date[3], +date[4], +date[5], +date[6]));
+  const again = await signer.sign({ method: 'POST', protocol: 'https:', hostname: url.hostname, path: '/', query: Object.fromEntries(url.searchParams), headers: unsigned }, { signingDate });
+  return again.headers.authorization === headers.authorization ? scope[1] : null;
 }
 
 export async function startVertexStandIn(opts: VertexStandInOptions = {}): Promise<VertexStandIn> {
@@ -127,6 +184,34 @@ export async function startVertexStandIn(opts: VertexStandInOptions = {}): Promi
   const issued = new Map<string, number>();
   let tokenUri = '';
   const clientEmail = 'ni-gateway@ni-standin.iam.gserviceaccount.com';
+  const federationRequests: FederationRequest[] = [];
+  /** Federated tokens from its STS, which only IAM Credentials takes. */
+  const federated = new Map<string, number>();
+  const models = new Set(opts.models ?? ['gemini-2.5-flash', 'gemini-2.5-pro']);
+
+  async function sts(res: http.ServerResponse, raw: string): Promise<void> {
+    const form = new URLSearchParams(raw);
+    const ok = form.get('grant_type') === 'urn:ietf:params:oauth:grant-type:token-exchange' && form.get('audience') === WIF_AUDIENCE
+      && form.get('subject_token_type') === 'urn:ietf:params:aws:token-type:aws4_request' && String(form.get('scope')).includes('cloud-platform');
+    const signer = ok ? await verifySubjectToken(form.get('subject_token') ?? '', WIF_AUDIENCE, opts.awsCredentials) : null;
+    federationRequests.push({ endpoint: 'sts', subject: signer ?? '', ok: signer !== null });
+    if (!signer) return sendJson(res, 400, { error: 'invalid_grant', error_description: 'The subject token could not be verified.' });
+    const token = `ya29.federated-${randomUUID()}`;
+    federated.set(token, now() + 3599_000);
+    sendJson(res, 200, { access_token: token, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: 3599 });
+  }
+
+  function generateAccessToken(req: http.IncomingMessage, res: http.ServerResponse, account: string): void {
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const authorized = bearer !== undefined && (federated.get(bearer) ?? 0) > now();
+    federationRequests.push({ endpoint: 'iam', subject: account, ok: authorized && account === clientEmail });
+    if (!authorized) return sendError(res, 401, 'Request had invalid authentication credentials.');
+    if (account !== clientEmail) return sendError(res, 403, `Permission 'iam.serviceAccounts.getAccessToken' denied on ${account}`);
+    const accessToken = `ya29.standin-${randomUUID()}`;
+    const expiresAt = now() + 3600_000;
+    issued.set(accessToken, expiresAt);
+    sendJson(res, 200, { accessToken, expireTime: new Date(expiresAt).toISOString() });
+  }
 
   function token(res: http.ServerResponse, raw: string): void {
     const form = new URLSearchParams(raw);
@@ -142,9 +227,21 @@ export async function startVertexStandIn(opts: VertexStandInOptions = {}): Promi
     sendJson(res, 200, { access_token: accessToken, expires_in: 3599, token_type: 'Bearer' });
   }
 
+  function publisherModelAnswer(req: http.IncomingMessage, res: http.ServerResponse, model: string): void {
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (bearer === undefined || (issued.get(bearer) ?? 0) <= now()) return sendError(res, 401, 'Request had invalid authentication credentials.');
+    if (!models.has(model)) return sendError(res, 404, `Publisher Model \`publishers/google/models/${model}\` not found.`);
+    sendJson(res, 200, { name: `publishers/google/models/${model}`, versionId: '001', openSourceCategory: 'PROPRIETARY', launchStage: 'GA', publisherModelTemplate: '' });
+  }
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const raw = await readBody(req);
     if (req.method === 'POST' && req.url === '/token') return token(res, raw);
+    if (req.method === 'POST' && req.url === '/v1/token') return sts(res, raw);
+    const impersonate = req.method === 'POST' ? GENERATE_ACCESS_TOKEN_PATH.exec(req.url ?? '') : null;
+    if (impersonate) return generateAccessToken(req, res, decodeURIComponent(impersonate[1]));
+    const publisherModel = req.method === 'GET' ? PUBLISHER_MODEL_PATH.exec(req.url ?? '') : null;
+    if (publisherModel) return publisherModelAnswer(req, res, decodeURIComponent(publisherModel[1]));
     const m = req.method === 'POST' ? MODEL_PATH.exec(req.url ?? '') : null;
     if (!m) return sendError(res, 404, `no route ${req.method} ${req.url}`);
     let body: any;
@@ -154,7 +251,8 @@ export async function startVertexStandIn(opts: VertexStandInOptions = {}): Promi
       return sendError(res, 400, 'Invalid JSON payload received.');
     }
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-    const authorized = bearer !== undefined && (issued.get(bearer) ?? 0) > now();
+    // A federated token works too when the pool's principals hold the Vertex AI role themselves.
+    const authorized = bearer !== undefined && Math.max(issued.get(bearer) ?? 0, federated.get(bearer) ?? 0) > now();
     requests.push({ path: req.url!, project: decodeURIComponent(m[1]), location: decodeURIComponent(m[2]), model: decodeURIComponent(m[3]), authorized, body });
     if (!authorized) return sendError(res, 401, 'Request had invalid authentication credentials.');
     const problem = requestProblem(body);
@@ -197,9 +295,13 @@ export async function startVertexStandIn(opts: VertexStandInOptions = {}): Promi
     },
     requests,
     tokenRequests,
+    workloadIdentityAudience: WIF_AUDIENCE,
+    clientEmail,
+    federationRequests,
     reset() {
       requests.splice(0);
       tokenRequests.splice(0);
+      federationRequests.splice(0);
     },
     close: server.close,
   };

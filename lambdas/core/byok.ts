@@ -120,11 +120,12 @@ export function azureResidency(endpoint: string, type: AzureDeploymentType): { r
 
 /**
  * The routes a customer credential serves for a model: for OpenAI and Anthropic the catalog's routes on that provider
- * (their region, jurisdiction and upstream id); for Azure one route per deployment the customer mapped to the model,
+ * (their region, jurisdiction and upstream id), served by the operator's credential or not; for Azure one route per deployment the customer mapped to the model,
  * on their resource, labelled from what can be established about it (azureResidency).
  */
 export function byokRoutesOf(model: Model, provider: ByokProvider, c: Pick<ByokCredential, 'endpoint' | 'deployments' | 'deployment_type'>): Route[] {
-  if (provider !== 'azure_openai') return model.served.filter((r) => r.provider === provider);
+  // The operator's own configuration of the provider does not matter here: the customer's credential serves these routes.
+  if (provider !== 'azure_openai') return [...model.served, ...model.unconfigured.map((u) => u.route)].filter((r) => r.provider === provider);
   const deployment = c.deployments?.[model.id];
   if (!deployment || !c.endpoint || !c.deployment_type) return [];
   const { region, jurisdiction } = azureResidency(c.endpoint, c.deployment_type);

@@ -9,7 +9,11 @@ const EndpointName = z.string().regex(/^[a-z0-9_-]+$/, 'an endpoint name like "s
 
 /** An OpenAI-compatible server the operator runs or contracts (vLLM, Ollama, TGI, Cohere's compatibility API). */
 const EndpointSchema = z.object({
-  base_url: z.url(),
+  /**
+   * The base URL of its OpenAI API. Optional: a deployment gives it in its settings (NI_OPENAI_COMPATIBLE_BASE_URLS,
+   * the stack's openaiCompatibleBaseUrls context); an endpoint without one has its routes not served.
+   */
+  base_url: z.url().optional(),
   /** true: calls carry a bearer credential, the secret `openai_compatible:<name>`. */
   secret: z.boolean().default(false),
 });
@@ -77,6 +81,8 @@ export interface Model extends z.infer<typeof ModelSchema> {
   byok_fee_prices: Prices;
   /** Routes the gateway can serve, in preference order. */
   served: Route[];
+  /** Routes whose provider this deployment has not configured, and what is missing (configureCatalog). */
+  unconfigured: { route: Route; missing: string }[];
   /** Derived from the served routes, never typed in the data. */
   tiers: Tier[];
   jurisdictions: Jurisdiction[];
@@ -121,7 +127,6 @@ export function buildCatalog(raw: unknown, served: ReadonlySet<string>): Catalog
     if (byId.has(m.id)) throw new CatalogError(`Invalid catalog: model "${m.id}" appears twice`);
     const unknown = m.routes.find((r) => r.endpoint !== undefined && !(r.endpoint in parsed.data.endpoints));
     if (unknown) throw new CatalogError(`Invalid catalog: model "${m.id}": route endpoint "${unknown.endpoint}" is not declared in endpoints`);
-    const servedRoutes = m.routes.filter((r) => served.has(r.provider));
     const input = parseCad(m.pricing.input_per_mtok);
     const prices: Prices = {
       input,
@@ -129,19 +134,44 @@ export function buildCatalog(raw: unknown, served: ReadonlySet<string>): Catalog
       cache_read: m.pricing.cache_read_per_mtok ? parseCad(m.pricing.cache_read_per_mtok) : input,
       cache_write: m.pricing.cache_write_per_mtok ? parseCad(m.pricing.cache_write_per_mtok) : input,
     };
-    const model: Model = {
+    const model: Model = withServed({
       ...m,
       default_max_tokens: m.default_max_tokens ?? Math.min(FALLBACK_DEFAULT_MAX_TOKENS, m.max_output_tokens),
       prices,
       byok_fee_prices: scaled(prices, parsed.data.byok_routing_fee_bps),
-      served: servedRoutes,
-      tiers: TIERS.filter((t) => servedRoutes.some((r) => tierAllows(t, r))),
-      jurisdictions: [...new Set(servedRoutes.map((r) => r.jurisdiction))],
-    };
+      unconfigured: [],
+    }, m.routes.filter((r) => served.has(r.provider)));
     byId.set(m.id, model);
-    if (servedRoutes.length > 0) models.push(model);
+    if (model.served.length > 0) models.push(model);
   }
   return { models, byId, endpoints: parsed.data.endpoints, byokRoutingFeeBps: parsed.data.byok_routing_fee_bps };
+}
+
+/** A model serving `routes`: its tiers and jurisdictions follow from them. */
+function withServed(m: Omit<Model, 'served' | 'tiers' | 'jurisdictions'>, routes: Route[]): Model {
+  return {
+    ...m,
+    served: routes,
+    tiers: TIERS.filter((t) => routes.some((r) => tierAllows(t, r))),
+    jurisdictions: [...new Set(routes.map((r) => r.jurisdiction))],
+  };
+}
+
+/**
+ * The catalog as one deployment serves it: a route whose provider is not configured here (`missing` says what is
+ * missing, or undefined when nothing is) is neither served nor advertised, so a tier's requests go to the routes
+ * that can answer, and a model left with none in a tier is refused naming what the operator has to configure.
+ */
+export function configureCatalog(c: Catalog, missing: (route: Route) => string | undefined): Catalog {
+  const byId = new Map<string, Model>();
+  for (const m of c.byId.values()) {
+    const unconfigured = m.served.flatMap((route) => {
+      const what = missing(route);
+      return what === undefined ? [] : [{ route, missing: what }];
+    });
+    byId.set(m.id, withServed({ ...m, unconfigured: [...m.unconfigured, ...unconfigured] }, m.served.filter((r) => !unconfigured.some((u) => u.route === r))));
+  }
+  return { ...c, models: [...byId.values()].filter((m) => m.served.length > 0), byId };
 }
 
 export const modelsForTier = (c: Catalog, tier: Tier) => c.models.filter((m) => m.tiers.includes(tier));
@@ -155,6 +185,16 @@ export interface Resolution {
 /** Model id + tier → the routes a request may take, or the error the client sees. */
 export function resolveModel(c: Catalog, modelId: string, tier: Tier): Resolution {
   const model = c.byId.get(modelId);
+  const unconfigured = model?.unconfigured.filter((u) => tierAllows(tier, u.route)) ?? [];
+  if (model && unconfigured.length > 0 && !model.served.some((r) => tierAllows(tier, r))) {
+    // The catalog has routes for this tier, but this deployment has not configured their providers.
+    const available = modelsForTier(c, tier).map((m) => m.id);
+    const what = [...new Set(unconfigured.map((u) => u.missing))].join('; ');
+    throw new GatewayError(400,
+      `Model '${modelId}' is not available in privacy tier '${tier}' on this gateway: its routes in that tier are not configured (${what}). ` +
+        `Models available in '${tier}': ${available.length ? available.join(', ') : 'none'}`,
+      'invalid_request_error', 'model_not_available_in_tier', 'model', { privacy_tier: tier, available_models: available });
+  }
   if (!model || model.served.length === 0) {
     const available = c.models.map((m) => m.id);
     throw new GatewayError(400, `Model '${modelId}' is not deployed. Available models: ${available.join(', ')}`,

@@ -100,6 +100,20 @@ async function* readEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<Sse
   }
 }
 
+/**
+ * GETs a provider's JSON API (a model or deployment listing, for `ni catalog check`): the status and the parsed
+ * body (null when it is not JSON). A connection failure throws, naming the URL's host, never its credentials.
+ */
+export async function getJson(url: string, headers: Record<string, string>): Promise<{ status: number; body: unknown }> {
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: { accept: 'application/json', ...headers } });
+  } catch (err) {
+    throw new Error(`cannot reach ${new URL(url).host}: ${(err as Error).message}`);
+  }
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
 /** Parses one event's JSON data; a provider sending something else is a broken stream. */
 export function eventJson<T>(e: SseEvent): T {
   try {

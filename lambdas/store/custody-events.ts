@@ -8,7 +8,7 @@ import { config } from '../config';
 import { CUSTODY_DETAIL_TYPE, CUSTODY_EVENT_SOURCE, CustodyEvent } from '../core/custody';
 import { METRIC } from '../core/metrics';
 import { flushMetrics, logger, metrics } from '../observability';
-import { keepAliveHandler, sdkClientSettings } from '../sdk';
+import { keepAliveHandler, resolveCredentialsNow, sdkClientSettings } from '../sdk';
 import { batches } from './batching';
 import { afterWindow } from './group-commit';
 
@@ -46,6 +46,11 @@ const eventBridge = () => (eventBridgeClient ??= new EventBridgeClient({
   requestHandler: keepAliveHandler({ connectionTimeout: 500, requestTimeout: 1_000 }),
   ...sdkClientSettings('events', config().endpoints.eventbridge),
 }));
+
+/** Creates the EventBridge client now (a function's init), not when the first request's custody event is sent. */
+export function createCustodyClient(): void {
+  resolveCredentialsNow(eventBridge());
+}
 
 /** Forget the cached client (a runtime that restarts its bus on a new port). */
 export function resetEventBridge(): void {

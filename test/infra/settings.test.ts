@@ -24,6 +24,8 @@ function synth(context: Record<string, string> = {}): Synth {
 const ZONE_ID = 'Z0123456789ABCDEFGHIJ';
 const CERT = 'arn:aws:acm:ca-central-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666';
 const TOPIC = 'arn:aws:sns:ca-central-1:123456789012:ops-pager';
+const WIF_AUDIENCE = '//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ni-aws/providers/ni-gateway';
+const gatewayEnv = (t: Template) => (resource(t, 'AWS::Lambda::Function', 'ApiGatewayFunction').props.Environment as { Variables: Record<string, unknown> }).Variables;
 const count = (t: Template, type: string) => Object.keys(t.findResources(type)).length;
 
 describe('without context: the stack as before', () => {
@@ -36,6 +38,12 @@ describe('without context: the stack as before', () => {
       expect([type, count(template, type)]).toEqual([type, 0]);
     }
     expect(outputs.CustomDomainTarget).toBeUndefined();
+  });
+
+  test('no provider endpoint or workload identity: the sovereign endpoint is not configured, Vertex AI takes a key', () => {
+    const env = gatewayEnv(template);
+    for (const name of ['NI_OPENAI_COMPATIBLE_BASE_URLS', 'NI_VERTEX_WORKLOAD_IDENTITY_AUDIENCE', 'NI_VERTEX_PROJECT_ID']) expect(env[name]).toBeUndefined();
+    expect(JSON.stringify(env.NI_PROVIDER_SECRET_ARNS)).toContain('vertex_ai');
   });
 
   test('defaults: 256 MB gateway, 50/100 requests/s throttling, logs kept 90 days', () => {
@@ -51,6 +59,8 @@ describe('custom domain in a Route 53 zone, alarm e-mail, stage and settings', (
     stage: 'staging', domainName: 'api.example.ca', hostedZoneName: 'example.ca', hostedZoneId: ZONE_ID, alarmEmail: 'ops@example.ca',
     throttlingRateLimit: '20', throttlingBurstLimit: '40', gatewayMemoryMB: '512', provisionedConcurrency: '2', logRetentionDays: '30', ledgerAnchorRetentionDays: '7',
     azureOpenAIEndpoint: 'https://ni-canadaeast.openai.azure.com',
+    openaiCompatibleBaseUrls: '{"sovereign-vllm":"https://gpu.example.ca/v1"}',
+    vertexWorkloadIdentityAudience: WIF_AUDIENCE, vertexServiceAccount: 'ni-gateway@ni-prod.iam.gserviceaccount.com', vertexProjectId: 'ni-prod',
   });
   const restApi = resource(template, 'AWS::ApiGateway::RestApi', 'ApiRestApi').id;
   const domain = resource(template, 'AWS::ApiGateway::DomainName', 'CustomDomain');
@@ -115,6 +125,18 @@ describe('custom domain in a Route 53 zone, alarm e-mail, stage and settings', (
     expect((resource(template, 'AWS::Lambda::Function', 'ApiGatewayFunction').props.Environment as { Variables: object }).Variables).toHaveProperty('NI_AZURE_OPENAI_ENDPOINT', 'https://ni-canadaeast.openai.azure.com');
     for (const s of Object.values(template.findResources('AWS::SecretsManager::Secret'))) expect(s.Properties.Name).toMatch(/^ni\/staging\/provider\//);
   });
+
+  test("the sovereign endpoint's base URL and Vertex AI's workload identity reach the gateway; no Vertex key secret is created", () => {
+    const env = gatewayEnv(template);
+    expect(JSON.parse(env.NI_OPENAI_COMPATIBLE_BASE_URLS as string)).toEqual({ 'sovereign-vllm': 'https://gpu.example.ca/v1' });
+    expect(env).toMatchObject({
+      NI_VERTEX_WORKLOAD_IDENTITY_AUDIENCE: WIF_AUDIENCE, NI_VERTEX_SERVICE_ACCOUNT: 'ni-gateway@ni-prod.iam.gserviceaccount.com', NI_VERTEX_PROJECT_ID: 'ni-prod',
+    });
+    const names = Object.values(template.findResources('AWS::SecretsManager::Secret')).map((s) => s.Properties.Name);
+    expect(names).toContain('ni/staging/provider/openai_compatible/sovereign-vllm');
+    expect(names).not.toContain('ni/staging/provider/vertex_ai');
+    expect(JSON.stringify(env.NI_PROVIDER_SECRET_ARNS)).not.toContain('vertex_ai');
+  });
 });
 
 describe('an existing certificate, an existing alarm topic', () => {
@@ -147,6 +169,10 @@ describe('invalid context stops the synth, naming each value', () => {
     [{ alarmEmail: 'ops@example.ca', alarmTopicArn: TOPIC }, /alarmEmail: give alarmEmail or alarmTopicArn, not both/],
     [{ gatewayMemoryMB: '64' }, /gatewayMemoryMB/],
     [{ azureOpenAIEndpoint: 'http://ni.openai.azure.com' }, /azureOpenAIEndpoint/],
+    [{ openaiCompatibleBaseUrls: '{"sovereign-vllm":"http://gpu.example.ca/v1"}' }, /openaiCompatibleBaseUrls: a JSON object of endpoint names to https base URLs/],
+    [{ openaiCompatibleBaseUrls: '{"nowhere":"https://gpu.example.ca/v1"}' }, /openaiCompatibleBaseUrls: not endpoints of the catalog: nowhere/],
+    [{ vertexWorkloadIdentityAudience: WIF_AUDIENCE }, /vertexWorkloadIdentityAudience: needs vertexProjectId/],
+    [{ vertexServiceAccount: 'sa@p.iam.gserviceaccount.com' }, /vertexServiceAccount: only applies with vertexWorkloadIdentityAudience/],
     [{ logRetentionDays: '45' }, /logRetentionDays: one of 1, 3, 5, 7, 14, 30, 60, 90/],
     [{ ledgerAnchorRetentionDays: '0' }, /ledgerAnchorRetentionDays/],
     [{ throttlingRateLimit: '200', throttlingBurstLimit: '100' }, /throttlingBurstLimit: must be at least throttlingRateLimit/],

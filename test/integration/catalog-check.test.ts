@@ -6,6 +6,8 @@ import { bedrockRoutes, checkRoutes, type RegionListing } from '../../bin/comman
 import { buildCatalog } from '../../lambdas/core/catalog';
 import { catalog } from '../../lambdas/catalog';
 import { type BedrockStandIn, startBedrockStandIn } from '../../local/bedrock-standin';
+import { startOpenAIStandIn, type OpenAIStandIn } from '../../local/openai-standin';
+import { startVertexStandIn, type VertexStandIn } from '../../local/vertex-standin';
 import { PROVIDER_NAMES } from '../../lambdas/providers/names';
 
 const SERVED: ReadonlySet<string> = new Set(PROVIDER_NAMES);
@@ -17,7 +19,7 @@ const isProfile = (id: string) => /^(us|eu|global|apac)\./.test(id);
 const everything = { foundationModels: ids.filter((id) => !isProfile(id)), inferenceProfiles: ids.filter(isProfile) };
 
 let tmp: string;
-const standIns: BedrockStandIn[] = [];
+const standIns: (BedrockStandIn | OpenAIStandIn | VertexStandIn)[] = [];
 
 beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'ni-catalog-'));
@@ -56,7 +58,7 @@ describe('ni catalog check', () => {
     const report = JSON.parse(json.stdout);
     expect(report.problems).toBe(0);
     expect(report.regions).toEqual(['ca-central-1']);
-    expect(report.routes).toHaveLength(routes.length);
+    expect(report.routes).toHaveLength(routes.length); // Bedrock's: the others are not configured here
     const unverified = report.routes.filter((r: { verified: boolean }) => !r.verified);
     expect(unverified.length).toBeGreaterThan(0);
     for (const r of unverified) expect(r.notes).toContain('marked unverified in the catalog; found upstream');
@@ -65,6 +67,87 @@ describe('ni catalog check', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`Checked ${routes.length} Bedrock routes in ca-central-1.`);
     expect(text.stdout).toContain('No problems found.');
+    // Providers this environment has not configured are skipped, saying what they lack.
+    expect(report.skipped).toEqual(expect.arrayContaining([
+      { provider: 'azure_openai', routes: 1, reason: expect.stringContaining('NI_AZURE_OPENAI_ENDPOINT') },
+      { provider: 'vertex_ai', routes: 2, reason: expect.stringContaining('no vertex_ai credential') },
+    ]));
+    expect(text.stdout).toContain('Skipped 1 Azure OpenAI routes: no Azure OpenAI resource (NI_AZURE_OPENAI_ENDPOINT');
+  }, 60_000);
+
+  it("asks Azure OpenAI for the resource's deployments and Vertex AI (by workload identity federation) for its models", async () => {
+    const bedrock = await standIn(everything);
+    const azure = await startOpenAIStandIn({ flavor: 'azure', deployments: [{ id: 'gpt-4o', model: 'gpt-4o' }, { id: 'gpt-4.1-mini', model: 'gpt-4.1-mini' }] });
+    // The CLI's AWS credentials (test/test) sign the GetCallerIdentity request; the stand-in checks them as AWS would.
+    const vertex = await startVertexStandIn({ models: ['gemini-2.5-flash'], awsCredentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    standIns.push(azure, vertex);
+    const secrets = join(tmp, 'secrets.json');
+    writeFileSync(secrets, JSON.stringify({ azure_openai: 'azure-key' }), { mode: 0o600 });
+    const env = {
+      NI_PROVIDER_SECRETS_FILE: secrets, NI_AZURE_OPENAI_ENDPOINT: azure.url, NI_VERTEX_ENDPOINT: vertex.url,
+      NI_VERTEX_WORKLOAD_IDENTITY_AUDIENCE: vertex.workloadIdentityAudience, NI_VERTEX_SERVICE_ACCOUNT: vertex.clientEmail, NI_VERTEX_PROJECT_ID: 'ni-prod',
+      NI_GOOGLE_STS_ENDPOINT: vertex.url, NI_GOOGLE_IAM_CREDENTIALS_ENDPOINT: vertex.url,
+    };
+    const { code, stdout } = await ni(['catalog', 'check', '--endpoint', bedrock, '--json'], env);
+    expect(code).toBe(1);
+    const report = JSON.parse(stdout);
+    expect(report.skipped.map((s: { provider: string }) => s.provider)).toEqual([]);
+    expect(report.problems).toBe(1);
+    const of = (provider: string) => report.routes.filter((r: { provider: string }) => r.provider === provider);
+    expect(of('azure_openai')).toEqual([expect.objectContaining({ model: 'openai/gpt-4o', kind: 'deployment', region: 'canadaeast', found: true, problems: [], notes: ['model gpt-4o', 'deployment type not visible with the resource key: give --azure-resource-id to check it', 'marked unverified in the catalog; found upstream'] })]);
+    expect(of('vertex_ai')).toEqual([
+      expect.objectContaining({ model: 'vertex_ai/gemini-2-5-flash', kind: 'publisher_model', found: true, problems: [] }),
+      expect.objectContaining({ model: 'vertex_ai/gemini-2-5-pro', found: false, problems: ['no publisher model gemini-2.5-pro in northamerica-northeast1'] }),
+    ]);
+    expect(vertex.federationRequests.map((r) => [r.endpoint, r.ok])).toEqual([['sts', true], ['iam', true]]);
+
+    const text = await ni(['catalog', 'check', '--endpoint', bedrock], env);
+    expect(text.stdout).toContain('Checked 1 Azure OpenAI routes.');
+    expect(text.stdout).toContain('Checked 2 Vertex AI routes.');
+    expect(text.stdout).toContain('1 problem(s) found.');
+  }, 60_000);
+
+  it("with the resource's ARM id, finds a Global deployment and a resource outside the route's region", async () => {
+    const bedrock = await standIn(everything);
+    const RESOURCE = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/ni/providers/Microsoft.CognitiveServices/accounts/ni-canadaeast';
+    const args = (url: string) => ['catalog', 'check', '--endpoint', bedrock, '--json', '--azure-resource-id', RESOURCE, '--azure-management-endpoint', url];
+    const check = async (url: string, env: Record<string, string> = { NI_AZURE_MANAGEMENT_TOKEN: 'entra-token' }) => {
+      const r = await ni(args(url), { NI_AZURE_OPENAI_ENDPOINT: url, NI_PROVIDER_SECRETS_FILE: join(tmp, 'arm.json'), ...env });
+      return { ...r, azure: r.code === 2 ? undefined : JSON.parse(r.stdout).routes.find((x: { provider: string }) => x.provider === 'azure_openai') };
+    };
+    writeFileSync(join(tmp, 'arm.json'), JSON.stringify({ azure_openai: 'azure-key' }), { mode: 0o600 });
+    const regional = await startOpenAIStandIn({ flavor: 'azure' });
+    const global = await startOpenAIStandIn({ flavor: 'azure', deployments: [{ id: 'gpt-4o', model: 'gpt-4o', sku: 'GlobalStandard' }], location: 'eastus' });
+    standIns.push(regional, global);
+
+    const ok = await check(regional.url);
+    expect(ok.code).toBe(0);
+    expect(ok.azure).toMatchObject({ found: true, problems: [], notes: ['model gpt-4o 2024-11-20, Standard', 'marked unverified in the catalog; found upstream'] });
+    const bad = await check(global.url);
+    expect(bad.code).toBe(1);
+    expect(bad.azure.problems).toEqual([
+      'the resource is in eastus, the route says canadaeast',
+      'deployment gpt-4o is GlobalStandard, which may process outside canadaeast: the route needs a Standard (regional) or regional provisioned deployment',
+    ]);
+    const noToken = await check(regional.url, {});
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toContain('NI_AZURE_MANAGEMENT_TOKEN');
+  }, 60_000);
+
+  it('finds a missing or failed Azure deployment', async () => {
+    const bedrock = await standIn(everything);
+    const azure = await startOpenAIStandIn({ flavor: 'azure', deployments: [{ id: 'gpt-4o', model: 'gpt-4o', status: 'failed' }] });
+    standIns.push(azure);
+    const secrets = join(tmp, 'azure-only.json');
+    writeFileSync(secrets, JSON.stringify({ azure_openai: 'azure-key' }), { mode: 0o600 });
+    const failed = await ni(['catalog', 'check', '--endpoint', bedrock, '--json'], { NI_PROVIDER_SECRETS_FILE: secrets, NI_AZURE_OPENAI_ENDPOINT: azure.url });
+    expect(failed.code).toBe(1);
+    expect(JSON.parse(failed.stdout).routes.find((r: { provider: string }) => r.provider === 'azure_openai').problems).toEqual(['deployment gpt-4o is failed, not succeeded']);
+
+    const empty = await startOpenAIStandIn({ flavor: 'azure', deployments: [] });
+    standIns.push(empty);
+    const missing = await ni(['catalog', 'check', '--endpoint', bedrock, '--json'], { NI_PROVIDER_SECRETS_FILE: secrets, NI_AZURE_OPENAI_ENDPOINT: empty.url });
+    expect(JSON.parse(missing.stdout).routes.find((r: { provider: string }) => r.provider === 'azure_openai')).toMatchObject({ found: false, problems: ['no deployment gpt-4o in the Azure OpenAI resource'] });
   }, 60_000);
 
   it('finds an upstream id that does not exist in the region', async () => {

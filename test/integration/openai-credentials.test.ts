@@ -8,7 +8,7 @@ import { startOpenAIStandIn, type OpenAIStandIn } from '../../local/openai-stand
 
 const request = parseChatRequest(JSON.stringify({ model: 'openai/gpt-4o', messages: [{ role: 'user', content: 'hi' }] }));
 const route: Route = { provider: 'azure_openai', region: 'canadaeast', upstream_id: 'gpt-4o', jurisdiction: 'CA', canadian_controlled: false, verified: false };
-const secretsOf = (values: Record<string, string>): SecretSource => ({ get: async (name) => values[name] });
+const secretsOf = (values: Record<string, string>): SecretSource => ({ get: async (name) => values[name], has: (name) => name in values });
 
 let azure: OpenAIStandIn;
 let openai: OpenAIStandIn;

@@ -2,10 +2,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import builtIn from '../../lambdas/catalog.json';
-import { assertCapable, buildCatalog, CatalogError, resolveModel } from '../../lambdas/core/catalog';
+import { assertCapable, buildCatalog, CatalogError, configureCatalog, modelsForTier, resolveModel, type Catalog } from '../../lambdas/core/catalog';
 import { catalog } from '../../lambdas/catalog';
 import { GatewayError } from '../../lambdas/core/errors';
-import { TIERS, tierAllows } from '../../lambdas/core/tiers';
+import { TIERS, tierAllows, type Tier } from '../../lambdas/core/tiers';
+import { missingConfiguration, type ProviderSettings } from '../../lambdas/providers/registry';
 import { PROVIDER_NAMES } from '../../lambdas/providers/names';
 import { reloadConfig } from '../../lambdas/config';
 
@@ -177,5 +178,45 @@ describe('catalog', () => {
       delete process.env.NI_CATALOG_FILE;
       reloadConfig();
     });
+  });
+});
+
+describe('the catalog as a deployment configures it (configureCatalog, missingConfiguration)', () => {
+  const settings = (over: Partial<ProviderSettings> = {}): ProviderSettings => ({
+    endpoints: { azure_openai: 'https://ni.openai.azure.com' },
+    secrets: { get: async () => undefined, has: (name) => ['azure_openai', 'openai', 'anthropic', 'vertex_ai', 'openai_compatible:sovereign-vllm'].includes(name) },
+    openaiCompatible: c.endpoints,
+    ...over,
+  });
+  const refusal = (cat: Catalog, model: string, tier: Tier) => {
+    try {
+      resolveModel(cat, model, tier);
+    } catch (err) {
+      return err as GatewayError;
+    }
+    throw new Error(`${model} resolved under ${tier}`);
+  };
+
+  test('the built-in sovereign endpoint has no base URL: canadian_sovereign serves nothing until one is given', () => {
+    expect(c.endpoints['sovereign-vllm'].base_url).toBeUndefined();
+    const without = configureCatalog(c, missingConfiguration(settings()));
+    expect(modelsForTier(without, 'canadian_sovereign')).toEqual([]);
+    const err = refusal(without, 'meta/llama-3.3-70b', 'canadian_sovereign');
+    expect(err.code).toBe('model_not_available_in_tier');
+    expect(err.message).toContain('no base URL for the OpenAI-compatible endpoint sovereign-vllm (NI_OPENAI_COMPATIBLE_BASE_URLS');
+    const given = configureCatalog(c, missingConfiguration(settings({ openaiCompatible: { 'sovereign-vllm': { base_url: 'https://gpu.example.ca/v1', secret: true } } })));
+    expect(modelsForTier(given, 'canadian_sovereign').map((m) => m.id)).toEqual(['meta/llama-3.3-70b']);
+  });
+
+  test('a credential not configured takes its provider out; Vertex AI by federation needs a project, not a key', () => {
+    const noKeys = settings({ secrets: { get: async () => undefined, has: () => false } });
+    const cat = configureCatalog(c, missingConfiguration(noKeys));
+    expect(cat.models.map((m) => m.id).sort()).toEqual(['anthropic/claude-haiku-4.5', 'anthropic/claude-opus-4.6', 'anthropic/claude-sonnet-4.5', 'meta/llama-3-70b', 'meta/llama-3-8b', 'mistral/mistral-large']);
+    expect(refusal(cat, 'openai/gpt-4.1', 'global').message).toContain('no openai credential');
+    // Claude keeps its Bedrock routes: only the direct ones go.
+    expect(cat.byId.get('anthropic/claude-opus-4.6')!.served.map((r) => r.provider)).toEqual(['bedrock', 'bedrock']);
+    const wi = { audience: '//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x', stsEndpoint: 'https://sts', iamCredentialsEndpoint: 'https://iam', awsRegion: 'ca-central-1', awsCredentials: async () => ({ accessKeyId: 'a', secretAccessKey: 'b' }) };
+    expect(refusal(configureCatalog(c, missingConfiguration({ ...noKeys, vertexWorkloadIdentity: wi })), 'vertex_ai/gemini-2-5-flash', 'managed_canadian_cloud').message).toContain('NI_VERTEX_PROJECT_ID');
+    expect(configureCatalog(c, missingConfiguration({ ...noKeys, vertexWorkloadIdentity: wi, vertexProject: 'p' })).byId.get('vertex_ai/gemini-2-5-flash')!.tiers).toEqual(['managed_canadian_cloud', 'global']);
   });
 });

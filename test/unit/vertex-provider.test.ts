@@ -22,11 +22,11 @@ test('the catalog refuses a Vertex AI route in the global location labelled anyt
 
 test('without a credential a served route is not enabled, after asking for it', async () => {
   const asked: string[] = [];
-  const provider = createVertexProvider({ secrets: { get: async (p) => (asked.push(p), undefined) } });
+  const provider = createVertexProvider({ secrets: { get: async (p) => (asked.push(p), undefined), has: () => false } });
   await expect(provider.stream(route('northamerica-northeast1', 'CA'), request, 10)).rejects.toEqual(new UpstreamError('not_enabled'));
   expect(asked).toEqual(['vertex_ai']);
 });
 
 test('custody names the Vertex AI location and model', () => {
-  expect(createVertexProvider({ secrets: { get: async () => undefined } }).custodyHops(route('northamerica-northeast1', 'CA'))).toEqual(['vertex-ai@northamerica-northeast1#gemini-2.5-flash']);
+  expect(createVertexProvider({ secrets: { get: async () => undefined, has: () => false } }).custodyHops(route('northamerica-northeast1', 'CA'))).toEqual(['vertex-ai@northamerica-northeast1#gemini-2.5-flash']);
 });

@@ -1,7 +1,7 @@
 import { BedrockRuntimeClient, ConverseStreamCommand, type ConverseStreamCommandInput } from '@aws-sdk/client-bedrock-runtime';
 import { createHash } from 'node:crypto';
 import type { Route } from '../../core/catalog';
-import { keepAliveHandler, sdkClientSettings } from '../../sdk';
+import { keepAliveHandler, resolveCredentialsNow, sdkClientSettings } from '../../sdk';
 import { UpstreamError, type Provider, type UpstreamFailure } from '../provider';
 import { fromConverseStream, toConverseInput, type ConverseStreamEvent } from './converse';
 import { inferenceProfile } from './profiles';
@@ -9,6 +9,8 @@ import { inferenceProfile } from './profiles';
 export interface BedrockOptions {
   /** Every region's calls go here instead (a stand-in, a VPC endpoint). */
   endpoint?: string;
+  /** Regions whose clients are created now, with their credentials resolved, rather than by a first request. */
+  regions?: readonly string[];
 }
 
 const FAILURES: Record<string, UpstreamFailure> = {
@@ -31,7 +33,7 @@ function classify(err: unknown): unknown {
 }
 
 /** Bedrock Runtime's ConverseStream, one client per region. */
-export function createBedrockProvider({ endpoint }: BedrockOptions = {}): Provider {
+export function createBedrockProvider({ endpoint, regions = [] }: BedrockOptions = {}): Provider {
   const clients = new Map<string, BedrockRuntimeClient>();
   /** SHA-256 of the serialized request body, by the output object `send` returns for it. */
   const requestHashes = new WeakMap<object, string>();
@@ -61,6 +63,8 @@ export function createBedrockProvider({ endpoint }: BedrockOptions = {}): Provid
     }
     return c;
   }
+
+  for (const region of regions) resolveCredentialsNow(client(region));
 
   return {
     async stream(route, request, maxTokens) {

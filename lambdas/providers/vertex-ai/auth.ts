@@ -36,50 +36,74 @@ export function signedAssertion(key: ServiceAccountKey, nowMs: number): string {
   return `${header}.${claims}.${base64url(signature)}`;
 }
 
+/** An access token and when it expires (ms since the epoch). */
+export interface IssuedToken {
+  token: string;
+  expiresAt: number;
+}
+
+/** Something that issues access tokens for one identity, asked again only when the last is close to expiry. */
+export type TokenIssuer = () => Promise<IssuedToken>;
+
+/**
+ * Tokens by identity, cached until REFRESH_MARGIN_MS before they expire; concurrent requests share one exchange.
+ * A failed exchange is not cached: the next request tries again.
+ */
+export function tokenCache(now: () => number = Date.now): (id: string, issue: TokenIssuer) => Promise<string> {
+  const cache = new Map<string, { token: Promise<string>; refreshAt: number }>();
+  return (id, issue) => {
+    const cached = cache.get(id);
+    if (cached && now() < cached.refreshAt) return cached.token;
+    const entry = { token: Promise.resolve(''), refreshAt: Infinity };
+    entry.token = issue().then((t) => {
+      entry.refreshAt = t.expiresAt - REFRESH_MARGIN_MS;
+      return t.token;
+    });
+    entry.token.catch(() => {
+      if (cache.get(id) === entry) cache.delete(id);
+    });
+    cache.set(id, entry);
+    return entry.token;
+  };
+}
+
+/**
+ * POSTs to one of Google's token endpoints (OAuth, STS, IAM Credentials) and parses the answer. Failures are
+ * classified like any upstream failure; a credential Google refuses (400 invalid_grant, 401, 403) means the
+ * gateway is not enabled there, while the client's request is fine.
+ */
+export async function postForToken<T>(url: string, headers: Record<string, string>, body: string, schema: z.ZodType<T>): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', headers, body });
+  } catch {
+    throw new UpstreamError('unavailable');
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new UpstreamError(res.status === 400 || res.status === 401 ? 'not_enabled' : failureOfStatus(res.status));
+  }
+  const parsed = schema.safeParse(await res.json().catch(() => null));
+  if (!parsed.success) throw new UpstreamError('broken');
+  return parsed.data;
+}
+
 export interface AccessTokens {
   /** A valid access token (exchanging a new assertion when the cached one is close to expiry). */
   token(key: ServiceAccountKey): Promise<string>;
 }
 
-/**
- * Tokens per service account, cached; concurrent requests share one exchange. A failed exchange is classified
- * like any upstream failure (a refused key is `not_enabled`) and not cached.
- */
+/** Service-account tokens: a signed assertion exchanged at the key's token_uri (RFC 7523 JWT bearer grant). */
 export function accessTokens(now: () => number = Date.now): AccessTokens {
-  const cache = new Map<string, { token: Promise<string>; refreshAt: number }>();
-
-  async function exchange(key: ServiceAccountKey, entry: { refreshAt: number }): Promise<string> {
-    const issuedAt = now();
-    let res: Response;
-    try {
-      res = await fetch(key.token_uri, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: signedAssertion(key, issuedAt) }),
-      });
-    } catch {
-      throw new UpstreamError('unavailable');
-    }
-    // A key Google refuses (revoked, wrong account) answers 400 invalid_grant: the gateway is not enabled, the client's request is fine.
-    if (!res.ok) throw new UpstreamError(res.status === 400 || res.status === 401 ? 'not_enabled' : failureOfStatus(res.status));
-    const parsed = TokenResponse.safeParse(await res.json().catch(() => null));
-    if (!parsed.success) throw new UpstreamError('broken');
-    entry.refreshAt = issuedAt + parsed.data.expires_in * 1000 - REFRESH_MARGIN_MS;
-    return parsed.data.access_token;
-  }
-
+  const cached = tokenCache(now);
   return {
     token(key) {
-      const id = `${key.token_uri} ${key.client_email}`;
-      const cached = cache.get(id);
-      if (cached && now() < cached.refreshAt) return cached.token;
-      const entry = { token: Promise.resolve(''), refreshAt: Infinity };
-      entry.token = exchange(key, entry);
-      entry.token.catch(() => {
-        if (cache.get(id) === entry) cache.delete(id);
+      return cached(`${key.token_uri} ${key.client_email}`, async () => {
+        const issuedAt = now();
+        const form = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: signedAssertion(key, issuedAt) });
+        const t = await postForToken(key.token_uri, { 'content-type': 'application/x-www-form-urlencoded' }, form.toString(), TokenResponse);
+        return { token: t.access_token, expiresAt: issuedAt + t.expires_in * 1000 };
       });
-      cache.set(id, entry);
-      return entry.token;
     },
   };
 }
