@@ -50,7 +50,6 @@ function timer(ms: number, fire: () => void): () => void {
 /** One attempt, abandoned (and its request aborted) when the provider has not answered within `timeoutMs`. */
 async function attempt(provider: Provider, route: Route, request: ChatRequest, maxTokens: number, timeoutMs: number, opts: UpstreamOptions): Promise<ProviderStream> {
   const abort = new AbortController();
-  const signal = opts.signal ? AbortSignal.any([abort.signal, opts.signal]) : abort.signal;
   let stop = () => {};
   const timedOut = new Promise<never>((_, reject) => {
     stop = (opts.schedule ?? timer)(timeoutMs, () => {
@@ -58,10 +57,12 @@ async function attempt(provider: Provider, route: Route, request: ChatRequest, m
       reject(new UpstreamError('timeout'));
     });
   });
-  // The request's deadline ends the attempt: its timer goes with it, even before the provider gives up.
-  opts.signal?.addEventListener('abort', () => stop(), { once: true });
+  // The request's deadline ends the attempt, its call and later its stream; its timer goes with it, even before the
+  // provider gives up (a listener: AbortSignal.any would tie each request's signals together through weak references).
+  const deadline = opts.signal;
+  deadline?.addEventListener('abort', () => (stop(), abort.abort(deadline.reason)), { once: true });
   try {
-    return await Promise.race([provider.stream(route, request, maxTokens, signal, opts.customer?.credential), timedOut]);
+    return await Promise.race([provider.stream(route, request, maxTokens, abort.signal, opts.customer?.credential), timedOut]);
   } finally {
     stop();
   }
