@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, type BatchGetCommandOutput, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type BatchGetCommandOutput, DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { batches } from './batching';
 import { config } from '../config';
 import { keepAliveHandler, sdkClientSettings } from '../sdk';
@@ -37,5 +37,17 @@ export async function batchGetItems(table: string, keys: { pk: string; sk: strin
       pending = out.UnprocessedKeys?.[table]?.Keys;
     }
   }
+  return items;
+}
+
+/** Every item a query matches, page after page (strongly consistent). */
+export async function queryAll(input: QueryCommandInput): Promise<Record<string, any>[]> {
+  const items: Record<string, any>[] = [];
+  let start: Record<string, any> | undefined;
+  do {
+    const page = await ddb().send(new QueryCommand({ ...input, ExclusiveStartKey: start, ConsistentRead: true }));
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
   return items;
 }

@@ -1,4 +1,4 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { timingSafeEqual } from 'node:crypto';
 import {
   displayPrefix, generateKeyId, generateSecret, hashSecret, isWellFormedSecret, KeyId, KeyOptions, KeyRecord,
@@ -6,7 +6,7 @@ import {
 } from '../core/keys';
 import type { ByokEntry, ByokProvider } from '../core/byok';
 import { applied, isConditionFailure } from './conditional';
-import { batchGetItems, ddb } from './ddb';
+import { batchGetItems, ddb, queryAll } from './ddb';
 import { tableName } from './tables';
 
 /**
@@ -74,19 +74,11 @@ const indexInAccount = (accountId: string, id: string, hash: string) =>
  * account is left out, whatever the index says.
  */
 export async function listAccountKeys(accountId: string): Promise<KeyRecord[]> {
-  const hashes: string[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await ddb().send(new QueryCommand({
-      TableName: table(),
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :key)',
-      ExpressionAttributeValues: { ':pk': accountPk(accountId), ':key': ACCOUNT_KEY },
-      ConsistentRead: true,
-      ExclusiveStartKey: start,
-    }));
-    for (const item of page.Items ?? []) hashes.push(String(item.hash));
-    start = page.LastEvaluatedKey;
-  } while (start);
+  const hashes = (await queryAll({
+    TableName: table(),
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :key)',
+    ExpressionAttributeValues: { ':pk': accountPk(accountId), ':key': ACCOUNT_KEY },
+  })).map((item) => String(item.hash));
   const items = await batchGetItems(table(), hashes.map((h) => ({ pk: hashPk(h), sk: SK })));
   return items.map(toRecord).filter((r) => r.account_id === accountId)
     .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));

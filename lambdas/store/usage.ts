@@ -2,7 +2,7 @@ import { QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { GatewayError } from '../core/errors';
 import type { UsageBasis } from '../core/pricing';
 import { shiftDay } from '../core/spend-day';
-import { ddb } from './ddb';
+import { ddb, queryAll } from './ddb';
 import { tableName } from './tables';
 
 /**
@@ -162,17 +162,6 @@ async function collect(input: QueryCommandInput, pk: string, g: Granularity, lim
     start = page.LastEvaluatedKey;
   } while (start && items.length < limit);
   return { items, next_cursor: encodeCursor(g, start) };
-}
-
-async function queryAll(input: QueryCommandInput): Promise<Item[]> {
-  const items: Item[] = [];
-  let start: Item | undefined;
-  do {
-    const page = await ddb().send(new QueryCommand({ ...input, ExclusiveStartKey: start, ConsistentRead: true }));
-    items.push(...(page.Items ?? []));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return items;
 }
 
 /**
