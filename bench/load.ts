@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Load generation and statistics shared by the gateway benchmark. */
@@ -97,14 +97,40 @@ export function memoryOf(pid: number): { rssMB: number | null; peakRssMB: number
 }
 
 /**
- * CPU time (user + system) a process has used so far, in ms. /proc/<pid>/stat counts in USER_HZ ticks, which
- * Linux fixes at 100 per second for userspace whatever the kernel's HZ.
+ * CPU time (user + system) used so far, in ms, from a /proc stat line. It counts in USER_HZ ticks, which Linux
+ * fixes at 100 per second for userspace whatever the kernel's HZ.
  */
-export function cpuMsOf(pid: number): number {
-  const stat = proc(pid, 'stat');
-  if (stat === null) return NaN;
+function statCpuMs(stat: string): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** CPU time a process has used so far, in ms (all its threads). */
+export function cpuMsOf(pid: number): number {
+  const stat = proc(pid, 'stat');
+  return stat === null ? NaN : statCpuMs(stat);
+}
+
+/**
+ * A process's CPU time so far split between its main thread (the request path) and its other threads (the local
+ * runtime's store thread, GC helpers, libuv's pool), in ms.
+ */
+export function threadCpuMsOf(pid: number): { main: number; others: number } {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return { main: NaN, others: NaN };
+  }
+  let main = 0;
+  let others = 0;
+  for (const tid of tids) {
+    const stat = proc(pid, `task/${tid}/stat`);
+    if (stat === null) continue; // the thread has ended
+    if (Number(tid) === pid) main += statCpuMs(stat);
+    else others += statCpuMs(stat);
+  }
+  return { main, others };
 }
 
 /** Samples a process's RSS every `everyMs` until stopped; returns the highest sample. */
