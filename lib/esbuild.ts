@@ -12,9 +12,18 @@ export const NODE_TARGET = 'node22';
 /** Prefer the ESM builds of dependencies: esbuild can only tree-shake what it sees as ES modules. */
 export const MAIN_FIELDS = ['module', 'main'];
 
+/**
+ * Modules the Lambda bundles take in place of a dependency's (esbuild's `alias`, resolved from PROJECT_ROOT, where
+ * NodejsFunction runs esbuild): the AWS SDK's default credential chain, by the part of it that Lambda uses.
+ */
+export const ALIAS: Record<string, string> = {
+  '@aws-sdk/credential-provider-node': './lambdas/lambda-credentials.ts',
+};
+
 /** The esbuild options NodejsFunction derives from BUNDLING (bundling.ts), for building the same bundle outside CDK. */
 export function esbuildOptionsFor(entry: string): BuildOptions {
   return {
+    absWorkingDir: PROJECT_ROOT,
     entryPoints: [entry],
     bundle: true,
     platform: 'node',
@@ -24,5 +33,6 @@ export function esbuildOptionsFor(entry: string): BuildOptions {
     sourcemap: false,
     mainFields: MAIN_FIELDS,
     external: [],
+    alias: ALIAS,
   };
 }
