@@ -14,10 +14,12 @@ export const MAIN_FIELDS = ['module', 'main'];
 
 /**
  * Modules the Lambda bundles take in place of a dependency's (esbuild's `alias`, resolved from PROJECT_ROOT, where
- * NodejsFunction runs esbuild): the AWS SDK's default credential chain, by the part of it that Lambda uses.
+ * NodejsFunction runs esbuild): the AWS SDK's default credential chain, by the part of it that Lambda uses, and
+ * the SSO sign-in client, which nothing reaches in Lambda.
  */
 export const ALIAS: Record<string, string> = {
   '@aws-sdk/credential-provider-node': './lambdas/lambda-credentials.ts',
+  '@aws-sdk/nested-clients/sso-oidc': './lambdas/lambda-sso-oidc.ts',
 };
 
 /** The esbuild options NodejsFunction derives from BUNDLING (bundling.ts), for building the same bundle outside CDK. */
