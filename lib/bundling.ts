@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { OutputFormat, type BundlingOptions, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { ROUTES, type RouteSpec } from '../lambdas/routes';
-import { MAIN_FIELDS, NODE_TARGET, PROJECT_ROOT } from './esbuild';
+import { ALIAS, MAIN_FIELDS, NODE_TARGET, PROJECT_ROOT } from './esbuild';
 
 /**
  * How every Lambda is built. `npm run bench` bundles with `esbuildOptionsFor()` (esbuild.ts) so it measures the
@@ -24,6 +24,7 @@ export const BUNDLING = {
   // cold start the bench measures, and no drift when Lambda updates its SDK.
   bundleAwsSDK: true,
   externalModules: [],
+  esbuildArgs: { '--alias': Object.entries(ALIAS).map(([pkg, replacement]) => `${pkg}=${replacement}`) },
 } satisfies BundlingOptions;
 
 export const FUNCTION_DEFAULTS = {

@@ -48,5 +48,9 @@ describe('full synth with bundling', () => {
     expect(digest(result.outputFiles[0].contents)).toBe(digest(fs.readFileSync(path.join(assets.get(name)!, 'index.js'))));
     const external = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
     expect(external.filter((p) => !builtins.has(p))).toEqual([]);
+    // Lambda's credentials only (lambdas/lambda-credentials.ts): none of the SDK's default chain's other sources,
+    // nor the STS, SSO and sign-in clients (lambdas/lambda-sso-oidc.ts stands in for SSO OIDC's).
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs.filter((p) => /@aws-sdk\/(credential-provider-(node|ini|sso|process|web-identity|login)|nested-clients)\//.test(p))).toEqual([]);
   });
 });
