@@ -122,7 +122,7 @@ describe('a BYOK Azure Canada East request in the flow', () => {
 
   const principal = (c: Partial<ByokCredential> = {}): Principal => ({
     keyId: 'key_1', tier: 'managed_canadian_cloud', tierPinned: false, allowedTiers: ['canadian_sovereign', 'managed_canadian_cloud'],
-    maxSpendPerDay: 50_000_000, timezone: 'America/Toronto', piiMode: 'substitute',
+    maxSpendPerDay: 50_000_000, timezone: 'America/Toronto', piiMode: 'substitute', requestsPerMinute: null, maxConcurrent: null,
     byok: { azure_openai: { ...azure('https://canadaeast.api.cognitive.microsoft.com'), ...c } },
   });
 

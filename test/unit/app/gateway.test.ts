@@ -7,7 +7,7 @@ import type { ChatRequest, StreamEvent } from '../../../lambdas/core/chat';
 import type { CustodyEvent } from '../../../lambdas/core/custody';
 import { GatewayError } from '../../../lambdas/core/errors';
 import type { Principal } from '../../../lambdas/core/principal';
-import { concurrencyExceeded, rateLimitsOf } from '../../../lambdas/core/rate-limits';
+import { concurrencyExceeded } from '../../../lambdas/core/rate-limits';
 import { UpstreamError, type Provider } from '../../../lambdas/providers/provider';
 
 /*
@@ -22,7 +22,7 @@ const LLAMA = 'meta/llama-3-70b';
 
 const principal = (p: Partial<Principal> = {}): Principal => ({
   keyId: 'key_1', tier: 'global', tierPinned: false, allowedTiers: ['canadian_sovereign', 'managed_canadian_cloud', 'global'],
-  maxSpendPerDay: null, timezone: 'America/Toronto', piiMode: 'substitute', ...p,
+  maxSpendPerDay: null, timezone: 'America/Toronto', piiMode: 'substitute', requestsPerMinute: null, maxConcurrent: null, ...p,
 });
 
 /** An answer whose events come as the test releases them (a provider mid-generation), or a call never accepted. */
@@ -111,7 +111,7 @@ function setup(opts: { events?: (route: Route) => Answer; simulated?: boolean; s
     limits: {
       async admit(p, requestId) {
         order.push('admit');
-        const { maxConcurrent } = rateLimitsOf(p);
+        const { maxConcurrent } = p;
         if (maxConcurrent !== null && inFlight.size >= maxConcurrent) throw concurrencyExceeded(maxConcurrent);
         inFlight.add(requestId);
         return { keyId: p.keyId, requestId };
