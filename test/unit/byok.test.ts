@@ -104,6 +104,7 @@ describe('a BYOK Azure Canada East request in the flow', () => {
         },
         unreserved: (p, requestId, model, tier) => ({ keyId: p.keyId, day: '2026-12-04', requestId, amount: 0, model, tier, reserved: false }),
         settle: async () => undefined,
+        release: async () => undefined,
         keep: async () => undefined,
       },
       limits: { admit: async () => null, release: async () => undefined },
