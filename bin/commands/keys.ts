@@ -169,7 +169,7 @@ function wholeNumber(flag: string, v: string, what: string): number {
   return Number(v);
 }
 
-/** The request-limit flags given: a number, or `none` (null: no limit); a flag not given is left out. */
+/** The request-limit flags: a number, or `none` (null: no limit); undefined when not given (the default, or unchanged). */
 function limitFlags(flags: Record<string, string | boolean | undefined>) {
   const limit = (flag: string) => {
     const v = flags[flag] as string | undefined;
