@@ -19,13 +19,16 @@ import { tableName } from './tables';
  * with room left, and a slot is free. The first request of a new minute fails that condition and takes the
  * second form, which starts the minute's count at 1. Only the parts the key has limits for are written.
  *
- * When both forms fail, one consistent read tells which limit refused. A slot whose holder died (a Lambda killed
+ * When both forms fail, a consistent read tells which limit refused. A slot whose holder died (a Lambda killed
  * mid-request) expires after RESERVATION_TTL_SECONDS, longer than any invocation runs: a key found at its
- * concurrency limit frees expired slots and tries once more, as the spend cap does. The item needs no TTL: its
+ * concurrency limit frees expired slots and tries once more, as the spend cap does. A read that finds room (the
+ * item changed since the write: a slot released, the minute begun by another request) tries once more too. The item needs no TTL: its
  * minute count is overwritten, and its slots are removed when their requests end.
  */
 const SLOT_PREFIX = 's#';
 const SK = 'limits';
+/** Reads and writes after both forms failed; only a key whose item keeps changing under it uses more than one. */
+const MAX_ROUNDS = 3;
 
 type Form = 'sameMinute' | 'newMinute';
 
@@ -100,20 +103,23 @@ export async function admitRequest(p: Principal, requestId: string, now = new Da
   const take = (form: Form) => applied(ddb().send(admission(p, lease, form, now)));
   if (await take('sameMinute') || (perMinute !== null && await take('newMinute'))) return admitted;
 
-  const { Item } = await ddb().send(new GetCommand({ TableName: tableName('usage'), Key: itemKey(p.keyId), ConsistentRead: true }));
-  const item = (Item ?? {}) as LimitsItem;
-  const minute = Math.floor(epochSeconds(now) / 60);
-  const inMinute = item.minute !== undefined && item.minute >= minute;
   const perMinuteRefusal = () => requestsPerMinuteExceeded(perMinute!, 60 - (epochSeconds(now) % 60));
-  if (perMinute !== null && inMinute && (item.n ?? 0) >= perMinute) throw perMinuteRefusal();
-  if (maxConcurrent !== null && (item.active ?? 0) >= maxConcurrent) {
-    const expired = Object.entries(item).filter(([name, expires]) => name.startsWith(SLOT_PREFIX) && (expires as number) <= epochSeconds(now));
-    if (!expired.length) throw concurrencyExceeded(maxConcurrent);
-    await Promise.all(expired.map(([slot]) => freeSlot(p.keyId, slot)));
+  for (let round = 1; ; round++) {
+    const { Item } = await ddb().send(new GetCommand({ TableName: tableName('usage'), Key: itemKey(p.keyId), ConsistentRead: true }));
+    const item = (Item ?? {}) as LimitsItem;
+    const inMinute = item.minute !== undefined && item.minute >= Math.floor(epochSeconds(now) / 60);
+    if (perMinute !== null && inMinute && (item.n ?? 0) >= perMinute) throw perMinuteRefusal();
+    if (maxConcurrent !== null && (item.active ?? 0) >= maxConcurrent) {
+      const expired = Object.entries(item).filter(([name, expires]) => name.startsWith(SLOT_PREFIX) && (expires as number) <= epochSeconds(now));
+      if (!expired.length) throw concurrencyExceeded(maxConcurrent);
+      await Promise.all(expired.map(([slot]) => freeSlot(p.keyId, slot)));
+    }
+    // Slots freed, or the item changed between the write and the read (a slot released, the minute begun by
+    // another request): once more, in the form the item now calls for. A write that fails again found the item
+    // changed by others' requests, which the next read sees (at a limit, it refuses there).
+    if (await take(perMinute !== null && !inMinute ? 'newMinute' : 'sameMinute')) return admitted;
+    if (round === MAX_ROUNDS) throw maxConcurrent !== null ? concurrencyExceeded(maxConcurrent) : perMinuteRefusal();
   }
-  // Freed slots, or the item changed between the write and the read (a slot released, a minute begun): once more.
-  if (await take(perMinute !== null && !inMinute ? 'newMinute' : 'sameMinute')) return admitted;
-  throw maxConcurrent !== null ? concurrencyExceeded(maxConcurrent) : perMinuteRefusal();
 }
 
 /** The request has ended: its slot is free for the key's next one. */

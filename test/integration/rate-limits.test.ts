@@ -65,15 +65,43 @@ describe('per-key request limits', () => {
 
   test('requests per minute: exactly the limit is admitted among concurrent requests; the next minute starts afresh', async () => {
     const p = key({ requestsPerMinute: 5, maxConcurrent: 100 });
-    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => admitRequest(p, `r${i}`, at(0))));
+    // All at once on a key's first minute: the two forms of the write race, and each refusal still names the limit.
+    const results = await Promise.allSettled(Array.from({ length: 32 }, (_, i) => admitRequest(p, `r${i}`, at(0))));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
-    const err = (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as GatewayError;
-    expect(err).toMatchObject({ status: 429, code: 'rate_limit_exceeded', type: 'rate_limit_error', headers: { 'retry-after': '50' } });
-    assertOpenAI('ErrorResponse', err.toBody());
+    const refusals = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as GatewayError] : []));
+    expect(refusals).toHaveLength(27);
+    for (const err of refusals) {
+      expect(err).toMatchObject({ status: 429, code: 'rate_limit_exceeded', type: 'rate_limit_error', headers: { 'retry-after': '50' } });
+    }
+    assertOpenAI('ErrorResponse', refusals[0].toBody());
+
     await expect(admitRequest(p, 'next-minute', at(50))).resolves.toMatchObject({ requestId: 'next-minute' });
     // The new minute is counted from 1: its limit applies afresh, and its refusal says how long is left of it.
     for (let i = 0; i < 4; i++) await admitRequest(p, `later${i}`, at(51 + i));
     expect(await rejection(admitRequest(p, 'over', at(62)))).toMatchObject({ code: 'rate_limit_exceeded', headers: { 'retry-after': '48' } });
+  });
+
+  test('a request that finds room on reading but loses it before its retry is refused for the limit it met', async () => {
+    const p = key({ requestsPerMinute: 2, maxConcurrent: 100 });
+    // Other requests get in just before X's second and third writes: its new-minute form fails (the minute has
+    // begun), its read finds room, and its retry fails (the minute is full).
+    const others: Record<number, string> = { 2: 'y', 3: 'z' };
+    let xWrites = 0;
+    const name = `race-${++seq}`;
+    ddb().middlewareStack.add((next, ctx) => async (args) => {
+      const input = args.input as { ExpressionAttributeNames?: Record<string, string> };
+      if (ctx.commandName === 'UpdateItemCommand' && input.ExpressionAttributeNames?.['#slot'] === 's#x') {
+        const other = others[++xWrites];
+        if (other) await admitRequest(p, other, at(0));
+      }
+      return next(args);
+    }, { step: 'initialize', name });
+    try {
+      expect(await rejection(admitRequest(p, 'x', at(0)))).toMatchObject({ code: 'rate_limit_exceeded', headers: { 'retry-after': '50' } });
+    } finally {
+      ddb().middlewareStack.remove(name);
+    }
+    expect(xWrites).toBe(3);
   });
 
   test('a Lambda whose clock is behind counts its request in the key\'s current minute, not in a minute gone', async () => {
