@@ -250,9 +250,12 @@ async function measure(): Promise<Measured> {
   });
 
   const { createKey } = await import('../lambdas/store/keys');
+  // Request limits as a deployed key has them (a write before the upstream call and one after), with a per-minute
+  // limit this run never reaches: the default, 300, would refuse part of the mix. The writes are the same.
+  const limits = { requests_per_minute: 1_000_000 };
   const keys: Record<Key, string> = {
-    uncapped: (await createKey({ name: 'cost', tier: 'global' })).secret,
-    capped: (await createKey({ name: 'cost-capped', tier: 'global', max_spend_per_day: 1_000_000 * 1_000_000 })).secret,
+    uncapped: (await createKey({ name: 'cost', tier: 'global', ...limits })).secret,
+    capped: (await createKey({ name: 'cost-capped', tier: 'global', max_spend_per_day: 1_000_000 * 1_000_000, ...limits })).secret,
   };
 
   log('bundling the gateway and the authorizer as the stack deploys them');

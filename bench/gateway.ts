@@ -192,10 +192,12 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
 
     // (b) through a gateway with the openai client.
     const viaOpenAI = (openai: OpenAI, model: string, name: PromptName, collect?: string[]) => streamViaOpenAI(openai, model, PROMPTS[name].prompt, collect);
-    // Ours with the key without a cap, or the capped one; every request counted, to check that each reached the store.
+    // Ours with the key without a cap, the capped one or the one with request limits; every request counted, to
+    // check that each reached the store.
     const clientFor = (secret: unknown) => new OpenAI({ baseURL: `${gw!.info.url}/v1`, apiKey: String(secret), maxRetries: 0 });
     const uncapped = clientFor(gw.info.secret);
     const capped = clientFor(gw.info.cappedSecret);
+    const limited = clientFor(gw.info.limitedSecret);
     let gatewayRequests = 0;
     const viaGateway = (name: PromptName, collect?: string[], openai = uncapped): Promise<Sample> => {
       gatewayRequests++;
@@ -227,7 +229,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
     await jitWarmUp(gateway);
 
     type Series = ReturnType<typeof compare> & { prompt: string; pauseMs?: number; gatewayCpuMsPerRequest?: number };
-    const sequentialResults = {} as Record<PromptName | 'shortCappedKey' | 'shortSpaced', Series>;
+    const sequentialResults = {} as Record<PromptName | 'shortCappedKey' | 'shortDefaultLimitsKey' | 'shortSpaced', Series>;
     // The host's speed drifts (a shared VM): each path's requests are taken in rounds that alternate with the
     // other's, and percentiles come from all rounds pooled, so a slow spell weighs on both paths alike.
     const perRound = Math.ceil(CONFIG.sequential / CONFIG.rounds);
@@ -254,6 +256,9 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
     // A key with a daily cap reserves its worst case in one conditional write before calling upstream.
     log(`sequential short, capped key: warm-up ${CONFIG.warmup} + ${CONFIG.rounds} rounds of ${perRound} requests per path`);
     sequentialResults.shortCappedKey = await backToBack('short', { ...gateway, send: (name) => viaGateway(name, undefined, capped) });
+    // A key with request limits (every key by default) counts the request in one conditional write before calling upstream.
+    log(`sequential short, key with the default limits: warm-up ${CONFIG.warmup} + ${CONFIG.rounds} rounds of ${perRound} requests per path`);
+    sequentialResults.shortDefaultLimitsKey = await backToBack('short', { ...gateway, send: (name) => viaGateway(name, undefined, limited) });
     // Back to back, each request arrives while the previous one's after-response work (usage settle, custody
     // event, ledger append, the embedded store serving them) still runs in the same process; on Lambda that
     // work finishes inside the invocation before the environment takes another request. Spaced requests show
@@ -382,6 +387,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
         addedLatencyMs: short.addedLatencyMs,
         addedLatencySpacedMs: sequentialResults.shortSpaced.addedLatencyMs,
         addedLatencyCappedKeyMs: sequentialResults.shortCappedKey.addedLatencyMs,
+        addedLatencyDefaultLimitsMs: sequentialResults.shortDefaultLimitsKey.addedLatencyMs,
         ttftOverheadMs: short.ttftOverheadMs,
         ttftOverheadWithPiiSubstitutionMs: sequentialResults.pii.ttftOverheadMs,
         requestsPerSecondAt32: gatewayLoad.requestsPerSecond,
@@ -402,7 +408,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
         tier: TIER,
         transport: 'loopback; stand-in, gateway and load generator in three processes',
         direct: 'AWS SDK BedrockRuntimeClient ConverseStream configured as the gateway\'s (loopback: unsigned; cached middleware; NodeHttpHandler HTTP/1.1 keep-alive; maxAttempts 1)',
-        gateway: 'openai client, stream: true; authorizer + spend reservation (capped key) + PII scan + usage settle + custody bus + ledger writer',
+        gateway: 'openai client, stream: true; authorizer + spend reservation (capped key) or request limits\' write (key with limits) + PII scan + usage settle + custody bus + ledger writer',
         ...CONFIG,
         cpuProfileDir: profDir ?? null,
       },

@@ -4,8 +4,11 @@
  *   serve.ts standins  the other providers' stand-ins: Azure OpenAI, OpenAI, an OpenAI-compatible host, Vertex AI
  *                      and Anthropic                       → {urls: {provider: url}, secrets: {credential: value}, pid}
  *   serve.ts gateway   the whole local gateway (authorizer, spend, PII, settle, custody bus, ledger writer)
- *                      against NI_BEDROCK_ENDPOINT, with two keys: one without a daily spend cap, one with a
- *                      cap never reached (it reserves before calling upstream)   → {url, secret, cappedSecret, pid}
+ *                      against NI_BEDROCK_ENDPOINT, with three keys: one without a daily spend cap, one with a
+ *                      cap never reached (it reserves before calling upstream), both without request limits so
+ *                      that their series compare with runs from before keys had them by default, and one with
+ *                      request limits (their write before calling upstream)
+ *                                                                 → {url, secret, cappedSecret, limitedSecret, pid}
  *   serve.ts relay     the floor the gateway is compared with: its provider client and OpenAI⇄Converse mapping
  *                      in a plain node:http server, and nothing else (no API Gateway event, authorizer, spend,
  *                      PII, usage or custody)                                            → {url, pid}
@@ -85,11 +88,16 @@ async function gateway(): Promise<void> {
   // On disk, as `npm start` runs it (NI_DATA_DIR is a temporary folder here).
   const gw = await startLocalGateway({ forceStandIn: false, dataDir: process.env.NI_DATA_DIR });
   const { createKey } = await import('../lambdas/store/keys');
-  const { record, secret } = await createKey({ name: 'bench', tier: 'global', pii_mode: 'substitute', max_spend_per_day: null });
-  const capped = await createKey({ name: 'bench-capped', tier: 'global', pii_mode: 'substitute', max_spend_per_day: 1_000_000 * 1_000_000 });
+  const unlimited = { requests_per_minute: null, max_concurrent_requests: null };
+  const { record, secret } = await createKey({ name: 'bench', tier: 'global', pii_mode: 'substitute', max_spend_per_day: null, ...unlimited });
+  const capped = await createKey({ name: 'bench-capped', tier: 'global', pii_mode: 'substitute', max_spend_per_day: 1_000_000 * 1_000_000, ...unlimited });
+  // The default limits' write (both counters: the minute's and the slot), with a per-minute limit the bench's
+  // back-to-back requests never reach: 300, the default, would refuse them within seconds. The write is the
+  // same whatever the numbers.
+  const limited = await createKey({ name: 'bench-limits', tier: 'global', pii_mode: 'substitute', max_spend_per_day: null, requests_per_minute: 1_000_000 });
   process.on('message', (m: { cmd: string }) => {
     if (m.cmd === 'stats') {
-      stats(gw, [record.id, capped.record.id]).then((s) => process.send!({ stats: s }), (err) => process.send!({ error: String(err) }));
+      stats(gw, [record.id, capped.record.id, limited.record.id]).then((s) => process.send!({ stats: s }), (err) => process.send!({ error: String(err) }));
     } else if (m.cmd === 'drain') {
       gw.flush().then(() => process.send!({ drained: true }), (err) => process.send!({ error: String(err) }));
     } else if (m.cmd === 'stop') {
@@ -97,7 +105,7 @@ async function gateway(): Promise<void> {
     }
   });
   process.once('disconnect', () => process.exit(0));
-  ready({ url: gw.url, secret, cappedSecret: capped.secret, pid: process.pid });
+  ready({ url: gw.url, secret, cappedSecret: capped.secret, limitedSecret: limited.secret, pid: process.pid });
 }
 
 async function standIn(): Promise<void> {

@@ -14,7 +14,7 @@ import { ddb } from './store/ddb';
 import { resolveCredentialsNow } from './sdk';
 import { getReceipt } from './store/ledger';
 import { admitRequest, releaseRequest } from './store/rate-limits';
-import { keep, reserve, settle, unreserved } from './store/spend';
+import { keep, release, reserve, settle, unreserved } from './store/spend';
 import type { GatewayPorts } from './app/ports';
 
 type Schedule = GatewayPorts['schedule'];
@@ -54,7 +54,7 @@ export function composeGateway(): Gateway {
   return createGateway({
     catalog: served,
     providers: createProviders({ ...settings, bedrockRegions }),
-    spend: { reserve: (p, id, amount, model, tier) => reserve(p, id, amount, model, tier), unreserved, settle, keep },
+    spend: { reserve: (p, id, amount, model, tier) => reserve(p, id, amount, model, tier), unreserved, settle, release, keep },
     limits: { admit: (p, requestId) => admitRequest(p, requestId), release: releaseRequest },
     custody: { emit: emitCustodyEvent, receipt: getReceipt },
     byok: createCustomerCredentials({ ttlMs: cfg.keyCacheTtlMs, now: Date.now }),

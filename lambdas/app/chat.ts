@@ -31,7 +31,10 @@ class Outcome {
   provider: Provider | null = null;
   readonly attempts: RouteAttempt[] = [];
   reservation: Reservation | null = null;
-  lease: Lease | null = null;
+  /** The key's request limits' answer, when it has limits: started first, settled before the upstream call. */
+  admission: Promise<PromiseSettledResult<Lease | null>> | null = null;
+  /** A reservation taken for a request its limits refused: given back after the response, nothing recorded. */
+  unusedReservation: Reservation | null = null;
   protection: Protection | null = null;
   requestSha256: string | null = null;
   readonly responseHash = createHash('sha256');
@@ -171,6 +174,10 @@ function deadlineFor(ports: GatewayPorts, startedAt: number): Deadline {
   };
 }
 
+/** A promise's outcome as a value, so that one left unawaited (the request ended first) never rejects unhandled. */
+const settled = <T>(p: Promise<T>): Promise<PromiseSettledResult<T>> =>
+  p.then((value) => ({ status: 'fulfilled', value }), (reason: unknown) => ({ status: 'rejected', reason }));
+
 /** Ends an upstream answer nobody reads any more (its generator's `finally` closes the provider's stream). */
 function abandon(events: AsyncIterator<StreamEvent>): void {
   Promise.resolve(events.return?.()).catch(() => undefined);
@@ -184,7 +191,7 @@ export interface Responded {
 export type ChatCompletions = (req: HttpRequest, principal: Principal, sink: ResponseSink) => Promise<Responded>;
 
 /**
- * POST /v1/chat/completions: parse → resolve → admit → protect → call → relay, then record. Resolves once the
+ * POST /v1/chat/completions: parse → resolve → protect → admit (limits and cap) → call → relay, then record. Resolves once the
  * response has ended; the caller waits for `recorded` (a Lambda must not return before). Recording holds only the
  * records it writes, not the request or the response.
  */
@@ -192,14 +199,24 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
   const { catalog, providers, spend, now } = ports;
 
   /**
-   * Admission. A key with a cap reserves the worst case in one conditional write before anything goes upstream,
-   * so a rejected request never reaches the provider. A key without a cap has nothing to refuse: it writes
-   * nothing on the hot path and its cost is recorded after the response.
+   * Admission, settled before anything goes upstream, so a refused request never reaches the provider: the key's
+   * request limits (one conditional write, started when the request arrived) and, for a key with a cap, the
+   * worst case reserved (one conditional write), awaited together so that neither waits for the other. A key
+   * without a cap has nothing to reserve: its cost is recorded after the response. When one refuses, the other's
+   * hold is given back after the response, and the refusal is the answer (the limits' when both refuse).
    */
   async function admit(o: Outcome, worstCase: () => number): Promise<void> {
-    o.reservation = o.principal.maxSpendPerDay === null
-      ? spend.unreserved(o.principal, o.requestId, o.model, o.tier)
-      : await spend.reserve(o.principal, o.requestId, worstCase(), o.model, o.tier);
+    const { principal: p, requestId, model, tier } = o;
+    const [limits, reservation] = await Promise.all([
+      o.admission,
+      settled(p.maxSpendPerDay === null ? Promise.resolve(spend.unreserved(p, requestId, model, tier)) : spend.reserve(p, requestId, worstCase(), model, tier)),
+    ]);
+    if (limits?.status !== 'rejected' && reservation.status === 'fulfilled') {
+      o.reservation = reservation.value;
+      return;
+    }
+    if (reservation.status === 'fulfilled') o.unusedReservation = reservation.value;
+    throw limits?.status === 'rejected' ? limits.reason : (reservation as PromiseRejectedResult).reason;
   }
 
   /**
@@ -271,11 +288,14 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       ...(o.credential && { credential: o.credential.owner, byokFallback: o.credential.fallback }),
     });
     ports.metrics.request(event, { ttftMs, durationMs, upstreamThrottles: o.throttles });
-    const { reservation, lease, credential } = o;
+    const { reservation, unusedReservation, admission, credential } = o;
     const customerCalled = credential && o.attempts.some((a) => a.credential === 'customer');
+    const failed = (what: string) => (err: unknown) => ports.log.error(what, { requestId: o.requestId, error: (err as Error).name });
     return Promise.all([
       customerCalled ? ports.byok.used(o.principal.keyId, credential.provider, credential.fingerprint) : undefined,
-      lease ? ports.limits.release(lease).catch((err) => ports.log.error('request limit release failed', { requestId: o.requestId, error: (err as Error).name })) : undefined,
+      // Whatever ended the request, even before admission was awaited (a client error), the slot it took is freed.
+      admission?.then((a) => (a.status === 'fulfilled' && a.value ? ports.limits.release(a.value).catch(failed('request limit release failed')) : undefined)),
+      unusedReservation ? spend.release(unusedReservation).catch(failed('spend reservation release failed')) : undefined,
       reservation ? settle(o, reservation, event) : undefined,
       ports.custody.emit(event),
     ]).then(() => undefined);
@@ -326,9 +346,9 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
     try {
       const bytes = (o.requestBytes = Buffer.byteLength(req.body));
       if (bytes > MAX_REQUEST_BODY_BYTES) throw GATEWAY_ERRORS.requestTooLarge();
-      // Before anything else is done for it: a key past its limits costs one refusal.
-      // A key without request limits writes nothing here: the upstream call waits for no store.
-      if (hasRateLimits(principal)) o.lease = await ports.limits.admit(principal, o.requestId);
+      // The request limits' write goes out first and runs while the request is parsed, resolved and scanned
+      // (all synchronous); admit() awaits it. A key without limits writes nothing here.
+      if (hasRateLimits(principal)) o.admission = settled(ports.limits.admit(principal, o.requestId));
       chat = parseChatRequest(req.body);
       o.tier = resolveTier(principal, chat.privacyTier, req.headers['x-ni-privacy-tier']);
       // A key with its own credential for a provider serving the model under this tier uses it (core/byok.ts).

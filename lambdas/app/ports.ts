@@ -30,6 +30,8 @@ export interface Spend {
   unreserved(p: Principal, requestId: string, model: string, tier: Tier): Reservation;
   /** After the response: the actual cost replaces the reservation; the usage record says where the usage came from. */
   settle(r: Reservation, e: CustodyEvent, basis: UsageBasis): Promise<void>;
+  /** A request refused before the upstream call (by its key's request limits): the reservation is given back, nothing recorded. */
+  release(r: Reservation): Promise<void>;
   /** When settling kept failing: the reservation stays committed instead of expiring (nothing spent is released). */
   keep(r: Reservation): Promise<void>;
 }

@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { AccountId, DEFAULT_ACCOUNT_ID } from './accounts';
 import { ByokEntries, type ByokCredentials } from './byok';
 import { DEFAULT_TIMEZONE, defaultAllowedTiers, PiiMode, Principal } from './principal';
+import { DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_REQUESTS_PER_MINUTE } from './rate-limits';
 import { DEFAULT_TIER, strictness, Tier } from './tiers';
 
 /**
@@ -84,6 +85,16 @@ export const Timezone = z.string().transform((tz, ctx) => {
 
 const Label = z.string().trim().min(1).max(100);
 
+/** A key's request limit; null: no such limit. */
+const Limit = z.number().int().positive().nullable();
+// The default applies when the limit is not given (undefined): options without it, records from before it existed.
+const RequestsPerMinute = Limit.default(DEFAULT_REQUESTS_PER_MINUTE);
+const MaxConcurrentRequests = Limit.default(DEFAULT_MAX_CONCURRENT_REQUESTS);
+
+/** What `ni keys update` changes: each limit given is set, the other kept. */
+export const LimitsUpdate = z.object({ requests_per_minute: Limit.optional(), max_concurrent_requests: Limit.optional() });
+export type LimitsUpdate = z.infer<typeof LimitsUpdate>;
+
 /** What a caller chooses when creating a key; everything else is generated. */
 export const KeyOptions = z.object({
   /** The account (team or company) the key belongs to. */
@@ -103,8 +114,8 @@ export const KeyOptions = z.object({
   /** Output tokens asked for when a request names none, instead of the model's default (still capped by its limit). */
   default_max_tokens: z.number().int().positive().nullable().default(null),
   /** Requests per minute and requests in flight at once; null: no such limit (core/rate-limits). */
-  requests_per_minute: z.number().int().positive().nullable().default(null),
-  max_concurrent_requests: z.number().int().positive().nullable().default(null),
+  requests_per_minute: RequestsPerMinute,
+  max_concurrent_requests: MaxConcurrentRequests,
 }).refine((o) => !o.allowed_tiers || o.allowed_tiers.includes(o.tier), {
   message: 'the allowed tiers must include the key\'s default tier', path: ['allowed_tiers'],
 });
@@ -128,9 +139,9 @@ export const KeyRecord = z.object({
   pii_mode: PiiMode,
   /** null: the model's catalog default. Records written before the field existed read as null. */
   default_max_tokens: z.number().int().positive().nullable().default(null),
-  /** null: no such limit (core/rate-limits). Records written before the fields existed read as null. */
-  requests_per_minute: z.number().int().positive().nullable().default(null),
-  max_concurrent_requests: z.number().int().positive().nullable().default(null),
+  /** null: no such limit. Records written before the fields existed read as the defaults (core/rate-limits). */
+  requests_per_minute: RequestsPerMinute,
+  max_concurrent_requests: MaxConcurrentRequests,
   /** The customer's own provider credentials (BYOK), sealed, by provider; null: none. */
   byok: ByokEntries.nullable().default(null),
 });
@@ -171,8 +182,8 @@ export function keyToPrincipal(r: KeyRecord): Principal {
     timezone: r.timezone,
     piiMode: r.pii_mode,
     ...(r.default_max_tokens !== null && { defaultMaxTokens: r.default_max_tokens }),
-    ...(r.requests_per_minute !== null && { requestsPerMinute: r.requests_per_minute }),
-    ...(r.max_concurrent_requests !== null && { maxConcurrent: r.max_concurrent_requests }),
+    requestsPerMinute: r.requests_per_minute,
+    maxConcurrent: r.max_concurrent_requests,
     ...(r.byok && Object.keys(r.byok).length > 0 && { byok: byokCredentials(r.byok) }),
   };
 }

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { ByokCredentials } from './byok';
 import { GatewayError } from './errors';
+import { DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_REQUESTS_PER_MINUTE } from './rate-limits';
 import { DEFAULT_TIER, strictness, Tier, tierAndStricter } from './tiers';
 
 export const PiiMode = z.enum(['substitute', 'block', 'off']);
@@ -20,15 +21,28 @@ export const Principal = z.object({
   piiMode: PiiMode,
   /** Output tokens asked for when a request names none, instead of the model's default; absent: the model's. */
   defaultMaxTokens: z.number().int().positive().optional(),
-  /** The key's own request limits; absent: none (core/rate-limits). */
-  requestsPerMinute: z.number().int().positive().optional(),
-  maxConcurrent: z.number().int().positive().optional(),
+  /** The key's request limits; null: no such limit (core/rate-limits). */
+  requestsPerMinute: z.number().int().positive().nullable(),
+  maxConcurrent: z.number().int().positive().nullable(),
   /** The key's own provider credentials, sealed (decrypted per request by the gateway). */
   byok: ByokCredentials.optional(),
 });
 export type Principal = z.infer<typeof Principal>;
 
 export const defaultAllowedTiers = (tier: Tier = DEFAULT_TIER) => tierAndStricter(tier);
+
+/** A request limit's "none" in the authorizer context, where an absent value means the default. */
+const NO_LIMIT = 0;
+
+/**
+ * A request limit from the authorizer context: absent (the context of an authorizer deployed before the limits
+ * existed) is the default a record without the field reads as; 0 is none, and so is the -1 that authorizers
+ * deployed before the defaults wrote for none.
+ */
+function limitFromContext(v: unknown, byDefault: number): number | null {
+  if (v === undefined || v === null || v === '') return byDefault;
+  return Number(v) > NO_LIMIT ? Number(v) : null;
+}
 
 /** API Gateway authorizer context values must be strings, numbers or booleans: flatten. */
 export function toAuthorizerContext(p: Principal): Record<string, string | number | boolean> {
@@ -41,8 +55,8 @@ export function toAuthorizerContext(p: Principal): Record<string, string | numbe
     timezone: p.timezone,
     piiMode: p.piiMode,
     defaultMaxTokens: p.defaultMaxTokens ?? -1,
-    requestsPerMinute: p.requestsPerMinute ?? -1,
-    maxConcurrent: p.maxConcurrent ?? -1,
+    requestsPerMinute: p.requestsPerMinute ?? NO_LIMIT,
+    maxConcurrent: p.maxConcurrent ?? NO_LIMIT,
     byok: p.byok ? JSON.stringify(p.byok) : '',
   };
 }
@@ -66,8 +80,8 @@ export function fromAuthorizerContext(ctx: Record<string, unknown> | null | unde
     piiMode: ctx.piiMode,
     // Absent from the context of an authorizer deployed before a field existed (NaN): no override.
     defaultMaxTokens: positive(ctx.defaultMaxTokens),
-    requestsPerMinute: positive(ctx.requestsPerMinute),
-    maxConcurrent: positive(ctx.maxConcurrent),
+    requestsPerMinute: limitFromContext(ctx.requestsPerMinute, DEFAULT_REQUESTS_PER_MINUTE),
+    maxConcurrent: limitFromContext(ctx.maxConcurrent, DEFAULT_MAX_CONCURRENT_REQUESTS),
     byok: typeof ctx.byok === 'string' && ctx.byok !== '' ? JSON.parse(ctx.byok) : undefined,
   });
 }

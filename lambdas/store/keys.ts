@@ -2,7 +2,7 @@ import { DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } fro
 import { timingSafeEqual } from 'node:crypto';
 import {
   displayPrefix, generateKeyId, generateSecret, hashSecret, isWellFormedSecret, KeyId, KeyOptions, KeyRecord,
-  newKeyRecord,
+  LimitsUpdate, newKeyRecord,
 } from '../core/keys';
 import type { ByokEntry, ByokProvider } from '../core/byok';
 import { applied, isConditionFailure } from './conditional';
@@ -186,6 +186,32 @@ export async function revokeKey(id: string): Promise<KeyRecord | undefined> {
     if (!isConditionFailure(err)) throw err;
     const record = await findByHash(hash); // already revoked
     return record?.id === id ? record : undefined;
+  }
+}
+
+/**
+ * Sets a key's request limits (each one given; null: no limit) in the record the authorizer reads, so the change
+ * reaches requests within the key caches' TTL. One conditional write: the key must exist. Undefined if it does not.
+ */
+export async function updateLimits(id: string, update: LimitsUpdate): Promise<KeyRecord | undefined> {
+  const hash = await hashOf(id);
+  if (hash === undefined) return undefined;
+  const values = Object.fromEntries(Object.entries(LimitsUpdate.parse(update)).filter(([, v]) => v !== undefined));
+  if (!Object.keys(values).length) return findByHash(hash);
+  try {
+    const out = await ddb().send(new UpdateCommand({
+      TableName: table(),
+      Key: { pk: hashPk(hash), sk: SK },
+      UpdateExpression: `SET ${Object.keys(values).map((f) => `${f} = :${f}`).join(', ')}`,
+      ConditionExpression: '#id = :id',
+      ExpressionAttributeNames: { '#id': 'id' },
+      ExpressionAttributeValues: { ':id': id, ...Object.fromEntries(Object.entries(values).map(([f, v]) => [`:${f}`, v])) },
+      ReturnValues: 'ALL_NEW',
+    }));
+    return out.Attributes && toRecord(out.Attributes);
+  } catch (err) {
+    if (isConditionFailure(err)) return undefined;
+    throw err;
   }
 }
 

@@ -8,7 +8,7 @@ import { spendDay } from '../core/spend-day';
 import type { Tier } from '../core/tiers';
 import { logger, recordSpendCapRejection } from '../observability';
 import { batches, groupBy } from './batching';
-import { applied, isConditionFailure } from './conditional';
+import { applied } from './conditional';
 import { ddb } from './ddb';
 import { afterWindow } from './group-commit';
 import { tableName } from './tables';
@@ -67,31 +67,27 @@ async function tryReserve(r: Reservation, bound: number | null, now: Date): Prom
   })));
 }
 
+/** Removes one reservation and its amount from the day; false when it was already gone (released or settled). */
+function releaseReservation(keyId: string, day: string, name: string, amount: number): Promise<boolean> {
+  return applied(ddb().send(new UpdateCommand({
+    TableName: tableName('usage'),
+    Key: dayKey(keyId, day),
+    UpdateExpression: 'REMOVE #r ADD committed :neg',
+    ConditionExpression: 'attribute_exists(#r)', // another releaser or a late settle got there first
+    ExpressionAttributeNames: { '#r': name },
+    ExpressionAttributeValues: { ':neg': -amount },
+  })));
+}
+
 /** Releases the reservations of a spend day whose holders must be gone; returns how many this call released. */
 async function releaseExpired(keyId: string, day: string, now: Date): Promise<number> {
-  const TableName = tableName('usage');
-  const { Item } = await ddb().send(new GetCommand({ TableName, Key: dayKey(keyId, day), ConsistentRead: true }));
+  const { Item } = await ddb().send(new GetCommand({ TableName: tableName('usage'), Key: dayKey(keyId, day), ConsistentRead: true }));
   const expired = Object.entries(Item ?? {}).filter(([name, v]) => {
     const r = v as { expires_at: number; kept?: boolean };
     return name.startsWith(RESERVATION_PREFIX) && !r.kept && r.expires_at <= epochSeconds(now);
   });
-  const released = await Promise.all(expired.map(async ([name, v]) => {
-    try {
-      await ddb().send(new UpdateCommand({
-        TableName,
-        Key: dayKey(keyId, day),
-        UpdateExpression: 'REMOVE #r ADD committed :neg',
-        ConditionExpression: 'attribute_exists(#r)', // another releaser or a late settle got there first
-        ExpressionAttributeNames: { '#r': name },
-        ExpressionAttributeValues: { ':neg': -(v as { amount: number }).amount },
-      }));
-      return 1;
-    } catch (err) {
-      if (isConditionFailure(err)) return 0;
-      throw err;
-    }
-  }));
-  const count = released.reduce((a: number, n) => a + n, 0);
+  const released = await Promise.all(expired.map(([name, v]) => releaseReservation(keyId, day, name, (v as { amount: number }).amount)));
+  const count = released.filter(Boolean).length;
   if (count > 0) logger.warn('released expired spend reservations', { keyId, day, count });
   return count;
 }
@@ -347,6 +343,14 @@ export function settle(r: Reservation, e: CustodyEvent, basis: UsageBasis = 'rep
     flushing = true;
     afterWindow(() => void drain());
   });
+}
+
+/**
+ * For a request refused before anything was sent upstream (by its key's request limits): its reservation is
+ * given back whole, and no usage is recorded, as for a request the cap refused.
+ */
+export async function release(r: Reservation): Promise<void> {
+  if (r.reserved) await releaseReservation(r.keyId, r.day, RESERVATION_PREFIX + r.requestId, r.amount);
 }
 
 /**

@@ -16,7 +16,7 @@ import { tableName } from './tables';
  *   pk = daymodel#<keyId>   sk = <day>#<model>             the same counters per model (cost_micro_cad),
  *        plus day and model; one query reads every model of a range of days.
  *   pk = req#<keyId>        sk = <ended_at ISO>#<requestId>  one record per admitted request (REQUEST_FIELDS).
- *   pk = rate#<keyId>       sk = minute#<n> | inflight     per-key request limits (store/rate-limits.ts; never read here).
+ *   pk = rate#<keyId>       sk = limits                    per-key request limits (store/rate-limits.ts; never read here).
  *   pk = byok#<keyId>       sk = <provider>                when the key's own credential was last used (store/byok-credentials.ts).
  *
  * Day items are kept DAY_RETENTION_DAYS, request records REQUEST_RETENTION_DAYS. DynamoDB's TTL deletes

@@ -63,7 +63,7 @@ describe('authorizer', () => {
     const expected = {
       keyId: record.id, tier: 'global', tierPinned: false,
       allowedTiers: ['canadian_sovereign', 'managed_canadian_cloud', 'global'], maxSpendPerDay: 2_500_000,
-      timezone: 'America/Vancouver', piiMode: 'block',
+      timezone: 'America/Vancouver', piiMode: 'block', requestsPerMinute: 300, maxConcurrent: 10,
     };
     expect(fromAuthorizerContext(result.context)).toEqual(expected);
     // API Gateway hands the context to the integration with every value as a string.

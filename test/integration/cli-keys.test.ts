@@ -96,6 +96,12 @@ describe('ni keys', () => {
       [['keys', 'create', '--name', 'x', '--default-max-tokens', '4k'], /--default-max-tokens: expected a whole number/],
       [['keys', 'create', '--name', 'x', '--default-max-tokens', '0'], /--default-max-tokens:/],
       [['keys', 'create', '--name', 'x', '--bogus'], /Unknown option '--bogus'/],
+      [['keys', 'create', '--name', 'x', '--requests-per-minute', 'lots'], /--requests-per-minute: expected a whole number of requests \(or none\)/],
+      [['keys', 'create', '--name', 'x', '--max-concurrent', '0'], /--max-concurrent:/],
+      [['keys', 'update', 'key_x'], /give --requests-per-minute and\/or --max-concurrent/],
+      [['keys', 'update', 'key_x', '--name', 'y'], /--name only applies to ni keys create/],
+      [['keys', 'show', 'key_x', '--max-concurrent', '3'], /--max-concurrent only applies to ni keys create and update/],
+      [['keys', 'update', '--max-concurrent', '3'], /takes one key id/],
       [['keys', 'list', '--region', 'ca-central-1'], /--region and --stack go together/],
       [['keys', 'show'], /takes one key id/],
       [['keys', 'frobnicate'], /unknown subcommand/],
@@ -106,6 +112,28 @@ describe('ni keys', () => {
       expect(r.stderr).toMatch(cases[i][1]);
       expect(r.stdout).toBe('');
     });
+  });
+
+  it('gives a key the default request limits unless created with others or none, and updates them in place', async () => {
+    const plain = await ni(['keys', 'create', '--name', 'limits-default']);
+    expect(plain.code).toBe(0);
+    // The README's documented defaults.
+    expect(plain.stdout).toMatch(/requests\/min\s+300\n/);
+    expect(plain.stdout).toMatch(/concurrent\s+10\n/);
+
+    const created = JSON.parse((await ni(['keys', 'create', '--name', 'limits', '--requests-per-minute', 'none', '--max-concurrent', '3', '--json'])).stdout);
+    expect(created).toMatchObject({ requests_per_minute: null, max_concurrent_requests: 3 });
+
+    const raised = await ni(['keys', 'update', created.id, '--requests-per-minute', '60']);
+    expect(raised.code).toBe(0);
+    expect(raised.stdout).toMatch(new RegExp(`Updated ${created.id} \\(limits\\): 60 requests/min, 3 concurrent\\. .*within \\d+ seconds`));
+    const lifted = await ni(['keys', 'update', created.id, '--max-concurrent', 'none', '--json']);
+    expect(JSON.parse(lifted.stdout)).toMatchObject({ id: created.id, requests_per_minute: 60, max_concurrent_requests: null });
+    expect((await findByHash(hashSecret(created.secret)))).toMatchObject({ requests_per_minute: 60, max_concurrent_requests: null, name: 'limits' });
+
+    const missing = await ni(['keys', 'update', 'key_nosuchkey', '--max-concurrent', '2']);
+    expect(missing).toMatchObject({ code: 1, stderr: expect.stringContaining('no key with id key_nosuchkey') });
+    expect((await ni(['keys', '--help'])).stdout).toMatch(/ni keys update ID .*\n.*\n.*within \d+ seconds/);
   });
 
   it('fails clearly for an unknown key and when the local gateway is not running', async () => {

@@ -112,7 +112,8 @@ test('errors and cancelled streams are recorded too', async () => {
 });
 
 test('duplicated and reordered deliveries from concurrent requests: one entry each, chains intact', async () => {
-  const { secret, keyId } = await gw.client();
+  // A burst of 24 at once: more than a key's default concurrency allows.
+  const { secret, keyId } = await gw.client({ max_concurrent_requests: null });
   const ids = (await Promise.all(Array.from({ length: 24 }, (_, i) => chat(secret, `burst ${i}`)))).map((r) => r.id);
   await gw.flush();
   expect(gw.bus.stats.delivered).toBeGreaterThan(gw.bus.stats.accepted); // duplicates were delivered

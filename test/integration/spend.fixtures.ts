@@ -6,7 +6,7 @@ import { custodyEvent as validCustodyEvent } from '../support/custody';
 
 /** Shared by the spend and usage tests. */
 export function principal(keyId: string, maxSpendPerDay: number | null, timezone = 'America/Toronto'): Principal {
-  return { keyId, tier: 'global', tierPinned: false, allowedTiers: ['global'], maxSpendPerDay, timezone, piiMode: 'substitute' };
+  return { keyId, tier: 'global', tierPinned: false, allowedTiers: ['global'], maxSpendPerDay, timezone, piiMode: 'substitute', requestsPerMinute: null, maxConcurrent: null };
 }
 
 /** The custody event the gateway would build for a settled reservation. */

@@ -2,7 +2,7 @@ import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { spendDay } from '../../lambdas/core/spend-day';
 import { ddb } from '../../lambdas/store/ddb';
 import type { Reservation } from '../../lambdas/app/ports';
-import { keep, reserve, RESERVATION_TTL_SECONDS, settle, unreserved } from '../../lambdas/store/spend';
+import { keep, release, reserve, RESERVATION_TTL_SECONDS, settle, unreserved } from '../../lambdas/store/spend';
 import { queryUsage, RESERVATION_PREFIX } from '../../lambdas/store/usage';
 import { useEmbeddedDynamo } from '../support/dynamo';
 import { assertOpenAI } from '../support/openapi';
@@ -171,6 +171,21 @@ describe('daily spend cap', () => {
     expect((await dayItem(keyId, admitted[0].day)).committed).toBe(100_000_000);
     await Promise.all(admitted.map((r, i) => settle(r, custodyEvent(r, 1_000, i % 2 ? { status: 'error', http_status: 502, error_code: 'upstream_error' } : {}))));
     expect(await dayItem(keyId, admitted[0].day)).toMatchObject({ committed: 20_000, spent: 20_000, requests: 20, errors: 10 });
+  });
+
+  it('gives back the whole reservation of a request refused before the upstream call, once, recording nothing', async () => {
+    const keyId = nextKey();
+    const p = principal(keyId, 1_000_000);
+    const kept = await reserve(p, requestId('kept'), 300_000, MODEL, 'global', new Date());
+    const refused = await reserve(p, requestId('refused'), 600_000, MODEL, 'global', new Date());
+    await release(refused);
+    await release(refused); // a second release subtracts nothing more
+    const item = await dayItem(keyId, refused.day);
+    expect(item.committed).toBe(300_000);
+    expect(reservations(item)).toEqual([`${RESERVATION_PREFIX}${kept.requestId}`]);
+    expect(item.requests).toBeUndefined();
+    // Released, the room is there again for the key's next request.
+    await expect(reserve(p, requestId('next'), 700_000, MODEL, 'global', new Date())).resolves.toBeDefined();
   });
 
   it('counts a cancelled stream at what it actually cost', async () => {

@@ -104,6 +104,7 @@ describe('a BYOK Azure Canada East request in the flow', () => {
         },
         unreserved: (p, requestId, model, tier) => ({ keyId: p.keyId, day: '2026-12-04', requestId, amount: 0, model, tier, reserved: false }),
         settle: async () => undefined,
+        release: async () => undefined,
         keep: async () => undefined,
       },
       limits: { admit: async () => null, release: async () => undefined },
@@ -122,7 +123,7 @@ describe('a BYOK Azure Canada East request in the flow', () => {
 
   const principal = (c: Partial<ByokCredential> = {}): Principal => ({
     keyId: 'key_1', tier: 'managed_canadian_cloud', tierPinned: false, allowedTiers: ['canadian_sovereign', 'managed_canadian_cloud'],
-    maxSpendPerDay: 50_000_000, timezone: 'America/Toronto', piiMode: 'substitute',
+    maxSpendPerDay: 50_000_000, timezone: 'America/Toronto', piiMode: 'substitute', requestsPerMinute: null, maxConcurrent: null,
     byok: { azure_openai: { ...azure('https://canadaeast.api.cognitive.microsoft.com'), ...c } },
   });
 

@@ -51,14 +51,22 @@ describe('secrets', () => {
 });
 
 describe('key records', () => {
-  it('default to the default account, managed Canadian cloud, that tier and the stricter ones, Toronto, substitute, no cap', () => {
+  it('default to the default account, managed Canadian cloud, that tier and the stricter ones, Toronto, substitute, no cap, 300 requests a minute and 10 at once', () => {
     const r = newKeyRecord({ name: 'ci' }, meta);
     expect(r).toEqual({
       id: 'key_test1', account_id: 'acct_default', name: 'ci', project: null, prefix: 'ni_live_AbCd…', created_at: '2025-03-01T12:00:00.000Z',
       revoked_at: null, tier: 'managed_canadian_cloud', tier_pinned: false,
       allowed_tiers: ['canadian_sovereign', 'managed_canadian_cloud'], max_spend_per_day: null,
-      timezone: 'America/Toronto', pii_mode: 'substitute', default_max_tokens: null, requests_per_minute: null, max_concurrent_requests: null, byok: null,
+      timezone: 'America/Toronto', pii_mode: 'substitute', default_max_tokens: null, requests_per_minute: 300, max_concurrent_requests: 10, byok: null,
     });
+  });
+
+  it('keep an explicit null limit as no limit; records from before the limits read as the defaults', () => {
+    const r = newKeyRecord({ name: 'ci', requests_per_minute: null, max_concurrent_requests: 5 }, meta);
+    expect(r).toMatchObject({ requests_per_minute: null, max_concurrent_requests: 5 });
+    const { requests_per_minute: _r, max_concurrent_requests: _c, ...older } = r;
+    expect(KeyRecord.parse(older)).toMatchObject({ requests_per_minute: 300, max_concurrent_requests: 10 });
+    expect(KeyRecord.parse(r)).toMatchObject({ requests_per_minute: null, max_concurrent_requests: 5 });
   });
 
   it('belong to the account given; records written before accounts read as the default account\'s', () => {
@@ -103,7 +111,7 @@ describe('key records', () => {
     expect(p).toEqual({
       keyId: 'key_test1', tier: 'global', tierPinned: true,
       allowedTiers: ['canadian_sovereign', 'managed_canadian_cloud', 'global'], maxSpendPerDay: 25_000_000,
-      timezone: 'America/Vancouver', piiMode: 'block',
+      timezone: 'America/Vancouver', piiMode: 'block', requestsPerMinute: 300, maxConcurrent: 10,
     });
     const ctx = toAuthorizerContext(p);
     expect(fromAuthorizerContext(ctx)).toEqual(p);
@@ -115,6 +123,22 @@ describe('key records', () => {
     const uncapped = keyToPrincipal(newKeyRecord({ name: 'b' }, meta));
     expect(fromAuthorizerContext(Object.fromEntries(Object.entries(toAuthorizerContext(uncapped)).map(([k, v]) => [k, String(v)]))))
       .toEqual(uncapped);
+  });
+
+  it('carry request limits through the authorizer context: none stays none, and a context without them means the defaults', () => {
+    const strings = (ctx: Record<string, unknown>) => Object.fromEntries(Object.entries(ctx).map(([k, v]) => [k, String(v)]));
+    const unlimited = keyToPrincipal(newKeyRecord({ name: 'u', requests_per_minute: null, max_concurrent_requests: null }, meta));
+    const limited = keyToPrincipal(newKeyRecord({ name: 'l', requests_per_minute: 42, max_concurrent_requests: null }, meta));
+    for (const p of [unlimited, limited]) {
+      expect(fromAuthorizerContext(toAuthorizerContext(p))).toEqual(p);
+      expect(fromAuthorizerContext(strings(toAuthorizerContext(p)))).toEqual(p);
+    }
+    // The context of an authorizer deployed before the limits existed has neither field: the key's record
+    // then read as the defaults, so the request does too.
+    const { requestsPerMinute: _r, maxConcurrent: _c, ...older } = toAuthorizerContext(unlimited);
+    expect(fromAuthorizerContext(strings(older))).toMatchObject({ requestsPerMinute: 300, maxConcurrent: 10 });
+    // An authorizer that wrote -1 for none meant none.
+    expect(fromAuthorizerContext({ ...strings(older), requestsPerMinute: '-1', maxConcurrent: '-1' })).toMatchObject({ requestsPerMinute: null, maxConcurrent: null });
   });
 });
 

@@ -7,7 +7,7 @@ import type { ChatRequest, StreamEvent } from '../../../lambdas/core/chat';
 import type { CustodyEvent } from '../../../lambdas/core/custody';
 import { GatewayError } from '../../../lambdas/core/errors';
 import type { Principal } from '../../../lambdas/core/principal';
-import { concurrencyExceeded, rateLimitsOf } from '../../../lambdas/core/rate-limits';
+import { concurrencyExceeded } from '../../../lambdas/core/rate-limits';
 import { UpstreamError, type Provider } from '../../../lambdas/providers/provider';
 
 /*
@@ -22,7 +22,7 @@ const LLAMA = 'meta/llama-3-70b';
 
 const principal = (p: Partial<Principal> = {}): Principal => ({
   keyId: 'key_1', tier: 'global', tierPinned: false, allowedTiers: ['canadian_sovereign', 'managed_canadian_cloud', 'global'],
-  maxSpendPerDay: null, timezone: 'America/Toronto', piiMode: 'substitute', ...p,
+  maxSpendPerDay: null, timezone: 'America/Toronto', piiMode: 'substitute', requestsPerMinute: null, maxConcurrent: null, ...p,
 });
 
 /** An answer whose events come as the test releases them (a provider mid-generation), or a call never accepted. */
@@ -71,7 +71,7 @@ const answer: StreamEvent[] = [
 
 interface Timer { ms: number; fire: () => void; cancelled: boolean }
 
-function setup(opts: { events?: (route: Route) => Answer; simulated?: boolean; settleFailures?: number } = {}) {
+function setup(opts: { events?: (route: Route) => Answer; simulated?: boolean; settleFailures?: number; admission?: Promise<void> } = {}) {
   const { provider, calls } = fakeProvider(opts.events ?? (() => answer));
   const order: string[] = [];
   const settled: { r: Reservation; e: CustodyEvent; basis: string }[] = [];
@@ -79,6 +79,7 @@ function setup(opts: { events?: (route: Route) => Answer; simulated?: boolean; s
   // Request limits: the flow's use of the port (the counting itself is the store's, test/integration/rate-limits).
   const inFlight = new Set<string>();
   const released: string[] = [];
+  const releasedReservations: Reservation[] = [];
   // Timers the test fires itself (deadlines); short ones (settle backoff) fire at once.
   const timers: Timer[] = [];
   let settleFailures = opts.settleFailures ?? 0;
@@ -104,6 +105,9 @@ function setup(opts: { events?: (route: Route) => Answer; simulated?: boolean; s
         if (settleFailures-- > 0) throw new Error('store unavailable');
         settled.push({ r, e, basis });
       },
+      async release(r) {
+        releasedReservations.push(r);
+      },
       async keep(r) {
         kept.push(r);
       },
@@ -111,7 +115,8 @@ function setup(opts: { events?: (route: Route) => Answer; simulated?: boolean; s
     limits: {
       async admit(p, requestId) {
         order.push('admit');
-        const { maxConcurrent } = rateLimitsOf(p);
+        await opts.admission; // the store's answer, when the test lets it come
+        const { maxConcurrent } = p;
         if (maxConcurrent !== null && inFlight.size >= maxConcurrent) throw concurrencyExceeded(maxConcurrent);
         inFlight.add(requestId);
         return { keyId: p.keyId, requestId };
@@ -149,7 +154,7 @@ function setup(opts: { events?: (route: Route) => Answer; simulated?: boolean; s
     timer.fire();
   };
   const pending = () => timers.filter((t) => !t.cancelled).map((t) => t.ms);
-  return { gateway: createGateway(ports), calls, order, settled, kept, emitted, logs, fire, pending, inFlight, released };
+  return { gateway: createGateway(ports), calls, order, settled, kept, emitted, logs, fire, pending, inFlight, released, releasedReservations };
 }
 
 /** A response sink that keeps what the flow wrote. */
@@ -374,7 +379,7 @@ describe('per-key request limits in the flow', () => {
     expect(limited.order).toEqual(['admit', 'upstream']);
   });
 
-  test('a key at its limit gets a 429 in OpenAI\'s shape with retry-after before anything is reserved or called; its slot frees when the response ends', async () => {
+  test('a key at its limit gets a 429 in OpenAI\'s shape with retry-after and nothing called; its slot frees when the response ends', async () => {
     const held = heldAnswer([{ type: 'text', delta: 'working' }]);
     const t = setup({ events: () => held.events });
     const one = principal({ maxConcurrent: 1, maxSpendPerDay: 10_000_000 });
@@ -389,13 +394,82 @@ describe('per-key request limits in the flow', () => {
     expect(second.out.headers['retry-after']).toBe('1');
     expect(JSON.parse(second.out.body).error).toMatchObject({ type: 'rate_limit_error', code: 'too_many_concurrent_requests', param: null });
     expect(t.calls).toHaveLength(1);
-    expect(t.order.filter((o) => o.startsWith('reserve'))).toHaveLength(1);
+    // Its reservation, made beside the limits' write, is given back whole and nothing is settled for it.
+    expect(t.releasedReservations).toEqual([expect.objectContaining({ requestId: 'req-b', reserved: true })]);
+    expect(t.settled).toHaveLength(0);
 
     held.release([{ type: 'finish', reason: 'stop' }]);
     await running;
     expect(first.out.ended).toBe(true);
     expect(t.released).toEqual(['req-a']);
     expect(t.inFlight.size).toBe(0);
+  });
+});
+
+describe('the limits\' write and the spend reservation: awaited together, each undone when the other refuses', () => {
+  const hi = (p: Principal) => request({ model: SONNET, max_tokens: 100, messages: [{ role: 'user', content: 'Hi' }] }, p);
+
+  test('a capped key with limits reserves while the limits\' write is out, and nothing goes upstream before both are settled', async () => {
+    let answer = () => undefined as void;
+    const t = setup({ admission: new Promise<void>((resolve) => (answer = resolve)) });
+    const { sink, out } = recorder();
+    const handled = t.gateway.handleV1(hi(principal({ maxConcurrent: 5, maxSpendPerDay: 10_000_000 })), sink);
+    await settleDown();
+    expect(t.order).toEqual(['admit', expect.stringMatching(/^reserve:\d+$/)]);
+    expect(t.calls).toHaveLength(0);
+    answer();
+    await handled;
+    expect(out.status).toBe(200);
+    expect(t.order.at(-1)).toBe('upstream');
+    expect(t.released).toEqual(['req-1']);
+  });
+
+  test('refused by its limits: the reservation is given back unsettled and the provider never called', async () => {
+    const t = setup();
+    t.inFlight.add('req-other');
+    const { sink, out } = recorder();
+    await t.gateway.handleV1(hi(principal({ maxConcurrent: 1, maxSpendPerDay: 10_000_000 })), sink);
+    expect(out.status).toBe(429);
+    expect(JSON.parse(out.body).error.code).toBe('too_many_concurrent_requests');
+    expect(t.calls).toHaveLength(0);
+    expect(t.releasedReservations).toEqual([expect.objectContaining({ requestId: 'req-1', reserved: true })]);
+    expect(t.settled).toHaveLength(0);
+    expect(t.released).toEqual([]);
+  });
+
+  test('refused by its cap: the slot is freed and the provider never called', async () => {
+    const t = setup();
+    const { sink, out } = recorder();
+    await t.gateway.handleV1(hi(principal({ maxConcurrent: 1, maxSpendPerDay: 1 })), sink);
+    expect(out.status).toBe(429);
+    expect(JSON.parse(out.body).error.code).toBe('daily_spend_cap_exceeded');
+    expect(t.calls).toHaveLength(0);
+    expect(t.released).toEqual(['req-1']);
+    expect(t.inFlight.size).toBe(0);
+    expect(t.releasedReservations).toEqual([]);
+  });
+
+  test('refused by both: the limits\' refusal is the answer, and neither holds anything to give back', async () => {
+    const t = setup();
+    t.inFlight.add('req-other');
+    const { sink, out } = recorder();
+    await t.gateway.handleV1(hi(principal({ maxConcurrent: 1, maxSpendPerDay: 1 })), sink);
+    expect(JSON.parse(out.body).error.code).toBe('too_many_concurrent_requests');
+    expect(t.calls).toHaveLength(0);
+    expect(t.released).toEqual([]);
+    expect(t.releasedReservations).toEqual([]);
+  });
+
+  test('a client error after the limits\' write went out (bad JSON, unknown model) still frees the slot', async () => {
+    for (const body of ['{"model":', JSON.stringify({ model: 'nope/x', messages: [{ role: 'user', content: 'Hi' }] })]) {
+      const t = setup();
+      const { sink, out } = recorder();
+      await t.gateway.handleV1(request(body, principal({ maxConcurrent: 1 })), sink);
+      expect(out.status).toBe(400);
+      expect(t.order).toEqual(['admit']);
+      expect(t.released).toEqual(['req-1']);
+      expect(t.inFlight.size).toBe(0);
+    }
   });
 });
 
