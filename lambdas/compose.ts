@@ -1,7 +1,7 @@
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { createGateway, type Gateway } from './app/gateway';
 import { catalog } from './catalog';
-import { configureCatalog, type Catalog } from './core/catalog';
+import { configureCatalog, withBaseUrls, type Catalog } from './core/catalog';
 import { DEFAULT_TIMEZONE } from './core/principal';
 import { spendDay } from './core/spend-day';
 import { config } from './config';
@@ -80,7 +80,6 @@ export function composeGateway(): Gateway {
  */
 export function providerSettings(endpoints: Catalog['endpoints'] = catalog().endpoints): ProviderSettings {
   const cfg = config();
-  const openaiCompatible = Object.fromEntries(Object.entries(endpoints).map(([name, e]) => [name, { ...e, base_url: cfg.openaiCompatibleBaseUrls[name] ?? e.base_url }]));
   const wi = cfg.vertexWorkloadIdentity;
   return {
     endpoints: {
@@ -91,6 +90,6 @@ export function providerSettings(endpoints: Catalog['endpoints'] = catalog().end
     // Signed with the function's own role credentials, as its AWS SDK clients resolve them.
     vertexWorkloadIdentity: wi && { ...wi, awsRegion: cfg.region, awsCredentials: defaultProvider() },
     secrets,
-    openaiCompatible,
+    openaiCompatible: withBaseUrls(endpoints, cfg.openaiCompatibleBaseUrls),
   };
 }

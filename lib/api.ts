@@ -5,6 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { CORS_HEADERS, GATEWAY_ERRORS } from '../lambdas/app/http';
 import { catalog } from '../lambdas/catalog';
+import { withBaseUrls } from '../lambdas/core/catalog';
 import type { ErrorType, GatewayError } from '../lambdas/core/errors';
 import { AUTHORIZER_CACHE_TTL_SECONDS } from '../lambdas/core/keys';
 import { HEALTH_PATH, ROUTES, type RouteSpec } from '../lambdas/routes';
@@ -156,7 +157,8 @@ export class Api extends Construct {
     const stack = Stack.of(this);
     const { tables, custody, byok, settings } = props;
     // With workload identity federation, Vertex AI needs no stored key.
-    const credentials = credentialsNeeded(catalog()).filter((c) => !(c === 'vertex_ai' && settings.vertexWorkloadIdentityAudience));
+    const credentials = credentialsNeeded(catalog(), withBaseUrls(catalog().endpoints, settings.openaiCompatibleBaseUrls))
+      .filter((c) => !(c === 'vertex_ai' && settings.vertexWorkloadIdentityAudience));
     const providerSecrets = new ProviderSecrets(this, 'ProviderSecrets', { stage: settings.stage, credentials });
 
     const gateway = new HandlerFunction(this, 'Gateway', {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { catalog } from '../lambdas/catalog';
+import { withBaseUrls } from '../lambdas/core/catalog';
 import { reloadConfig } from '../lambdas/config';
 import { OPENAI_BASE_URL, endpointSecretName } from '../lambdas/providers/openai-compatible';
 import { useSdkClientFactory } from '../lambdas/sdk';
@@ -221,7 +222,7 @@ export async function startLocalGateway(opts: LocalGatewayOptions = {}): Promise
       { name: 'openai', endpoint: cfg.endpoints.openai ?? OPENAI_BASE_URL },
       { name: 'vertex_ai', endpoint: cfg.endpoints.vertex_ai ?? 'Vertex AI (each route region\'s endpoint)' },
       { name: 'anthropic', endpoint: cfg.endpoints.anthropic ?? 'https://api.anthropic.com' },
-      ...Object.entries(catalog().endpoints).map(([name, e]) => ({ name: `openai_compatible:${name}`, endpoint: cfg.openaiCompatibleBaseUrls[name] ?? e.base_url ?? 'not configured (NI_OPENAI_COMPATIBLE_BASE_URLS)' })),
+      ...Object.entries(withBaseUrls(catalog().endpoints, cfg.openaiCompatibleBaseUrls)).map(([name, e]) => ({ name: `openai_compatible:${name}`, endpoint: e.base_url ?? 'not configured (NI_OPENAI_COMPATIBLE_BASE_URLS)' })),
     ].map((p) => ({ ...p, simulated: cfg.simulatedProviders.has(p.name) })),
     vertexStandIn,
     anthropicStandIn,

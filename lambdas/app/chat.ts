@@ -353,7 +353,7 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       o.tier = resolveTier(principal, chat.privacyTier, req.headers['x-ni-privacy-tier']);
       // A key with its own credential for a provider serving the model under this tier uses it (core/byok.ts).
       const known = catalog.byId.get(chat.model);
-      const plan = known && (known.served.length || known.unconfigured.length) ? byokPlan(known, o.tier, principal.byok) : null;
+      const plan = known ? byokPlan(known, o.tier, principal.byok) : null;
       const { model, routes } = plan ? { model: known!, routes: plan.routes } : resolveModel(catalog, chat.model, o.tier);
       assertCapable(catalog, model, o.tier, { tools: offersTools(chat), images: hasImages(chat) });
       // Only a catalog id goes into records: an unknown model string is client text, possibly anything.

@@ -1,6 +1,7 @@
-import { modelsForTier } from '../core/catalog';
+import { modelsForKey } from '../core/byok';
+import type { Model } from '../core/catalog';
 import { badRequest, GatewayError } from '../core/errors';
-import { resolveTier } from '../core/principal';
+import { resolveTier, type Principal } from '../core/principal';
 import type { Tier } from '../core/tiers';
 import { chatCompletions } from './chat';
 import { GATEWAY_ERRORS, requestHeaders, sendError, sendJson, type HttpRequest, type ResponseSink } from './http';
@@ -27,14 +28,16 @@ export function createGateway(ports: GatewayPorts): Gateway {
   const chat = chatCompletions(ports);
   const modelLists = new Map<Tier, string>();
 
-  /** The OpenAI model list for a tier, built once per tier (Cursor's "Verify" calls it). */
-  function modelList(tier: Tier): string {
+  const listOf = (models: Model[]) => JSON.stringify({ object: 'list', data: models.map((m) => ({ id: m.id, object: 'model', created: LISTED_AT, owned_by: m.provider })) });
+
+  /**
+   * The OpenAI model list a key sees under a tier (Cursor's "Verify" calls it): built once per tier for keys without
+   * their own credentials; per request for a key with some, which may add models the deployment does not serve.
+   */
+  function modelList(tier: Tier, byok: Principal['byok']): string {
+    if (byok) return listOf(modelsForKey(ports.catalog, tier, byok));
     let body = modelLists.get(tier);
-    if (!body) {
-      const data = modelsForTier(ports.catalog, tier).map((m) => ({ id: m.id, object: 'model', created: LISTED_AT, owned_by: m.provider }));
-      body = JSON.stringify({ object: 'list', data });
-      modelLists.set(tier, body);
-    }
+    if (!body) modelLists.set(tier, (body = listOf(modelsForKey(ports.catalog, tier, undefined))));
     return body;
   }
 
@@ -53,7 +56,7 @@ export function createGateway(ports: GatewayPorts): Gateway {
         }
         if (path === '/v1/models' && req.method === 'GET') {
           const tier = resolveTier(principal, req.headers['x-ni-privacy-tier']);
-          sendJson(sink, 200, { ...headers, 'x-ni-privacy-tier': tier }, modelList(tier));
+          sendJson(sink, 200, { ...headers, 'x-ni-privacy-tier': tier }, modelList(tier, principal.byok));
           return;
         }
         const custody = /^\/v1\/custody\/([^/]+)$/.exec(path);

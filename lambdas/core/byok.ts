@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import type { Model, Route } from './catalog';
+import { modelsForTier, type Catalog, type Model, type Route } from './catalog';
 import { GatewayError } from './errors';
 import { tierAllows, type Jurisdiction, type Tier } from './tiers';
 
@@ -142,9 +142,10 @@ export interface ByokPlan {
 /**
  * Which of the key's credentials serves this model under this tier, if any: the first provider (in BYOK_PROVIDERS
  * order) with a route the tier allows. None: the request is served like any other key's, on the operator's routes.
+ * A model with no route on a provider the gateway serves (configured here or not) is served by none.
  */
 export function byokPlan(model: Model, tier: Tier, credentials: ByokCredentials | undefined): ByokPlan | null {
-  if (!credentials) return null;
+  if (!credentials || (model.served.length === 0 && model.unconfigured.length === 0)) return null;
   for (const provider of BYOK_PROVIDERS) {
     const credential = credentials[provider];
     if (!credential) continue;
@@ -152,6 +153,15 @@ export function byokPlan(model: Model, tier: Tier, credentials: ByokCredentials 
     if (allowed.length) return { provider, credential, routes: allowed.filter((r) => r.jurisdiction === allowed[0].jurisdiction) };
   }
   return null;
+}
+
+/**
+ * The models a key can call under a tier, in catalog order: those the deployment serves in it, and those the key's
+ * own credentials serve in it (byokPlan), which may be on providers the deployment has not configured.
+ */
+export function modelsForKey(c: Catalog, tier: Tier, credentials: ByokCredentials | undefined): Model[] {
+  if (!credentials) return modelsForTier(c, tier);
+  return [...c.byId.values()].filter((m) => m.tiers.includes(tier) || byokPlan(m, tier, credentials) !== null);
 }
 
 /** Provider statuses that are the customer's account answering about their credential: never retried, never replaced. */

@@ -55,6 +55,14 @@ const ModelSchema = z.object({
   message: 'default_max_tokens must not exceed max_output_tokens', path: ['default_max_tokens'],
 });
 
+/**
+ * The catalog's `endpoints` as a deployment configures them: a base URL given in its settings
+ * (NI_OPENAI_COMPATIBLE_BASE_URLS, the stack's openaiCompatibleBaseUrls context) replaces the catalog's.
+ */
+export function withBaseUrls(endpoints: Readonly<Record<string, Endpoint>>, baseUrls: Readonly<Record<string, string>> = {}): Record<string, Endpoint> {
+  return Object.fromEntries(Object.entries(endpoints).map(([name, e]) => [name, { ...e, base_url: baseUrls[name] ?? e.base_url }]));
+}
+
 /** 5% of the list price, for a catalog file that names no BYOK fee. */
 export const DEFAULT_BYOK_ROUTING_FEE_BPS = 500;
 

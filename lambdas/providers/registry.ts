@@ -38,10 +38,14 @@ export function createProviders(settings: ProviderSettings): ProviderRegistry {
 }
 
 /** The secret (as `secrets.get` names it) a route's calls need; Bedrock's calls are signed by the function's role. */
-const CREDENTIALS: Partial<Record<ProviderName, (route: Route, endpoints: Catalog['endpoints']) => string | undefined>> = {
+const CREDENTIALS: Partial<Record<ProviderName, (route: Route, endpoints: Readonly<Record<string, Endpoint>>) => string | undefined>> = {
   azure_openai: () => 'azure_openai',
   openai: () => 'openai',
-  openai_compatible: (route, endpoints) => (route.endpoint && endpoints[route.endpoint]?.secret ? endpointSecretName(route.endpoint) : undefined),
+  // An endpoint without a base URL is not served, so its routes need no credential.
+  openai_compatible: (route, endpoints) => {
+    const endpoint = route.endpoint === undefined ? undefined : endpoints[route.endpoint];
+    return endpoint?.base_url && endpoint.secret ? endpointSecretName(route.endpoint!) : undefined;
+  },
   vertex_ai: () => 'vertex_ai',
   anthropic: () => 'anthropic',
 };
@@ -73,8 +77,11 @@ export function missingConfiguration(s: ProviderSettings): (route: Route) => str
   return (route) => checks[route.provider as ProviderName]?.(route);
 }
 
-/** Every credential the catalog's served routes need, once each (the stack creates a secret for each). */
-export function credentialsNeeded(c: Catalog): string[] {
-  const names = c.models.flatMap((m) => m.served.map((r) => CREDENTIALS[r.provider as ProviderName]?.(r, c.endpoints)));
+/**
+ * Every credential the catalog's served routes need, once each (the stack creates a secret for each), with its
+ * OpenAI-compatible endpoints as the deployment configures them (withBaseUrls).
+ */
+export function credentialsNeeded(c: Catalog, endpoints: Readonly<Record<string, Endpoint>>): string[] {
+  const names = c.models.flatMap((m) => m.served.map((r) => CREDENTIALS[r.provider as ProviderName]?.(r, endpoints)));
   return [...new Set(names.filter((n): n is string => n !== undefined))].sort();
 }

@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import builtIn from '../../lambdas/catalog.json';
 import { DEFAULT_STAGE, SettingsError } from '../../lib/settings';
-import { flatten, removeAssembly, resource, testApp } from './fixture';
+import { asList, flatten, policyStatements, removeAssembly, resource, testApp } from './fixture';
 
 /*
  * The deployment settings (CDK context, lib/settings.ts) as `cdk synth -c name=value` passes them: strings.
@@ -12,8 +16,8 @@ type Synth = { template: Template; stackName: string; outputs: Record<string, { 
 const apps: ReturnType<typeof testApp>['app'][] = [];
 afterAll(() => apps.forEach(removeAssembly));
 
-function synth(context: Record<string, string> = {}): Synth {
-  const { app, stack } = testApp({ context });
+function synth(context: Record<string, string> = {}, build: typeof testApp = testApp): Synth {
+  const { app, stack } = build({ context });
   apps.push(app);
   expect(new AwsSolutionsChecks().validateScope(app).violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
   expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
@@ -27,6 +31,12 @@ const TOPIC = 'arn:aws:sns:ca-central-1:123456789012:ops-pager';
 const WIF_AUDIENCE = '//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ni-aws/providers/ni-gateway';
 const gatewayEnv = (t: Template) => (resource(t, 'AWS::Lambda::Function', 'ApiGatewayFunction').props.Environment as { Variables: Record<string, unknown> }).Variables;
 const count = (t: Template, type: string) => Object.keys(t.findResources(type)).length;
+const secretNames = (t: Template) => Object.values(t.findResources('AWS::SecretsManager::Secret')).map((s) => s.Properties.Name as string);
+/** The secrets the gateway may read, as `${LogicalId}`. */
+const gatewayReads = (t: Template) => policyStatements(t)
+  .filter((s) => asList(s.statement.Action).includes('secretsmanager:GetSecretValue'))
+  .flatMap((s) => asList(s.statement.Resource).map(flatten));
+const secretId = (t: Template, name: string) => `\${${Object.entries(t.findResources('AWS::SecretsManager::Secret')).find(([, s]) => s.Properties.Name === name)![0]}}`;
 
 describe('without context: the stack as before', () => {
   const { template, stackName, outputs } = synth();
@@ -44,6 +54,12 @@ describe('without context: the stack as before', () => {
     const env = gatewayEnv(template);
     for (const name of ['NI_OPENAI_COMPATIBLE_BASE_URLS', 'NI_VERTEX_WORKLOAD_IDENTITY_AUDIENCE', 'NI_VERTEX_PROJECT_ID']) expect(env[name]).toBeUndefined();
     expect(JSON.stringify(env.NI_PROVIDER_SECRET_ARNS)).toContain('vertex_ai');
+  });
+
+  test('the sovereign endpoint has no base URL, so it is not served: no secret, no grant, no ARN for it', () => {
+    expect(secretNames(template).filter((n) => n.includes('sovereign'))).toEqual([]);
+    expect(gatewayReads(template).filter((r) => /sovereign/i.test(r))).toEqual([]);
+    expect(Object.keys(JSON.parse(flatten(gatewayEnv(template).NI_PROVIDER_SECRET_ARNS)))).not.toContain('openai_compatible:sovereign-vllm');
   });
 
   test('defaults: 256 MB gateway, 50/100 requests/s throttling, logs kept 90 days', () => {
@@ -132,10 +148,42 @@ describe('custom domain in a Route 53 zone, alarm e-mail, stage and settings', (
     expect(env).toMatchObject({
       NI_VERTEX_WORKLOAD_IDENTITY_AUDIENCE: WIF_AUDIENCE, NI_VERTEX_SERVICE_ACCOUNT: 'ni-gateway@ni-prod.iam.gserviceaccount.com', NI_VERTEX_PROJECT_ID: 'ni-prod',
     });
-    const names = Object.values(template.findResources('AWS::SecretsManager::Secret')).map((s) => s.Properties.Name);
+    const names = secretNames(template);
     expect(names).toContain('ni/staging/provider/openai_compatible/sovereign-vllm');
+    expect(gatewayReads(template)).toContain(secretId(template, 'ni/staging/provider/openai_compatible/sovereign-vllm'));
     expect(names).not.toContain('ni/staging/provider/vertex_ai');
     expect(JSON.stringify(env.NI_PROVIDER_SECRET_ARNS)).not.toContain('vertex_ai');
+  });
+});
+
+describe("a catalog (NI_CATALOG_FILE) giving the sovereign endpoint its base URL", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ni-cat-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const data = structuredClone(builtIn) as { endpoints: Record<string, object> };
+  data.endpoints['sovereign-vllm'] = { ...data.endpoints['sovereign-vllm'], base_url: 'https://gpu.example.ca/v1' };
+  const file = join(dir, 'catalog.json');
+  writeFileSync(file, JSON.stringify(data));
+  let template!: Template;
+  // The catalog is read once per module registry: this app is built in one of its own.
+  jest.isolateModules(() => {
+    process.env.NI_CATALOG_FILE = file;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { reloadConfig } = require('../../lambdas/config') as typeof import('../../lambdas/config');
+    reloadConfig();
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      ({ template } = synth({}, (require('./fixture') as typeof import('./fixture')).testApp));
+    } finally {
+      delete process.env.NI_CATALOG_FILE;
+      reloadConfig();
+    }
+  });
+
+  test('its secret is created, the gateway may read it and gets its ARN', () => {
+    const id = secretId(template, 'ni/prod/provider/openai_compatible/sovereign-vllm');
+    expect(gatewayReads(template)).toContain(id);
+    expect(JSON.parse(flatten(gatewayEnv(template).NI_PROVIDER_SECRET_ARNS))).toHaveProperty(['openai_compatible:sovereign-vllm'], id);
+    expect(gatewayEnv(template).NI_OPENAI_COMPATIBLE_BASE_URLS).toBeUndefined(); // the catalog's own base URL is used
   });
 });
 

@@ -277,10 +277,11 @@ describe('least privilege', () => {
   });
 
   test('provider credentials: one secret per credential the catalog needs, named by stage; only the gateway may GetSecretValue, on exactly those; it gets their ARNs, never values', () => {
-    expect(credentialsNeeded(catalog())).toEqual(['anthropic', 'azure_openai', 'openai', 'openai_compatible:sovereign-vllm', 'vertex_ai']);
+    // The sovereign endpoint has no base URL here (settings.test.ts gives it one): it is not served and needs none.
+    expect(credentialsNeeded(catalog(), catalog().endpoints)).toEqual(['anthropic', 'azure_openai', 'openai', 'vertex_ai']);
     const secrets = template.findResources('AWS::SecretsManager::Secret');
     const byName = Object.fromEntries(Object.entries(secrets).map(([id, s]) => [s.Properties.Name as string, id]));
-    expect(Object.keys(byName).sort()).toEqual(['ni/prod/provider/anthropic', 'ni/prod/provider/azure_openai', 'ni/prod/provider/openai', 'ni/prod/provider/openai_compatible/sovereign-vllm', 'ni/prod/provider/vertex_ai']);
+    expect(Object.keys(byName).sort()).toEqual(['ni/prod/provider/anthropic', 'ni/prod/provider/azure_openai', 'ni/prod/provider/openai', 'ni/prod/provider/vertex_ai']);
     for (const s of Object.values(secrets)) {
       expect(s.Properties.SecretString).toBeUndefined(); // a generated placeholder, never a value from the code
       expect(s.DeletionPolicy).toBe('Retain');
@@ -296,7 +297,6 @@ describe('least privilege', () => {
       vertex_ai: `\${${byName['ni/prod/provider/vertex_ai']}}`,
       azure_openai: `\${${byName['ni/prod/provider/azure_openai']}}`,
       openai: `\${${byName['ni/prod/provider/openai']}}`,
-      'openai_compatible:sovereign-vllm': `\${${byName['ni/prod/provider/openai_compatible/sovereign-vllm']}}`,
     });
     expect(env.NI_AZURE_OPENAI_ENDPOINT).toBeUndefined(); // context azureOpenAIEndpoint sets it (settings.test.ts)
   });

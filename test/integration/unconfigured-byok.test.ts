@@ -1,10 +1,12 @@
 import OpenAI from 'openai';
 import { setByok } from '../../lambdas/app/byok';
+import { catalog } from '../../lambdas/catalog';
 import { startTestGateway, type TestGateway } from '../support/gateway';
 
 /*
  * A deployment without the operator's own OpenAI key: OpenAI's routes are not served on the operator's credential
- * (refused naming it, not listed), while a key holding its own OpenAI credential (BYOK) is still served on them.
+ * (refused naming it, not listed), while a key holding its own OpenAI credential (BYOK) is still served on them,
+ * and lists them.
  */
 
 let gw: TestGateway;
@@ -26,4 +28,38 @@ test('OpenAI-only models are refused naming the credential, and a key with its o
   const answer = await customer.openai.chat.completions.create({ model: 'openai/gpt-4.1', messages: [{ role: 'user', content: 'Hi' }] });
   expect(answer.choices[0].message.content).toBe('Hello from the openai stand-in.');
   expect(gw.openaiStandIns.openai!.requests.map((r) => [r.model, r.outcome])).toEqual([['gpt-4.1', 'answered']]);
+});
+
+test("GET /v1/models lists, for a key with its own OpenAI key, the OpenAI models it can call under the tier; other keys' lists are unchanged", async () => {
+  const operator = await gw.client({ tier: 'global' });
+  const customer = await gw.client({ tier: 'global' });
+  await setByok(customer.keyId, { provider: 'openai', secret: 'sk-customer-own-openai-key' });
+  const ids = async (c: typeof customer, tier?: string) => (await c.openai.models.list(tier ? { headers: { 'x-ni-privacy-tier': tier } } : {})).data.map((m) => m.id);
+
+  const everyone = await ids(operator);
+  expect(everyone).not.toContain('openai/gpt-4o');
+  const own = await ids(customer);
+  // The catalog's order, with the two models whose only global routes are OpenAI's added.
+  expect(own).toEqual(catalog().models.map((m) => m.id).filter((id) => everyone.includes(id) || id === 'openai/gpt-4o' || id === 'openai/gpt-4.1'));
+  expect(own).toContain('openai/gpt-4.1');
+  // Each listed model answers on the customer's credential.
+  const answer = await customer.openai.chat.completions.create({ model: 'openai/gpt-4o', messages: [{ role: 'user', content: 'Hi' }] });
+  expect(answer.choices[0].message.content).toBe('Hello from the openai stand-in.');
+
+  // OpenAI's API processes in the US: under a Canadian tier the customer's key serves nothing more than anyone's.
+  expect(await ids(customer, 'managed_canadian_cloud')).toEqual(await ids(operator, 'managed_canadian_cloud'));
+  expect(await ids(operator)).toEqual(everyone);
+});
+
+test('GET /v1/models lists, under managed_canadian_cloud, the model a key\'s own Azure deployment in Canada East serves', async () => {
+  const operator = await gw.client({ tier: 'managed_canadian_cloud' });
+  const customer = await gw.client({ tier: 'managed_canadian_cloud' });
+  await setByok(customer.keyId, {
+    provider: 'azure_openai', secret: 'azure-customer-own-key', endpoint: 'https://canadaeast.api.cognitive.microsoft.com',
+    deployments: { 'openai/gpt-4o': 'acme-gpt-4o' }, deployment_type: 'standard',
+  });
+  const everyone = (await operator.openai.models.list()).data.map((m) => m.id);
+  expect(everyone).not.toContain('openai/gpt-4o'); // the operator's Azure route is not configured
+  const own = (await customer.openai.models.list()).data.map((m) => m.id);
+  expect(own).toEqual(catalog().models.map((m) => m.id).filter((id) => everyone.includes(id) || id === 'openai/gpt-4o'));
 });
