@@ -11,7 +11,8 @@
  * Prints JSON: per build and prompt, p50/p99 of the whole answer and of the first token, and the gateway
  * process's CPU per request on its main thread (the request path) and on its other threads (the embedded store's
  * thread with the ledger writer); then this build's differences from the other's.
- * COMPARE_ROUNDS, COMPARE_PER_ROUND and COMPARE_WARMUP change how many requests are sent.
+ * COMPARE_ROUNDS, COMPARE_PER_ROUND and COMPARE_WARMUP change how many requests are sent; COMPARE_CPU_PROF=<dir>
+ * runs both gateways with --cpu-prof and leaves their profiles in <dir>, one subfolder per build.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +30,7 @@ const PROMPTS = {
 const ROUNDS = Number(process.env.COMPARE_ROUNDS ?? 20);
 const PER_ROUND = Number(process.env.COMPARE_PER_ROUND ?? 150);
 const WARMUP = Number(process.env.COMPARE_WARMUP ?? 3000);
+const PROFILES = process.env.COMPARE_CPU_PROF ? resolve(process.env.COMPARE_CPU_PROF) : undefined;
 
 const log = (msg: string) => process.stderr.write(`[bench:compare] ${msg}\n`);
 const round = (n: number) => Math.round(n * 1000) / 1000;
@@ -49,7 +51,7 @@ async function startGateway(name: string, serveJs: string, standInUrl: string): 
     NI_LOG_LEVEL: 'WARN',
     NI_METRICS: 'off',
     NI_DATA_DIR: dataDir,
-  }, START_FLAGS);
+  }, [...START_FLAGS, ...(PROFILES ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILES, name)}`] : [])]);
   const openai = new OpenAI({ baseURL: `${child.info.url}/v1`, apiKey: String(child.info.secret), maxRetries: 0 });
   return { name, child, openai, dataDir };
 }
