@@ -18,8 +18,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import OpenAI from 'openai';
-import { buildLocalRuntime, LOCAL_BUILD_ROOT, START_FLAGS } from '../local/build';
-import { startChild, stop, streamViaOpenAI, type Child } from './gateway';
+import { buildLocalRuntime, LOCAL_BUILD_ROOT } from '../local/build';
+import { ask, startChild, startGatewayChild, stop, streamViaOpenAI, type Child } from './gateway';
 import { percentiles, threadCpuMsOf, type Sample } from './load';
 
 const MODEL = 'meta/llama-3-70b';
@@ -44,22 +44,12 @@ interface Build {
 
 async function startGateway(name: string, serveJs: string, standInUrl: string): Promise<Build> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ni-compare-'));
-  const child = await startChild(serveJs, 'gateway', {
-    ...process.env,
-    NI_BEDROCK_ENDPOINT: standInUrl,
-    NI_SIMULATED_PROVIDERS: 'bedrock',
-    NI_LOG_LEVEL: 'WARN',
-    NI_METRICS: 'off',
-    NI_DATA_DIR: dataDir,
-  }, [...START_FLAGS, ...(PROFILES ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILES, name)}`] : [])]);
+  const child = await startGatewayChild(serveJs, standInUrl, dataDir, PROFILES && join(PROFILES, name));
   const openai = new OpenAI({ baseURL: `${child.info.url}/v1`, apiKey: String(child.info.secret), maxRetries: 0 });
   return { name, child, openai, dataDir };
 }
 
-const drain = (b: Build) => new Promise<void>((done, reject) => {
-  b.child.proc.once('message', (m: { error?: string }) => (m.error ? reject(new Error(m.error)) : done()));
-  b.child.proc.send({ cmd: 'drain' });
-});
+const drain = (b: Build) => ask(b.child.proc, 'drain');
 
 /** Rounds of one prompt, alternating which build goes first; each round's after-response work is drained in it. */
 async function compareOn(builds: Build[], prompt: string) {

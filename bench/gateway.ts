@@ -87,6 +87,21 @@ export function startChild(serveJs: string, mode: 'standin' | 'standins' | 'gate
   });
 }
 
+/**
+ * The bundled gateway (`serve.ts gateway`) against the Bedrock stand-in, as the bench measures it: quiet logs, no
+ * EMF lines, its own data folder; with `profDir`, run under --cpu-prof writing there.
+ */
+export function startGatewayChild(serveJs: string, standInUrl: string, dataDir: string, profDir?: string): Promise<Child> {
+  return startChild(serveJs, 'gateway', {
+    ...process.env,
+    NI_BEDROCK_ENDPOINT: standInUrl,
+    NI_SIMULATED_PROVIDERS: 'bedrock',
+    NI_LOG_LEVEL: 'WARN',
+    NI_METRICS: 'off',
+    NI_DATA_DIR: dataDir,
+  }, [...START_FLAGS, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]);
+}
+
 /** One streamed chat completion through a gateway with the openai client: its duration and time to first token. */
 export async function streamViaOpenAI(openai: OpenAI, model: string, prompt: string, collect?: string[]): Promise<Sample> {
   const t0 = performance.now();
@@ -103,7 +118,7 @@ export async function streamViaOpenAI(openai: OpenAI, model: string, prompt: str
 }
 
 /** Sends an IPC command to the gateway child and waits for its answer. */
-function ask<T>(proc: ChildProcess, cmd: string): Promise<T> {
+export function ask<T>(proc: ChildProcess, cmd: string): Promise<T> {
   return new Promise((resolveAnswer, reject) => {
     proc.once('message', (m: { stats?: T; drained?: true; error?: string }) => (m.error ? reject(new Error(m.error)) : resolveAnswer((m.stats ?? m) as T)));
     proc.send({ cmd });
@@ -150,14 +165,7 @@ export async function gatewayBench(): Promise<Record<string, unknown>> {
     const serveJs = await buildLocalRuntime(join(__dirname, 'serve.ts'), join(LOCAL_BUILD_ROOT, 'bench'));
     standIn = await startChild(serveJs, 'standin', { ...process.env });
     const standInUrl = String(standIn.info.url);
-    gw = await startChild(serveJs, 'gateway', {
-      ...process.env,
-      NI_BEDROCK_ENDPOINT: standInUrl,
-      NI_SIMULATED_PROVIDERS: 'bedrock',
-      NI_LOG_LEVEL: 'WARN',
-      NI_METRICS: 'off',
-      NI_DATA_DIR: dataDir,
-    }, [...START_FLAGS, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]);
+    gw = await startGatewayChild(serveJs, standInUrl, dataDir, profDir);
     const gwPid = Number(gw.info.pid);
     log(`stand-in ${standInUrl} (pid ${standIn.info.pid}), gateway ${gw.info.url} (pid ${gwPid})`);
 
