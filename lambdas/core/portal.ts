@@ -2,7 +2,7 @@ import * as z from 'zod';
 import { maskedSecret } from './byok';
 import type { Catalog } from './catalog';
 import { publicCatalog, type PublicModel } from './billing';
-import { KeyOptions, type KeyRecord } from './keys';
+import { KeyOptions, type KeyRecord, LimitsUpdate } from './keys';
 import { parseCad } from './pricing';
 import { TIERS, tierAllows, type Tier } from './tiers';
 
@@ -26,7 +26,10 @@ export function portalModels(c: Catalog): PortalModel[] {
   }));
 }
 
-/** The portal's create-key form: a key's options in the units a person types (the cap in CAD). */
+/**
+ * The portal's create-key form: a key's options in the units a person types (the cap in CAD). A request limit left
+ * out gets KeyOptions' default; null: no such limit.
+ */
 export const PortalKeyCreate = z.object({
   name: z.string(),
   project: z.string().trim().max(100).optional().transform((p) => p || null),
@@ -36,7 +39,11 @@ export const PortalKeyCreate = z.object({
   max_spend_per_day_cad: z.string().regex(/^\d+(\.\d{1,6})?$/, 'an amount in CAD such as 25.00').nullable().default(null),
   timezone: z.string().optional(),
   pii_mode: z.enum(['substitute', 'block', 'off']).default('substitute'),
+  ...LimitsUpdate.shape,
 }).strict();
+
+/** The portal's change of a key's request limits: the same as `ni keys update`. */
+export const PortalLimitsUpdate = LimitsUpdate.strict();
 
 /** The key options for `accountId` (the signed-in user's, never the client's) from the form. */
 export function keyOptionsFrom(accountId: string, form: z.infer<typeof PortalKeyCreate>): KeyOptions {
@@ -63,6 +70,8 @@ export function keyView(k: KeyRecord, today: { day: string; spent: number; reser
     max_spend_per_day_micro_cad: k.max_spend_per_day,
     timezone: k.timezone,
     pii_mode: k.pii_mode,
+    requests_per_minute: k.requests_per_minute,
+    max_concurrent_requests: k.max_concurrent_requests,
     spend_today_micro_cad: today?.spent ?? 0,
     reserved_today_micro_cad: today?.reserved ?? 0,
     last_used_at: lastUsedAt,

@@ -6,12 +6,13 @@ import { catalog } from '../catalog';
 import { CustodyEvent } from '../core/custody';
 import { badRequest, GatewayError } from '../core/errors';
 import { canonicalJson } from '../core/ledger';
-import { keyOptionsFrom, keyView, PortalKeyCreate, portalModels } from '../core/portal';
+import { keyOptionsFrom, keyView, PortalKeyCreate, PortalLimitsUpdate, portalModels } from '../core/portal';
+import { DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_REQUESTS_PER_MINUTE } from '../core/rate-limits';
 import { isMonth, residencyCsv, residencyReport } from '../core/residency';
 import { shiftDay, spendDay } from '../core/spend-day';
 import type { JsonAnswer } from '../handlers/middleware';
 import { getAccount, getUser } from '../store/accounts';
-import { createKey, getAccountKey, listAccountKeys, revokeKey } from '../store/keys';
+import { createKey, getAccountKey, listAccountKeys, revokeKey, updateLimits } from '../store/keys';
 import { chainEntries, getReceipt, verifyLedger } from '../store/ledger';
 import { reportSigner } from '../store/signer';
 import { queryUsage, recentRequests, type RequestUsage } from '../store/usage';
@@ -150,7 +151,8 @@ export function createPortalApi(auth: PortalAuthenticator, now: () => Date = () 
         return json(200, { user: { id: s.userId, email: s.email }, account });
       }
       case 'GET keys':
-        return json(200, { object: 'list', data: await keys(s) });
+        // The defaults are what the create form's empty limit fields mean.
+        return json(200, { object: 'list', data: await keys(s), limit_defaults: { requests_per_minute: DEFAULT_REQUESTS_PER_MINUTE, max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS } });
       case 'POST keys': {
         const options = keyOptionsFrom(s.accountId, parse(PortalKeyCreate, parseBody(req)));
         const { record, secret } = await createKey(options);
@@ -159,6 +161,8 @@ export function createPortalApi(auth: PortalAuthenticator, now: () => Date = () 
       case 'POST keys/3': {
         const key = await accountKey(s, path[1]);
         if (path[2] === 'revoke') return json(200, { key: keyView((await revokeKey(key.id))!, null, null) });
+        // The same change as `ni keys update`: each limit given is set (null: none), the other kept.
+        if (path[2] === 'limits') return json(200, { key: keyView((await updateLimits(key.id, parse(PortalLimitsUpdate, parseBody(req))))!, null, null) });
         // The key's own provider credential (BYOK): the secret goes in, only its masked view comes out.
         if (path[2] === 'byok') return json(200, await setByok(key.id, parseBody(req) as ByokSetInput));
         break;

@@ -59,9 +59,12 @@ export const TIERS: Tier[] = ['canadian_sovereign', 'managed_canadian_cloud', 'g
 export interface Key {
   id: string; name: string; project: string | null; prefix: string; created_at: string; revoked_at: string | null;
   tier: Tier; tier_pinned: boolean; allowed_tiers: Tier[]; max_spend_per_day_micro_cad: number | null; timezone: string;
-  pii_mode: string; spend_today_micro_cad: number; reserved_today_micro_cad: number; last_used_at: string | null;
+  pii_mode: string; requests_per_minute: number | null; max_concurrent_requests: number | null; spend_today_micro_cad: number; reserved_today_micro_cad: number; last_used_at: string | null;
   byok: { provider: string; masked: string; set_at: string; allow_fallback: boolean }[];
 }
+
+/** A key's request limits; null: no such limit. */
+export type Limits = Pick<Key, 'requests_per_minute' | 'max_concurrent_requests'>;
 
 export interface ByokView {
   provider: string; masked: string; fingerprint: string; set_at: string; last_used_at: string | null; allow_fallback: boolean;

@@ -1,5 +1,6 @@
+import { Fragment } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, type ByokView, cad, type Key, type Tier, TIERS } from './api';
+import { api, type ByokView, cad, type Key, type Limits, type Tier, TIERS } from './api';
 
 const TIER_LABELS: Record<Tier, string> = {
   canadian_sovereign: 'Canadian sovereign',
@@ -10,15 +11,19 @@ export const tierLabel = (t: string) => TIER_LABELS[t as Tier] ?? t;
 
 /**
  * Keys: create (the secret shown once, in the dialog only: closing it forgets it), list with today's spend
- * against the cap, the key's own provider credentials (BYOK), revoke with confirmation.
+ * against the cap and the request limits, change the limits, the key's own provider credentials (BYOK), revoke
+ * with confirmation.
  */
 export function KeysPage() {
   const [keys, setKeys] = useState<Key[] | null>(null);
   const [creating, setCreating] = useState(false);
   const [revoking, setRevoking] = useState<Key | null>(null);
   const [byok, setByok] = useState<Key | null>(null);
+  const [limiting, setLimiting] = useState<Key | null>(null);
+  const [defaults, setDefaults] = useState<Limits | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const load = () => api.get<{ data: Key[] }>('keys').then((r) => setKeys(r.data), (e: Error) => setError(e.message));
+  const load = () => api.get<{ data: Key[]; limit_defaults: Limits }>('keys')
+    .then((r) => { setKeys(r.data); setDefaults(r.limit_defaults); }, (e: Error) => setError(e.message));
   useEffect(() => { load(); }, []);
 
   return (
@@ -32,7 +37,7 @@ export function KeysPage() {
         <div class="table-wrap">
           <table>
             <caption class="sr-only">API keys of this account</caption>
-            <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Tier</th><th scope="col">Today / cap</th><th scope="col">Last used</th><th scope="col">Own provider keys</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+            <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Tier</th><th scope="col">Today / cap</th><th scope="col">Limits</th><th scope="col">Last used</th><th scope="col">Own provider keys</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {keys.map((k) => (
                 <tr key={k.id}>
@@ -46,11 +51,13 @@ export function KeysPage() {
                     )}
                     <div class="muted">{k.timezone}</div>
                   </td>
+                  <td data-label="Limits">{limitsText(k)}</td>
                   <td data-label="Last used">{k.last_used_at ? new Date(k.last_used_at).toLocaleString() : 'never'}</td>
                   <td data-label="Own provider keys">{k.byok.length ? k.byok.map((b) => `${b.provider} ${b.masked}`).join(', ') : 'none'}</td>
                   <td data-label="Status">{k.revoked_at ? <span class="badge revoked">revoked</span> : <span class="badge ok">active</span>}</td>
                   <td class="row-actions">{!k.revoked_at && (
                     <>
+                      <button type="button" class="secondary small" onClick={() => setLimiting(k)} aria-label={`Limits of ${k.name}`}>Limits</button>
                       <button type="button" class="secondary small" onClick={() => setByok(k)} aria-label={`Own provider keys of ${k.name}`}>BYOK</button>
                       <button type="button" class="danger small" onClick={() => setRevoking(k)} aria-label={`Revoke ${k.name}`}>Revoke</button>
                     </>
@@ -61,7 +68,8 @@ export function KeysPage() {
           </table>
         </div>
       )}
-      {creating && <CreateKeyDialog onClose={() => { setCreating(false); load(); }} />}
+      {creating && <CreateKeyDialog defaults={defaults} onClose={() => { setCreating(false); load(); }} />}
+      {limiting && <LimitsDialog k={limiting} onClose={() => { setLimiting(null); load(); }} />}
       {revoking && <RevokeDialog k={revoking} onClose={() => { setRevoking(null); load(); }} />}
       {byok && <ByokDialog k={byok} onClose={() => { setByok(null); load(); }} />}
     </section>
@@ -81,7 +89,53 @@ function Dialog(props: { title: string; onClose: () => void; children: preact.Co
   );
 }
 
-function CreateKeyDialog({ onClose }: { onClose: () => void }) {
+/** e.g. "300/min · 10 at once"; "no limit" when the key has neither. */
+function limitsText({ requests_per_minute: rpm, max_concurrent_requests: concurrent }: Limits): string {
+  if (rpm === null && concurrent === null) return 'no limit';
+  return `${rpm === null ? 'no limit per minute' : `${rpm}/min`} · ${concurrent === null ? 'no limit' : concurrent} at once`;
+}
+
+const LIMIT_FIELDS = [
+  ['requests_per_minute', 'Requests per minute'],
+  ['max_concurrent_requests', 'Requests in progress at once'],
+] as const;
+
+/**
+ * A number field and a "No limit" box for each request limit. An empty field means `empty` (the default when
+ * creating, unchanged when editing); the API validates the numbers.
+ */
+function LimitFields({ current, empty }: { current?: Limits; empty: (field: keyof Limits) => string }) {
+  const [none, setNone] = useState(() => ({
+    requests_per_minute: current?.requests_per_minute === null,
+    max_concurrent_requests: current?.max_concurrent_requests === null,
+  }));
+  return (
+    <>
+      {LIMIT_FIELDS.map(([field, label]) => (
+        <Fragment key={field}>
+          <label for={`l-${field}`}>{label} <span class="muted">({empty(field)})</span></label>
+          <div class="inline-form">
+            <input id={`l-${field}`} name={field} type="number" min={1} step={1} inputMode="numeric" class="narrow"
+              disabled={none[field]} defaultValue={current?.[field] == null ? '' : String(current[field])} />
+            <label class="check"><input type="checkbox" name={`${field}-none`} checked={none[field]}
+              onChange={(e) => setNone({ ...none, [field]: (e.currentTarget as HTMLInputElement).checked })} /> No limit</label>
+          </div>
+        </Fragment>
+      ))}
+    </>
+  );
+}
+
+/** The limits the form sets: a number, null (no limit), or left out (empty field). */
+function limitsFrom(f: FormData): Partial<Limits> {
+  return Object.fromEntries(LIMIT_FIELDS.flatMap(([field]): [string, number | null][] => {
+    if (f.get(`${field}-none`) === 'on') return [[field, null]];
+    const v = String(f.get(field) ?? '').trim();
+    return v === '' ? [] : [[field, Number(v)]];
+  }));
+}
+
+function CreateKeyDialog({ defaults, onClose }: { defaults: Limits | null; onClose: () => void }) {
   const [secret, setSecret] = useState<string | null>(null);
   const [copied, setCopied] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -104,6 +158,7 @@ function CreateKeyDialog({ onClose }: { onClose: () => void }) {
         max_spend_per_day_cad: cap === '' ? null : cap,
         timezone: String(f.get('timezone') ?? ''),
         pii_mode: String(f.get('pii') ?? 'substitute'),
+        ...limitsFrom(f),
       });
       setSecret(out.secret);
     } catch (err) {
@@ -159,10 +214,41 @@ function CreateKeyDialog({ onClose }: { onClose: () => void }) {
           <option value="block">Refuse requests containing it (block)</option>
           <option value="off">Send as is (off)</option>
         </select>
+        <LimitFields empty={(field) => `empty: the default${defaults?.[field] ? `, ${defaults[field]}` : ''}`} />
         {error && <p role="alert" class="error">{error}</p>}
         <div class="actions">
           <button type="button" class="secondary" onClick={onClose}>Cancel</button>
           <button type="submit" disabled={busy}>Create</button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** Changes a key's request limits, e.g. after its requests met `429 too_many_concurrent_requests`. */
+function LimitsDialog({ k, onClose }: { k: Key; onClose: () => void }) {
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  async function submit(e: Event) {
+    e.preventDefault();
+    setBusy(true);
+    try {
+      await api.post(`keys/${encodeURIComponent(k.id)}/limits`, limitsFrom(new FormData(e.currentTarget as HTMLFormElement)));
+      onClose();
+    } catch (err) {
+      setError((err as Error).message);
+      setBusy(false);
+    }
+  }
+  return (
+    <Dialog title={`Limits of ${k.name}`} onClose={onClose}>
+      <p class="muted">Requests over a limit are refused with HTTP 429. A change reaches requests within about 35 seconds.</p>
+      <form onSubmit={submit} class="form">
+        <LimitFields current={k} empty={() => 'empty: unchanged'} />
+        {error && <p role="alert" class="error">{error}</p>}
+        <div class="actions">
+          <button type="button" class="secondary" onClick={onClose}>Cancel</button>
+          <button type="submit" disabled={busy}>Save limits</button>
         </div>
       </form>
     </Dialog>

@@ -3,15 +3,16 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { reloadConfig } from '../../lambdas/config';
+import { DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_REQUESTS_PER_MINUTE } from '../../lambdas/core/rate-limits';
 import { PROJECT_ROOT } from '../../lib/esbuild';
 import { startTestGateway, type TestGateway } from '../support/gateway';
 import { buildTestPortal, portalAccount } from '../support/portal';
 
 /*
  * The portal in a real browser (Debian's Chromium driven by playwright-core), against the local server: sign in →
- * create a key with a tier and a cap → copy the secret → the official openai client calls the gateway with it →
- * the request shows in Usage without a reload → its custody receipt → the month's residency report → revoke → the
- * key gets 401. Screenshots of each page at desktop and phone width are kept in test-results/portal/.
+ * create a key with a tier, a cap and a request limit → copy the secret → change its limits → the official openai
+ * client calls the gateway with it → the request shows in Usage without a reload → its custody receipt → the
+ * month's residency report → revoke → the key gets 401. Screenshots of each page at desktop and phone width are kept in test-results/portal/.
  */
 jest.setTimeout(120_000);
 
@@ -73,6 +74,7 @@ test('sign in, create a key, use it, see it live in Usage, open its receipt, dow
   await page.getByLabel('Name').fill('laptop');
   await page.getByLabel('Default privacy tier').selectOption('managed_canadian_cloud');
   await page.getByLabel('Max spend per day, CAD').fill('5.00');
+  await page.getByLabel('Requests in progress at once').fill('3');
   await shot(page, 'desktop-keys-create');
   await page.getByRole('button', { name: 'Create', exact: true }).click();
   await page.getByRole('heading', { name: 'Your new key' }).waitFor();
@@ -87,6 +89,15 @@ test('sign in, create a key, use it, see it live in Usage, open its receipt, dow
   const row = page.getByRole('row', { name: /laptop/ });
   await row.getByText('$0.00 / $5.00').waitFor();
   await row.getByText('Managed Canadian cloud').waitFor();
+  await row.getByText(`${DEFAULT_REQUESTS_PER_MINUTE}/min · 3 at once`).waitFor(); // the default per minute, the chosen number at once
+
+  // Its limits changed from the page: no limit per minute, the other kept.
+  await page.getByRole('button', { name: 'Limits of laptop' }).click();
+  expect(await page.getByLabel('Requests in progress at once').inputValue()).toBe('3');
+  await page.getByRole('checkbox', { name: 'No limit' }).first().check();
+  await shot(page, 'desktop-keys-limits');
+  await page.getByRole('button', { name: 'Save limits' }).click();
+  await row.getByText('no limit per minute · 3 at once').waitFor();
 
   // The key's own Azure OpenAI credential (BYOK), Canada East standard deployments: allowed under its tier.
   const azureKey = 'azure-customer-key-0123456789WXYZ';
@@ -165,12 +176,15 @@ test('every page at phone width', async () => {
   const { page, problems } = await signIn(context, 'Phone');
   await page.getByRole('button', { name: 'Create key' }).click();
   await page.getByLabel('Name').fill('phone');
+  await page.getByLabel('Requests per minute').fill('60');
+  await shot(page, 'phone-keys-create');
   await page.getByRole('button', { name: 'Create', exact: true }).click();
   const secret = await page.getByLabel('Secret').inputValue();
   await shot(page, 'phone-keys-secret');
   await page.getByRole('button', { name: 'Done' }).click();
   const openai = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: secret, maxRetries: 0 });
   const { response } = await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+  await page.getByRole('row', { name: /phone/ }).getByText(`60/min · ${DEFAULT_MAX_CONCURRENT_REQUESTS} at once`).waitFor();
   await shot(page, 'phone-keys');
   await page.getByRole('link', { name: 'Usage' }).click();
   await page.locator(`tr[data-request-id="${response.headers.get('x-request-id')}"]`).waitFor();

@@ -2,6 +2,7 @@ import { createPublicKey, verify } from 'node:crypto';
 import OpenAI from 'openai';
 import { reloadConfig } from '../../lambdas/config';
 import { canonicalJson } from '../../lambdas/core/ledger';
+import { DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_REQUESTS_PER_MINUTE } from '../../lambdas/core/rate-limits';
 import { ledgerSigner, reportSigner } from '../../lambdas/store/signer';
 import { startTestGateway, type TestGateway } from '../support/gateway';
 import { fetchOpenAI } from '../support/openapi';
@@ -111,6 +112,39 @@ test('one account creates a key, uses it, sees its usage, receipt and report; an
   // Alice revokes her key: the next request with it is refused.
   expect((await alice.call('POST', `keys/${key.id}/revoke`, {})).status).toBe(200);
   await expect(openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 401 });
+});
+
+test('a key\'s request limits: the defaults, chosen ones or none at creation, changed later by its own account only', async () => {
+  const dana = await portalUser(gw.url, 'Dana');
+  const erin = await portalUser(gw.url, 'Erin');
+  type Limits = { id: string; requests_per_minute: number | null; max_concurrent_requests: number | null };
+  const create = async (body: object) => (await dana.json<{ key: Limits }>('POST', 'keys', { tier: 'global', ...body })).key;
+
+  const listed = await dana.json<{ limit_defaults: object }>('GET', 'keys');
+  expect(listed.limit_defaults).toEqual({ requests_per_minute: DEFAULT_REQUESTS_PER_MINUTE, max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS });
+  const defaults = await create({ name: 'defaults' });
+  expect(defaults).toMatchObject({ requests_per_minute: DEFAULT_REQUESTS_PER_MINUTE, max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS });
+  const chosen = await create({ name: 'chosen', requests_per_minute: 60, max_concurrent_requests: 2 });
+  expect(chosen).toMatchObject({ requests_per_minute: 60, max_concurrent_requests: 2 });
+  const unlimited = await create({ name: 'none', requests_per_minute: null, max_concurrent_requests: null });
+  expect(unlimited).toMatchObject({ requests_per_minute: null, max_concurrent_requests: null });
+  // Validated as KeyOptions validates them: whole numbers of at least 1.
+  for (const bad of [{ requests_per_minute: 0 }, { max_concurrent_requests: 1.5 }, { requests_per_minute: '60' }]) {
+    const res = await dana.call('POST', 'keys', { name: 'bad', tier: 'global', ...bad });
+    expect([bad, res.status]).toEqual([bad, 400]);
+  }
+  const stored = async () => new Map((await dana.json<{ data: Limits[] }>('GET', 'keys')).data.map((k) => [k.id, [k.requests_per_minute, k.max_concurrent_requests]]));
+  expect((await stored()).get(chosen.id)).toEqual([60, 2]);
+
+  // A change sets the limits given and keeps the other, like `ni keys update`.
+  expect((await dana.json<{ key: Limits }>('POST', `keys/${chosen.id}/limits`, { max_concurrent_requests: null })).key)
+    .toMatchObject({ requests_per_minute: 60, max_concurrent_requests: null });
+  expect((await dana.call('POST', `keys/${chosen.id}/limits`, { requests_per_minute: -1 })).status).toBe(400);
+  expect((await dana.call('POST', `keys/${chosen.id}/limits`, { tier: 'global' })).status).toBe(400);
+  // Erin, in another account, cannot change Dana's key: a 404, and its limits stay as they were.
+  expect((await erin.call('POST', `keys/${chosen.id}/limits`, { requests_per_minute: null })).status).toBe(404);
+  expect((await stored()).get(chosen.id)).toEqual([60, null]);
+  expect((await stored()).get(defaults.id)).toEqual([DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_MAX_CONCURRENT_REQUESTS]);
 });
 
 test('sign-in links work once; the API answers nobody else, same-origin only, with the portal headers', async () => {
