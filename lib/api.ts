@@ -157,7 +157,8 @@ export class Api extends Construct {
     const stack = Stack.of(this);
     const { tables, custody, byok, settings } = props;
     // With workload identity federation, Vertex AI needs no stored key.
-    const credentials = credentialsNeeded(catalog(), withBaseUrls(catalog().endpoints, settings.openaiCompatibleBaseUrls))
+    const servedBy = { endpoints: { azure_openai: settings.azureOpenAIEndpoint }, openaiCompatible: withBaseUrls(catalog().endpoints, settings.openaiCompatibleBaseUrls) };
+    const credentials = credentialsNeeded(catalog(), servedBy)
       .filter((c) => !(c === 'vertex_ai' && settings.vertexWorkloadIdentityAudience));
     const providerSecrets = new ProviderSecrets(this, 'ProviderSecrets', { stage: settings.stage, credentials });
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { byokPlan, type ByokPlan } from '../core/byok';
+import { byokPlan, modelsForKey, type ByokPlan } from '../core/byok';
 import { assertCapable, resolveModel, type Model, type Route } from '../core/catalog';
 import { hasImages, offersTools, type ChatRequest, type FinishReason, type StreamEvent } from '../core/chat';
 import { ChunkFormatter, CompletionAccumulator, SSE_DONE, sseError } from '../core/completions';
@@ -354,8 +354,10 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
       // A key with its own credential for a provider serving the model under this tier uses it (core/byok.ts).
       const known = catalog.byId.get(chat.model);
       const plan = known ? byokPlan(known, o.tier, principal.byok) : null;
-      const { model, routes } = plan ? { model: known!, routes: plan.routes } : resolveModel(catalog, chat.model, o.tier);
-      assertCapable(catalog, model, o.tier, { tools: offersTools(chat), images: hasImages(chat) });
+      // Errors list what this key can call: with its own credentials, more than the deployment serves.
+      const keyModels = principal.byok && (() => modelsForKey(catalog, o.tier, principal.byok));
+      const { model, routes } = plan ? { model: known!, routes: plan.routes } : resolveModel(catalog, chat.model, o.tier, keyModels);
+      assertCapable(catalog, model, o.tier, { tools: offersTools(chat), images: hasImages(chat) }, keyModels);
       // Only a catalog id goes into records: an unknown model string is client text, possibly anything.
       o.model = model.id;
       o.prices = plan ? model.byok_fee_prices : model.prices;

@@ -190,13 +190,22 @@ export interface Resolution {
   routes: Route[];
 }
 
-/** Model id + tier → the routes a request may take, or the error the client sees. */
-export function resolveModel(c: Catalog, modelId: string, tier: Tier): Resolution {
+/**
+ * The models a key can call under a tier when that is more than the deployment serves in it (a key with its own
+ * provider credentials: modelsForKey in core/byok.ts), asked only when an error lists them.
+ */
+export type KeyModels = () => readonly Model[];
+
+/**
+ * Model id + tier → the routes a request may take, or the error the client sees; the error lists the models the
+ * deployment serves (in the tier), and those `keyModels` adds.
+ */
+export function resolveModel(c: Catalog, modelId: string, tier: Tier, keyModels?: KeyModels): Resolution {
   const model = c.byId.get(modelId);
   const unconfigured = model?.unconfigured.filter((u) => tierAllows(tier, u.route)) ?? [];
   if (model && unconfigured.length > 0 && !model.served.some((r) => tierAllows(tier, r))) {
     // The catalog has routes for this tier, but this deployment has not configured their providers.
-    const available = modelsForTier(c, tier).map((m) => m.id);
+    const available = (keyModels?.() ?? modelsForTier(c, tier)).map((m) => m.id);
     const what = [...new Set(unconfigured.map((u) => u.missing))].join('; ');
     throw new GatewayError(400,
       `Model '${modelId}' is not available in privacy tier '${tier}' on this gateway: its routes in that tier are not configured (${what}). ` +
@@ -204,13 +213,14 @@ export function resolveModel(c: Catalog, modelId: string, tier: Tier): Resolutio
       'invalid_request_error', 'model_not_available_in_tier', 'model', { privacy_tier: tier, available_models: available });
   }
   if (!model || model.served.length === 0) {
-    const available = c.models.map((m) => m.id);
+    const own = keyModels?.() ?? [];
+    const available = [...c.byId.values()].filter((m) => m.served.length > 0 || own.includes(m)).map((m) => m.id);
     throw new GatewayError(400, `Model '${modelId}' is not deployed. Available models: ${available.join(', ')}`,
       'invalid_request_error', 'model_not_found', 'model', { available_models: available });
   }
   const allowed = model.served.filter((r) => tierAllows(tier, r));
   if (allowed.length === 0) {
-    const available = modelsForTier(c, tier).map((m) => m.id);
+    const available = (keyModels?.() ?? modelsForTier(c, tier)).map((m) => m.id);
     throw new GatewayError(400,
       `Model '${modelId}' is not available in privacy tier '${tier}' (it serves: ${model.tiers.join(', ')}). ` +
         `Models available in '${tier}': ${available.length ? available.join(', ') : 'none'}`,
@@ -222,12 +232,12 @@ export function resolveModel(c: Catalog, modelId: string, tier: Tier): Resolutio
 
 /**
  * A request that needs tools or images the model does not take is refused before anything goes upstream, with
- * the models of the tier that do (the provider would refuse it too, less clearly, after the admission).
+ * the models of the tier that do, of those the key can call (the provider would refuse it too, less clearly, after the admission).
  */
-export function assertCapable(c: Catalog, model: Model, tier: Tier, needs: { tools: boolean; images: boolean }): void {
+export function assertCapable(c: Catalog, model: Model, tier: Tier, needs: { tools: boolean; images: boolean }, keyModels?: KeyModels): void {
   const missing = needs.tools && !model.capabilities.tools ? 'tools' : needs.images && !model.capabilities.vision ? 'images' : null;
   if (!missing) return;
-  const capable = modelsForTier(c, tier).filter((m) => (missing === 'tools' ? m.capabilities.tools : m.capabilities.vision)).map((m) => m.id);
+  const capable = (keyModels?.() ?? modelsForTier(c, tier)).filter((m) => (missing === 'tools' ? m.capabilities.tools : m.capabilities.vision)).map((m) => m.id);
   throw new GatewayError(400, `Model '${model.id}' does not support ${missing}. Models in privacy tier '${tier}' that do: ${capable.length ? capable.join(', ') : 'none'}`,
     'invalid_request_error', `model_does_not_support_${missing}`, missing === 'tools' ? 'tools' : 'messages', { available_models: capable });
 }

@@ -37,13 +37,17 @@ export function createProviders(settings: ProviderSettings): ProviderRegistry {
   return new Map(Object.entries(FACTORIES).map(([name, create]) => [name, create(settings)]));
 }
 
+/** Where the deployment reaches the providers whose routes are served only with an address configured. */
+export type ServedBy = Pick<ProviderSettings, 'endpoints' | 'openaiCompatible'>;
+
 /** The secret (as `secrets.get` names it) a route's calls need; Bedrock's calls are signed by the function's role. */
-const CREDENTIALS: Partial<Record<ProviderName, (route: Route, endpoints: Readonly<Record<string, Endpoint>>) => string | undefined>> = {
-  azure_openai: () => 'azure_openai',
+const CREDENTIALS: Partial<Record<ProviderName, (route: Route, s: ServedBy) => string | undefined>> = {
+  // Without the operator's resource, Azure's routes are not served (a customer's own Azure credential names its own).
+  azure_openai: (_, s) => (s.endpoints.azure_openai ? 'azure_openai' : undefined),
   openai: () => 'openai',
   // An endpoint without a base URL is not served, so its routes need no credential.
-  openai_compatible: (route, endpoints) => {
-    const endpoint = route.endpoint === undefined ? undefined : endpoints[route.endpoint];
+  openai_compatible: (route, s) => {
+    const endpoint = route.endpoint === undefined ? undefined : s.openaiCompatible[route.endpoint];
     return endpoint?.base_url && endpoint.secret ? endpointSecretName(route.endpoint!) : undefined;
   },
   vertex_ai: () => 'vertex_ai',
@@ -78,10 +82,11 @@ export function missingConfiguration(s: ProviderSettings): (route: Route) => str
 }
 
 /**
- * Every credential the catalog's served routes need, once each (the stack creates a secret for each), with its
- * OpenAI-compatible endpoints as the deployment configures them (withBaseUrls).
+ * Every credential the catalog's served routes need, once each (the stack creates a secret for each), with the
+ * providers' addresses as the deployment configures them: its Azure OpenAI resource, its OpenAI-compatible
+ * endpoints' base URLs (withBaseUrls).
  */
-export function credentialsNeeded(c: Catalog, endpoints: Readonly<Record<string, Endpoint>>): string[] {
-  const names = c.models.flatMap((m) => m.served.map((r) => CREDENTIALS[r.provider as ProviderName]?.(r, endpoints)));
+export function credentialsNeeded(c: Catalog, servedBy: ServedBy): string[] {
+  const names = c.models.flatMap((m) => m.served.map((r) => CREDENTIALS[r.provider as ProviderName]?.(r, servedBy)));
   return [...new Set(names.filter((n): n is string => n !== undefined))].sort();
 }

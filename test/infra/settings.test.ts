@@ -62,6 +62,13 @@ describe('without context: the stack as before', () => {
     expect(Object.keys(JSON.parse(flatten(gatewayEnv(template).NI_PROVIDER_SECRET_ARNS)))).not.toContain('openai_compatible:sovereign-vllm');
   });
 
+  test('no Azure OpenAI resource, so its routes are not served: no secret, no grant, no ARN for Azure OpenAI', () => {
+    expect(gatewayEnv(template).NI_AZURE_OPENAI_ENDPOINT).toBeUndefined();
+    expect(secretNames(template).filter((n) => n.includes('azure'))).toEqual([]);
+    expect(gatewayReads(template).filter((r) => /azure/i.test(r))).toEqual([]);
+    expect(Object.keys(JSON.parse(flatten(gatewayEnv(template).NI_PROVIDER_SECRET_ARNS)))).not.toContain('azure_openai');
+  });
+
   test('defaults: 256 MB gateway, 50/100 requests/s throttling, logs kept 90 days', () => {
     expect(resource(template, 'AWS::Lambda::Function', 'ApiGatewayFunction').props.MemorySize).toBe(256);
     const stage = resource(template, 'AWS::ApiGateway::Stage', 'ApiRestApiDeploymentStage').props;
@@ -137,9 +144,12 @@ describe('custom domain in a Route 53 zone, alarm e-mail, stage and settings', (
       .toEqual({ ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 7 } } });
   });
 
-  test("the Azure OpenAI resource's endpoint reaches the gateway; provider secrets are named by stage", () => {
-    expect((resource(template, 'AWS::Lambda::Function', 'ApiGatewayFunction').props.Environment as { Variables: object }).Variables).toHaveProperty('NI_AZURE_OPENAI_ENDPOINT', 'https://ni-canadaeast.openai.azure.com');
+  test("the Azure OpenAI resource's endpoint reaches the gateway, with its secret, the grant to read it and its ARN; provider secrets are named by stage", () => {
+    expect(gatewayEnv(template)).toHaveProperty('NI_AZURE_OPENAI_ENDPOINT', 'https://ni-canadaeast.openai.azure.com');
     for (const s of Object.values(template.findResources('AWS::SecretsManager::Secret'))) expect(s.Properties.Name).toMatch(/^ni\/staging\/provider\//);
+    const id = secretId(template, 'ni/staging/provider/azure_openai');
+    expect(gatewayReads(template)).toContain(id);
+    expect(JSON.parse(flatten(gatewayEnv(template).NI_PROVIDER_SECRET_ARNS))).toHaveProperty(['azure_openai'], id);
   });
 
   test("the sovereign endpoint's base URL and Vertex AI's workload identity reach the gateway; no Vertex key secret is created", () => {

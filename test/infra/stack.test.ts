@@ -277,11 +277,14 @@ describe('least privilege', () => {
   });
 
   test('provider credentials: one secret per credential the catalog needs, named by stage; only the gateway may GetSecretValue, on exactly those; it gets their ARNs, never values', () => {
-    // The sovereign endpoint has no base URL here (settings.test.ts gives it one): it is not served and needs none.
-    expect(credentialsNeeded(catalog(), catalog().endpoints)).toEqual(['anthropic', 'azure_openai', 'openai', 'vertex_ai']);
+    // Neither the Azure OpenAI resource nor the sovereign endpoint's base URL is configured here (settings.test.ts
+    // gives both): their routes are not served and need no credential.
+    expect(credentialsNeeded(catalog(), { endpoints: {}, openaiCompatible: catalog().endpoints })).toEqual(['anthropic', 'openai', 'vertex_ai']);
+    expect(credentialsNeeded(catalog(), { endpoints: { azure_openai: 'https://ni-canadaeast.openai.azure.com' }, openaiCompatible: catalog().endpoints }))
+      .toEqual(['anthropic', 'azure_openai', 'openai', 'vertex_ai']);
     const secrets = template.findResources('AWS::SecretsManager::Secret');
     const byName = Object.fromEntries(Object.entries(secrets).map(([id, s]) => [s.Properties.Name as string, id]));
-    expect(Object.keys(byName).sort()).toEqual(['ni/prod/provider/anthropic', 'ni/prod/provider/azure_openai', 'ni/prod/provider/openai', 'ni/prod/provider/vertex_ai']);
+    expect(Object.keys(byName).sort()).toEqual(['ni/prod/provider/anthropic', 'ni/prod/provider/openai', 'ni/prod/provider/vertex_ai']);
     for (const s of Object.values(secrets)) {
       expect(s.Properties.SecretString).toBeUndefined(); // a generated placeholder, never a value from the code
       expect(s.DeletionPolicy).toBe('Retain');
@@ -295,7 +298,6 @@ describe('least privilege', () => {
     expect(JSON.parse(flatten(env.NI_PROVIDER_SECRET_ARNS))).toEqual({
       anthropic: `\${${byName['ni/prod/provider/anthropic']}}`,
       vertex_ai: `\${${byName['ni/prod/provider/vertex_ai']}}`,
-      azure_openai: `\${${byName['ni/prod/provider/azure_openai']}}`,
       openai: `\${${byName['ni/prod/provider/openai']}}`,
     });
     expect(env.NI_AZURE_OPENAI_ENDPOINT).toBeUndefined(); // context azureOpenAIEndpoint sets it (settings.test.ts)

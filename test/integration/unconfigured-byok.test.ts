@@ -63,3 +63,40 @@ test('GET /v1/models lists, under managed_canadian_cloud, the model a key\'s own
   const own = (await customer.openai.models.list()).data.map((m) => m.id);
   expect(own).toEqual(catalog().models.map((m) => m.id).filter((id) => everyone.includes(id) || id === 'openai/gpt-4o'));
 });
+
+test("errors list, for a key with its own credentials, the models that key can call; other keys' lists are unchanged", async () => {
+  type Refusal = InstanceType<typeof OpenAI.APIError> & { error: { available_models: string[] } };
+  const refusal = (c: Awaited<ReturnType<TestGateway['client']>>, model: string) =>
+    c.openai.chat.completions.create({ model, messages: [{ role: 'user', content: 'Hi' }] }).then(() => { throw new Error('served'); }, (e: unknown) => e as Refusal);
+  const listed = async (c: Awaited<ReturnType<TestGateway['client']>>) => (await c.openai.models.list()).data.map((m) => m.id);
+
+  // Not deployed: a key with its own OpenAI key also hears of the OpenAI models it can call.
+  const operator = await gw.client({ tier: 'global' });
+  const openaiCustomer = await gw.client({ tier: 'global' });
+  await setByok(openaiCustomer.keyId, { provider: 'openai', secret: 'sk-customer-own-openai-key' });
+  const everyone = (await refusal(operator, 'openai/gpt-nope')).error.available_models;
+  expect(everyone).not.toContain('openai/gpt-4o');
+  expect(everyone).not.toContain('openai/gpt-4.1');
+  const own = await refusal(openaiCustomer, 'openai/gpt-nope');
+  expect(own.code).toBe('model_not_found');
+  // The catalog's order, with the two models whose only global routes are OpenAI's added.
+  expect(own.error.available_models).toEqual([...catalog().byId.keys()].filter((id) => everyone.includes(id) || id === 'openai/gpt-4o' || id === 'openai/gpt-4.1'));
+  expect(own.message).toContain('openai/gpt-4.1');
+
+  // Not in the tier: a key whose own Azure deployment in Canada East serves openai/gpt-4o lists it, as GET /v1/models does.
+  const canadian = await gw.client({ tier: 'managed_canadian_cloud' });
+  const azureCustomer = await gw.client({ tier: 'managed_canadian_cloud' });
+  await setByok(azureCustomer.keyId, {
+    provider: 'azure_openai', secret: 'azure-customer-own-key', endpoint: 'https://canadaeast.api.cognitive.microsoft.com',
+    deployments: { 'openai/gpt-4o': 'acme-gpt-4o' }, deployment_type: 'standard',
+  });
+  const inTier = await refusal(canadian, 'anthropic/claude-sonnet-4.5');
+  expect(inTier.code).toBe('model_not_available_in_tier');
+  expect(inTier.error.available_models).toEqual(await listed(canadian));
+  expect(inTier.error.available_models).not.toContain('openai/gpt-4o');
+  const ownInTier = await refusal(azureCustomer, 'anthropic/claude-sonnet-4.5');
+  expect(ownInTier.code).toBe('model_not_available_in_tier');
+  expect(ownInTier.error.available_models).toEqual(await listed(azureCustomer));
+  expect(ownInTier.error.available_models).toContain('openai/gpt-4o');
+  expect(ownInTier.message).toContain('openai/gpt-4o');
+});
