@@ -207,6 +207,11 @@ export function chatCompletions(ports: GatewayPorts): ChatCompletions {
    */
   async function admit(o: Outcome, worstCase: () => number): Promise<void> {
     const { principal: p, requestId, model, tier } = o;
+    // Neither limits nor a cap: nothing was written, nothing to wait for.
+    if (!o.admission && p.maxSpendPerDay === null) {
+      o.reservation = spend.unreserved(p, requestId, model, tier);
+      return;
+    }
     const [limits, reservation] = await Promise.all([
       o.admission,
       settled(p.maxSpendPerDay === null ? Promise.resolve(spend.unreserved(p, requestId, model, tier)) : spend.reserve(p, requestId, worstCase(), model, tier)),
